@@ -1,0 +1,63 @@
+# The two commands a new user needs: `make run` and `make test`.
+# Everything else here is what those two are made of.
+
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build of torch; an unpinned torch pulls a multi-GB CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 1
+STAMP := $(VENV)/.installed
+
+.PHONY: run test setup install db migrate demo lint typecheck bench browser screenshots db-stop clean
+
+run: setup
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	$(BIN)/python manage.py seed_demo --host $(HOST) --port $(PORT)
+	$(BIN)/uvicorn moss_web.asgi:application --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+test: setup browser
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+setup: $(STAMP) migrate
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: $(STAMP)
+	$(BIN)/python manage.py migrate --noinput -v0
+
+demo: setup
+	$(BIN)/python manage.py seed_demo
+
+# Browser tests drive Debian's Chromium; install it when apt is at hand.
+browser:
+	@test -x /usr/bin/chromium || ! command -v apt-get >/dev/null || [ "$$(id -u)" != 0 ] || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy .
+
+bench: setup
+	$(BIN)/python scripts/bench.py
+
+screenshots: setup browser demo
+	$(BIN)/python scripts/screenshots.py
+
+db-stop:
+	$(BIN)/python -m moss_web.embedded_pg stop
+
+clean: db-stop
+	rm -rf $(VENV) .moss staticfiles

@@ -1,0 +1,52 @@
+"""API v1: the NinjaAPI instance, its auth, and one error shape for every 4xx."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from sessions_app.api.auth import ProjectKeyAuth
+from sessions_app.api.sessions import router as sessions_router
+from sessions_app.errors import DomainError
+
+api = NinjaAPI(
+    title="moss-web API",
+    version="1",
+    description="Sessions, turns, search and handoffs. Authenticate with the "
+    "X-Project-Id and X-Project-Key headers.",
+    auth=ProjectKeyAuth(),
+    urls_namespace="api-v1",
+)
+api.add_router("/", sessions_router)
+
+
+def _error(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
+    return api.create_response(request, {"error": code, "message": message}, status=status)
+
+
+@api.exception_handler(DomainError)
+def domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    return _error(request, exc.status, exc.code, exc.message)
+
+
+@api.exception_handler(AuthenticationError)
+def authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return _error(request, 401, "unauthorized", "missing or invalid X-Project-Id / X-Project-Key")
+
+
+@api.exception_handler(ValidationError)
+def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    problems = []
+    for error in exc.errors:
+        location = ".".join(str(part) for part in error.get("loc", ()) if part not in ("body", "payload"))
+        problems.append(f"{location}: {error.get('msg', 'invalid')}")
+    return _error(request, 422, "invalid_input", "; ".join(problems) or "invalid input")
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    message = str(exc)
+    if message == "Cannot parse request body":
+        message = "request body is not valid JSON"
+    return _error(request, exc.status_code, "invalid_input", message)

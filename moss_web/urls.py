@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from moss_web.api import api
+from sessions_app import health
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("api/v1/", api.urls),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("sessions_app.urls")),
+]

@@ -1,0 +1,136 @@
+"""Request (XIn) and response (XOut) shapes of API v1."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from ninja import Field, Schema
+
+from sessions_app.models import Session, Turn
+
+
+class SessionOpenIn(Schema):
+    name: str = Field(..., description="The shared key: conversation, customer or ticket id")
+    model_id: str | None = Field(None, description="all-MiniLM-L6-v2 (alias moss-minilm)")
+    metadata: dict[str, str] | None = Field(None, description="e.g. customer_id")
+    channel: str = ""
+    device: str = ""
+
+
+class SessionOut(Schema):
+    name: str
+    doc_count: int
+    status: str
+    holder: str | None
+    version: int
+    model_id: str
+    metadata: dict[str, str]
+    last_seq: int
+    created_at: datetime
+    updated_at: datetime
+    created: bool = False
+
+    @staticmethod
+    def resolve_holder(obj: Session) -> str | None:
+        return obj.holder_label or None
+
+
+class SessionListOut(Schema):
+    sessions: list[SessionOut]
+    next_cursor: str | None
+
+
+class DocumentIn(Schema):
+    id: str
+    text: str
+    metadata: dict[str, str] | None = None
+    embedding: list[float] | None = None
+
+
+class AddDocsIn(Schema):
+    docs: list[DocumentIn]
+    channel: str = ""
+
+
+class AddDocsOut(Schema):
+    added: int
+    updated: int
+    unchanged: int
+    doc_count: int
+
+
+class DocumentOut(Schema):
+    id: str
+    text: str
+    metadata: dict[str, str]
+    seq: int
+    model_id: str
+    created_at: datetime
+    updated_at: datetime
+
+    @staticmethod
+    def resolve_id(obj: Turn) -> str:
+        return obj.doc_id
+
+
+class DocsOut(Schema):
+    docs: list[DocumentOut]
+    next_cursor: str | None = None
+
+
+class DeleteDocsIn(Schema):
+    ids: list[str]
+
+
+class DeleteDocsOut(Schema):
+    deleted: int
+    doc_count: int
+
+
+class QueryIn(Schema):
+    query: str
+    top_k: int = 5
+    alpha: float = 0.8
+    filter: dict[str, Any] | None = None
+    embedding: list[float] | None = None
+
+
+class CustomerQueryIn(QueryIn):
+    customer_id: str = Field(..., description="Searches every session whose metadata has it")
+
+
+class QueryDocOut(Schema):
+    id: str
+    text: str
+    metadata: dict[str, str]
+    score: float
+    index_name: str
+
+
+class QueryOut(Schema):
+    docs: list[QueryDocOut]
+    query: str
+    index_name: str | None
+    time_taken_ms: float
+
+
+class PushIn(Schema):
+    to: Literal["bot", "humans", "team", "user"] = "bot"
+    target: str = Field("", description="The bot, team or username handed to")
+    reason: str = ""
+    from_agent: str = ""
+    from_channel: str = ""
+
+
+class PushOut(Schema):
+    job_id: str
+    index_name: str
+    doc_count: int
+    status: str
+    version: int
+
+
+class ErrorOut(Schema):
+    error: str
+    message: str

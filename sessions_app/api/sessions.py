@@ -1,0 +1,225 @@
+"""API v1 operations. Each parses, scopes to the caller's project, calls one service."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from ninja import Query, Router
+
+from sessions_app.actors import Actor
+from sessions_app.api.schemas import (
+    AddDocsIn,
+    AddDocsOut,
+    CustomerQueryIn,
+    DeleteDocsIn,
+    DeleteDocsOut,
+    DocsOut,
+    PushIn,
+    PushOut,
+    QueryIn,
+    QueryOut,
+    SessionListOut,
+    SessionOpenIn,
+    SessionOut,
+)
+from sessions_app.errors import InvalidInput
+from sessions_app.models import ApiKey, Session, SessionStatus
+from sessions_app.selectors import session_get, session_list, turns_by_ids, turns_page
+from sessions_app.services import handoffs, search, sessions, turns
+from sessions_app.services.audit import audit_record
+
+router = Router(tags=["sessions"])
+
+MAX_PAGE = 500
+
+
+def _key(request: HttpRequest) -> ApiKey:
+    return request.auth  # type: ignore[attr-defined,no-any-return]
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return Actor.for_key(_key(request), agent=request.headers.get("X-Agent", ""))
+
+
+def _session(request: HttpRequest, name: str) -> Session:
+    return session_get(project=_key(request).project, name=name)
+
+
+def _cursor(value: str | None) -> int:
+    if not value:
+        return 0
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise InvalidInput("cursor must be a value returned as next_cursor") from exc
+
+
+def _limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+    return limit
+
+
+@router.post("/sessions", response={200: SessionOut, 201: SessionOut})
+def open_session(request: HttpRequest, payload: SessionOpenIn) -> tuple[int, Session]:
+    """Open a session by name: create it, or resume it with everything stored."""
+    session, created = sessions.session_open(
+        project=_key(request).project,
+        name=payload.name,
+        actor=_actor(request),
+        model_id=payload.model_id,
+        metadata=payload.metadata,
+        channel=payload.channel,
+        device=payload.device,
+    )
+    session.created = created  # type: ignore[attr-defined]
+    return (201 if created else 200), session
+
+
+@router.get("/sessions", response=SessionListOut)
+def list_sessions(
+    request: HttpRequest,
+    status: SessionStatus | None = None,
+    prefix: str | None = None,
+    customer_id: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> dict[str, object]:
+    """Sessions of the project, newest first; filter by status, name prefix or customer."""
+    rows = session_list(
+        project=_key(request).project,
+        status=status,
+        name_prefix=prefix,
+        metadata={"customer_id": customer_id} if customer_id else None,
+    )
+    after = _cursor(cursor)
+    if after:
+        rows = rows.filter(id__lt=after)
+    page = list(rows[: _limit(limit) + 1])
+    more = len(page) > limit
+    page = page[:limit]
+    return {"sessions": page, "next_cursor": str(page[-1].pk) if more else None}
+
+
+@router.get("/sessions/{name}", response=SessionOut)
+def get_session(request: HttpRequest, name: str) -> Session:
+    return _session(request, name)
+
+
+@router.delete("/sessions/{name}", response={204: None})
+def delete_session(request: HttpRequest, name: str) -> tuple[int, None]:
+    sessions.session_delete(project=_key(request).project, name=name, actor=_actor(request))
+    return 204, None
+
+
+@router.post("/sessions/{name}/docs", response=AddDocsOut)
+def add_docs(request: HttpRequest, name: str, payload: AddDocsIn) -> turns.UpsertResult:
+    """Upsert turns by id, all or nothing. Durable when this returns."""
+    docs = [
+        turns.DocInput(id=d.id, text=d.text, metadata=d.metadata or {}, embedding=d.embedding)
+        for d in payload.docs
+    ]
+    return turns.turns_upsert(
+        session=_session(request, name), docs=docs, actor=_actor(request), channel=payload.channel
+    )
+
+
+@router.get("/sessions/{name}/docs", response=DocsOut)
+def get_docs(
+    request: HttpRequest,
+    name: str,
+    ids: list[str] = Query(None),  # noqa: B008
+    cursor: str | None = None,
+    limit: int = 100,
+) -> dict[str, object]:
+    """Turns by id (in the order asked), or the thread in sequence order, a page at a time."""
+    session = _session(request, name)
+    if ids:
+        return {"docs": turns_by_ids(session=session, doc_ids=ids)}
+    page = turns_page(session=session, after_seq=_cursor(cursor), limit=_limit(limit) + 1)
+    more = len(page) > limit
+    page = page[:limit]
+    if not cursor:
+        audit_record(
+            project=session.project, session=session, kind="session.read", actor=_actor(request)
+        )
+    return {"docs": page, "next_cursor": str(page[-1].seq) if more else None}
+
+
+@router.post("/sessions/{name}/docs/delete", response=DeleteDocsOut)
+def delete_docs(request: HttpRequest, name: str, payload: DeleteDocsIn) -> dict[str, int]:
+    session = _session(request, name)
+    deleted = turns.turns_delete(session=session, doc_ids=payload.ids, actor=_actor(request))
+    return {"deleted": deleted, "doc_count": session.doc_count}
+
+
+@router.post("/sessions/{name}/query", response=QueryOut)
+def query_session(request: HttpRequest, name: str, payload: QueryIn) -> dict[str, object]:
+    session = _session(request, name)
+    result = search.turns_search(
+        session_ids=[session.pk],
+        query=payload.query,
+        top_k=payload.top_k,
+        alpha=payload.alpha,
+        metadata_filter=payload.filter,
+        embedding=payload.embedding,
+    )
+    return _query_out(result, index_name=session.name)
+
+
+@router.post("/query", response=QueryOut)
+def query_customer(request: HttpRequest, payload: CustomerQueryIn) -> dict[str, object]:
+    """Search every session of one customer (sessions whose metadata has its customer_id)."""
+    session_ids = list(
+        session_list(
+            project=_key(request).project, metadata={"customer_id": payload.customer_id}
+        ).values_list("pk", flat=True)
+    )
+    result = search.turns_search(
+        session_ids=session_ids,
+        query=payload.query,
+        top_k=payload.top_k,
+        alpha=payload.alpha,
+        metadata_filter=payload.filter,
+        embedding=payload.embedding,
+    )
+    return _query_out(result, index_name=None)
+
+
+def _query_out(result: search.SearchResult, *, index_name: str | None) -> dict[str, object]:
+    return {
+        "docs": [
+            {
+                "id": hit.id,
+                "text": hit.text,
+                "metadata": hit.metadata,
+                "score": hit.score,
+                "index_name": hit.session_name,
+            }
+            for hit in result.docs
+        ],
+        "query": result.query,
+        "index_name": index_name,
+        "time_taken_ms": result.time_taken_ms,
+    }
+
+
+@router.post("/sessions/{name}/push", response=PushOut)
+def push_index(request: HttpRequest, name: str, payload: PushIn) -> dict[str, object]:
+    """Mark a handoff point. To "humans", a "team" or a "user", it waits in the escalation queue."""
+    session = _session(request, name)
+    handoff = handoffs.session_push(
+        session=session,
+        actor=_actor(request),
+        to_kind=payload.to,
+        to_target=payload.target,
+        reason=payload.reason,
+        from_agent=payload.from_agent,
+        from_channel=payload.from_channel,
+    )
+    return {
+        "job_id": str(handoff.job_id),
+        "index_name": session.name,
+        "doc_count": handoff.doc_count,
+        "status": session.status,
+        "version": handoff.version,
+    }

@@ -1,0 +1,96 @@
+"""Metadata filters, compiled to parameterised SQL over a JSONB column.
+
+A filter is a dict: ``{"channel": "chat"}`` (shorthand for ``$eq``),
+``{"channel": {"$in": ["chat", "sms"]}}``, ``{"$and": [...]}``, ``{"$or": [...]}``.
+Keys and values only ever travel as parameters. Numbers compare numerically
+against values that look like numbers; strings compare as strings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sessions_app.errors import InvalidInput
+
+COMPARISONS = {"$eq": "=", "$ne": "<>", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+MEMBERSHIP = {"$in", "$nin"}
+LOGICAL = {"$and", "$or"}
+MAX_DEPTH = 8
+NUMBER_RE = r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
+
+Scalar = str | int | float
+
+
+def filter_compile(spec: Any, *, column: str) -> tuple[str, list[Any]]:
+    """SQL (a boolean expression over ``column``) and its parameters."""
+    if spec is None or spec == {}:
+        return "TRUE", []
+    return _compile(spec, column=column, depth=0)
+
+
+def _compile(spec: Any, *, column: str, depth: int) -> tuple[str, list[Any]]:
+    if depth > MAX_DEPTH:
+        raise InvalidInput(f"filter is nested more than {MAX_DEPTH} levels deep")
+    if not isinstance(spec, dict) or not spec:
+        raise InvalidInput("filter must be a non-empty object")
+    parts: list[str] = []
+    params: list[Any] = []
+    for key, value in spec.items():
+        if key in LOGICAL:
+            if not isinstance(value, list) or not value:
+                raise InvalidInput(f"filter {key} takes a non-empty list of filters")
+            compiled = [_compile(item, column=column, depth=depth + 1) for item in value]
+            joiner = " AND " if key == "$and" else " OR "
+            parts.append("(" + joiner.join(sql for sql, _ in compiled) + ")")
+            for _, item_params in compiled:
+                params.extend(item_params)
+        elif key.startswith("$"):
+            raise InvalidInput(f"unknown filter operator {key!r}")
+        else:
+            sql, field_params = _field(key, value, column=column)
+            parts.append(sql)
+            params.extend(field_params)
+    return "(" + " AND ".join(parts) + ")", params
+
+
+def _field(key: str, condition: Any, *, column: str) -> tuple[str, list[Any]]:
+    if not isinstance(condition, dict):
+        condition = {"$eq": condition}
+    if not condition:
+        raise InvalidInput(f"filter on {key!r} has no operator")
+    parts: list[str] = []
+    params: list[Any] = []
+    for op, value in condition.items():
+        if op in COMPARISONS:
+            sql, op_params = _compare(key, COMPARISONS[op], _scalar(op, key, value), column)
+        elif op in MEMBERSHIP:
+            if not isinstance(value, list) or not value:
+                raise InvalidInput(f"filter {op} on {key!r} takes a non-empty list")
+            values = [str(_scalar(op, key, item)) for item in value]
+            negate = "NOT " if op == "$nin" else ""
+            # A missing key is "not in" any list.
+            sql = f"(COALESCE({negate}(({column} ->> %s) = ANY(%s)), {op == '$nin'}))"
+            op_params = [key, values]
+        else:
+            raise InvalidInput(f"unknown filter operator {op!r} on {key!r}")
+        parts.append(sql)
+        params.extend(op_params)
+    return "(" + " AND ".join(parts) + ")", params
+
+
+def _scalar(op: str, key: str, value: Any) -> Scalar:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise InvalidInput(f"filter {op} on {key!r} takes a string or a number")
+    return value
+
+
+def _compare(key: str, sql_op: str, value: Scalar, column: str) -> tuple[str, list[Any]]:
+    if isinstance(value, str):
+        if sql_op == "<>":
+            return f"(({column} ->> %s) IS DISTINCT FROM %s)", [key, value]
+        return f"(({column} ->> %s) {sql_op} %s)", [key, value]
+    number_sql = f"(CASE WHEN ({column} ->> %s) ~ %s THEN ({column} ->> %s)::numeric END)"
+    sql = f"({number_sql} {sql_op} %s)"
+    if sql_op == "<>":
+        sql = f"({number_sql} IS DISTINCT FROM %s)"
+    return sql, [key, NUMBER_RE, key, value]

@@ -1,0 +1,236 @@
+"""The domain: projects (tenants), their sessions, turns, handoffs and audit log."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.db import models
+from pgvector.django import VectorField
+
+
+def _public_id() -> str:
+    return f"proj_{uuid.uuid4().hex[:20]}"
+
+
+class Project(models.Model):
+    public_id = models.CharField(max_length=40, unique=True, default=_public_id, editable=False)
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ApiKey(models.Model):
+    """A project key. Only its SHA-256 is stored: keys are long random tokens."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="api_keys")
+    label = models.CharField(max_length=200, blank=True)
+    prefix = models.CharField(max_length=16, help_text="The first characters, to tell keys apart")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.label or 'key'})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class Role(models.TextChoices):
+    AGENT = "agent", "Agent"
+    SUPERVISOR = "supervisor", "Supervisor"
+    ADMIN = "admin", "Admin"
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.AGENT)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "project"], name="membership_unique_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project} ({self.role})"
+
+
+class Team(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="teams")
+    name = models.CharField(max_length=100)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="teams", blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="team_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SessionStatus(models.TextChoices):
+    BOT = "bot", "With a bot"
+    WAITING = "waiting", "Waiting for a human"
+    HELD = "held", "Held by a human"
+    RESOLVED = "resolved", "Resolved"
+
+
+class Session(models.Model):
+    """A named, persistent conversation thread. The name is the agents' shared key."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="sessions")
+    name = models.CharField(max_length=128)
+    model_id = models.CharField(max_length=100)
+    metadata = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=20, choices=SessionStatus.choices, default=SessionStatus.BOT
+    )
+    # Who has it now: a bot (holder_label names it) or a user.
+    holder = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="held_sessions",
+    )
+    holder_label = models.CharField(max_length=200, blank=True)
+    # Where a waiting escalation is routed: anyone, a team, or a named user.
+    queue_team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL)
+    queue_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    waiting_since = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=0, help_text="Incremented at every handoff")
+    doc_count = models.PositiveIntegerField(default=0)
+    last_seq = models.PositiveBigIntegerField(default=0, help_text="Last sequence number issued")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="session_unique_name")
+        ]
+        indexes = [
+            models.Index(fields=["project", "status", "waiting_since"]),
+            models.Index(fields=["project", "-updated_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Turn(models.Model):
+    """One turn of a session (the SDK's document), with its embedding."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="turns")
+    doc_id = models.CharField(max_length=128)
+    seq = models.PositiveBigIntegerField()
+    text = models.TextField()
+    metadata = models.JSONField(default=dict, blank=True)
+    embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS)
+    model_id = models.CharField(max_length=100)
+    search_vector = models.GeneratedField(
+        expression=SearchVector("text", config="english"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["session", "doc_id"], name="turn_unique_doc_id"),
+            models.UniqueConstraint(fields=["session", "seq"], name="turn_unique_seq"),
+        ]
+        indexes = [
+            models.Index(fields=["session", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session.name}#{self.seq} {self.doc_id}"
+
+
+class HandoffTarget(models.TextChoices):
+    BOT = "bot", "A bot"
+    HUMANS = "humans", "The human queue"
+    TEAM = "team", "A team"
+    USER = "user", "A named specialist"
+    RESOLVED = "resolved", "Resolved"
+
+
+class Handoff(models.Model):
+    """A handoff point (`push_index`): who handed the session to whom, and why."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="handoffs")
+    job_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    version = models.PositiveIntegerField()
+    doc_count = models.PositiveIntegerField()
+    last_seq = models.PositiveBigIntegerField()
+    from_agent = models.CharField(max_length=200, blank=True)
+    from_channel = models.CharField(max_length=50, blank=True)
+    to_kind = models.CharField(max_length=20, choices=HandoffTarget.choices)
+    to_target = models.CharField(max_length=200, blank=True)
+    reason = models.TextField(blank=True)
+    by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    by_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["session", "version"], name="handoff_unique_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session.name} v{self.version} → {self.to_kind} {self.to_target}"
+
+
+class AuditEvent(models.Model):
+    """Append-only: what happened to a session and who did it."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="audit_events")
+    session = models.ForeignKey(
+        Session, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
+    )
+    session_name = models.CharField(max_length=128, blank=True)
+    kind = models.CharField(max_length=50)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    actor_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL)
+    actor_label = models.CharField(max_length=200, blank=True)
+    channel = models.CharField(max_length=50, blank=True)
+    device = models.CharField(max_length=100, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["session", "created_at"])]
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.kind} {self.session_name}"

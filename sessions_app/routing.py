@@ -1,0 +1,7 @@
+from django.urls import path
+
+from sessions_app import consumers
+
+websocket_urlpatterns = [
+    path("ws/console/", consumers.ConsoleConsumer.as_asgi()),
+]

@@ -1,0 +1,52 @@
+"""Reusable reads. Every object is reached through its project."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from sessions_app.errors import NotFound
+from sessions_app.models import Project, Session, SessionStatus, Turn
+
+
+def session_get(*, project: Project, name: str, for_update: bool = False) -> Session:
+    sessions = Session.objects.filter(project=project, name=name)
+    if for_update:
+        sessions = sessions.select_for_update()
+    session = sessions.first()
+    if session is None:
+        raise NotFound(f"session {name!r} not found")
+    return session
+
+
+def session_list(
+    *,
+    project: Project,
+    status: str | None = None,
+    name_prefix: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> QuerySet[Session]:
+    sessions = Session.objects.filter(project=project)
+    if status:
+        sessions = sessions.filter(status=status)
+    if name_prefix:
+        sessions = sessions.filter(name__startswith=name_prefix)
+    if metadata:
+        sessions = sessions.filter(metadata__contains=metadata)
+    return sessions.order_by("-id")
+
+
+def escalations_waiting(*, projects: QuerySet[Project] | list[Project]) -> QuerySet[Session]:
+    return (
+        Session.objects.filter(project__in=projects, status=SessionStatus.WAITING)
+        .select_related("project", "queue_team", "queue_user")
+        .order_by("waiting_since", "id")
+    )
+
+
+def turns_by_ids(*, session: Session, doc_ids: list[str]) -> list[Turn]:
+    turns = {t.doc_id: t for t in Turn.objects.filter(session=session, doc_id__in=doc_ids)}
+    return [turns[doc_id] for doc_id in doc_ids if doc_id in turns]
+
+
+def turns_page(*, session: Session, after_seq: int = 0, limit: int = 100) -> list[Turn]:
+    return list(Turn.objects.filter(session=session, seq__gt=after_seq).order_by("seq")[:limit])

@@ -1,0 +1,1 @@
+"""Business logic: typed, keyword-only functions named <thing>_<action>."""

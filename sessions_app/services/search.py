@@ -1,0 +1,150 @@
+"""Hybrid search over one session's turns (or all sessions of one customer).
+
+score = alpha * semantic + (1 - alpha) * keyword, where semantic is the cosine
+similarity from pgvector and keyword is Postgres full-text rank, scaled so the
+best keyword match in the searched set scores 1. alpha=1 skips keyword
+ranking, alpha=0 skips the model. The scan is exact: per-session sets are
+small enough that the (session_id) index plus an exact distance beats an
+approximate index that would have to post-filter by session (README, "Search").
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import connection
+
+from sessions_app import embeddings
+from sessions_app.errors import InvalidInput
+from sessions_app.filters import filter_compile
+from sessions_app.validation import embedding_check
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    text: str
+    metadata: dict[str, str]
+    score: float
+    seq: int
+    session_name: str
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    docs: list[Hit]
+    query: str
+    time_taken_ms: float
+
+
+def search_options_check(*, query: str, top_k: int, alpha: float) -> None:
+    if not 1 <= top_k <= settings.MOSS_MAX_TOP_K:
+        raise InvalidInput(f"top_k must be between 1 and {settings.MOSS_MAX_TOP_K}, got {top_k}")
+    if not 0.0 <= alpha <= 1.0:
+        raise InvalidInput(f"alpha must be between 0.0 and 1.0, got {alpha}")
+    if "\x00" in query or len(query) > settings.MOSS_MAX_TEXT_CHARS:
+        raise InvalidInput("query must be at most the text size limit and contain no NUL")
+    if not query.strip():
+        raise InvalidInput("query must not be empty")
+
+
+def turns_search(
+    *,
+    session_ids: list[int],
+    query: str,
+    top_k: int = 5,
+    alpha: float = 0.8,
+    metadata_filter: dict[str, Any] | None = None,
+    embedding: list[float] | None = None,
+) -> SearchResult:
+    """The shared query service: the API and the console both call this."""
+    started = time.perf_counter()
+    search_options_check(query=query, top_k=top_k, alpha=alpha)
+    filter_sql, filter_params = filter_compile(metadata_filter, column="t.metadata")
+    if embedding is not None:
+        embedding_check(embedding, where="query")
+    use_semantic = alpha > 0.0
+    use_keyword = alpha < 1.0
+
+    vector_param: str | None = None
+    if use_semantic:
+        vector = (
+            np.asarray(embedding, dtype=np.float32) if embedding else embeddings.query_embed(query)
+        )
+        vector_param = "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]"
+
+    semantic_sql = "(1 - (t.embedding <=> %(vector)s::vector))" if use_semantic else "0.0"
+    keyword_sql = (
+        "CASE WHEN t.search_vector @@ q.tq THEN ts_rank_cd(t.search_vector, q.tq) ELSE 0 END"
+        if use_keyword
+        else "0.0"
+    )
+    keyword_from = (
+        ", (SELECT replace(plainto_tsquery('english', %(query)s)::text, ' & ', ' | ')"
+        "::tsquery AS tq) q"
+        if use_keyword
+        else ""
+    )
+    keyword_where = " AND t.search_vector @@ q.tq" if alpha == 0.0 else ""
+    # Named parameters for the fixed parts; the filter's own are positional, so
+    # it is spliced in as a literal-free fragment and its values appended.
+    sql = f"""
+        WITH scored AS (
+            SELECT t.doc_id, t.text, t.metadata, t.seq, s.name AS session_name,
+                   {semantic_sql} AS semantic, {keyword_sql} AS keyword
+            FROM sessions_app_turn t
+            JOIN sessions_app_session s ON s.id = t.session_id{keyword_from}
+            WHERE t.session_id = ANY(%(session_ids)s){keyword_where} AND {{filter}}
+        )
+        SELECT doc_id, text, metadata, seq, session_name,
+               %(alpha)s * semantic
+               + (1 - %(alpha)s) * COALESCE(keyword / NULLIF(MAX(keyword) OVER (), 0), 0)
+               AS score
+        FROM scored
+        ORDER BY score DESC, seq ASC
+        LIMIT %(top_k)s
+    """
+    named = {
+        "vector": vector_param,
+        "query": query,
+        "session_ids": session_ids,
+        "alpha": alpha,
+        "top_k": top_k,
+    }
+    sql, params = _with_filter(sql, named, filter_sql, filter_params)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    hits = [
+        Hit(
+            id=doc_id,
+            text=text,
+            # Django's psycopg setup hands JSONB back as text outside the ORM.
+            metadata=json.loads(metadata) if isinstance(metadata, str) else metadata,
+            score=float(score),
+            seq=seq,
+            session_name=session_name,
+        )
+        for doc_id, text, metadata, seq, session_name, score in rows
+    ]
+    return SearchResult(
+        docs=hits, query=query, time_taken_ms=(time.perf_counter() - started) * 1000
+    )
+
+
+def _with_filter(
+    sql: str, named: dict[str, Any], filter_sql: str, filter_params: list[Any]
+) -> tuple[str, dict[str, Any]]:
+    """Turn the filter's positional %s into named parameters f0, f1, …."""
+    pieces = filter_sql.split("%s")
+    rebuilt = pieces[0]
+    params = dict(named)
+    for index, piece in enumerate(pieces[1:]):
+        params[f"f{index}"] = filter_params[index]
+        rebuilt += f"%(f{index})s" + piece
+    return sql.replace("{filter}", rebuilt), params

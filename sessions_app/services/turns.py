@@ -1,0 +1,196 @@
+"""Adding and deleting turns. A turn is durable the moment add returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+
+from sessions_app import embeddings, events
+from sessions_app.actors import Actor
+from sessions_app.errors import InvalidInput
+from sessions_app.models import Session, Turn
+from sessions_app.services.audit import audit_record
+from sessions_app.validation import doc_id_check, embedding_check, metadata_check, text_check
+
+CLIENT_EMBEDDING = "client"
+
+
+@dataclass(frozen=True)
+class DocInput:
+    id: str
+    text: str
+    metadata: dict[str, str] = field(default_factory=dict)
+    embedding: list[float] | None = None
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    added: int
+    updated: int
+    unchanged: int
+    doc_count: int
+    last_seq: int
+
+
+def docs_check(docs: list[DocInput]) -> None:
+    if not docs:
+        raise InvalidInput("docs must contain at least one document")
+    if len(docs) > settings.MOSS_MAX_DOCS_PER_CALL:
+        raise InvalidInput(
+            f"{len(docs)} docs in one call, the limit is {settings.MOSS_MAX_DOCS_PER_CALL}"
+        )
+    seen: set[str] = set()
+    for index, doc in enumerate(docs):
+        where = f"docs[{index}]"
+        doc_id_check(doc.id, where=where)
+        if doc.id in seen:
+            raise InvalidInput(f"{where}: duplicate id {doc.id!r} in this call")
+        seen.add(doc.id)
+        text_check(doc.text, where=where)
+        metadata_check(doc.metadata, where=where)
+        if doc.embedding is not None:
+            embedding_check(doc.embedding, where=where)
+
+
+def _needs_model(doc: DocInput, stored: dict[str, str]) -> bool:
+    return doc.embedding is None and stored.get(doc.id) != doc.text
+
+
+def turns_upsert(
+    *, session: Session, docs: list[DocInput], actor: Actor, channel: str = ""
+) -> UpsertResult:
+    """Insert new ids, update changed ones, all or nothing.
+
+    Embeddings are computed before the session row is locked, so concurrent
+    writers wait on each other only for the short write itself.
+    """
+    docs_check(docs)
+    ids = [doc.id for doc in docs]
+    stored_texts = dict(
+        Turn.objects.filter(session=session, doc_id__in=ids).values_list("doc_id", "text")
+    )
+    vectors: dict[str, np.ndarray] = {}
+    to_embed = [doc for doc in docs if _needs_model(doc, stored_texts)]
+    for doc, vector in zip(
+        to_embed, embeddings.texts_embed([d.text for d in to_embed]), strict=True
+    ):
+        vectors[doc.text] = vector
+
+    with transaction.atomic():
+        # The session row lock orders concurrent writers: sequence numbers are
+        # issued under it, so they are unique and leave no gaps.
+        locked = Session.objects.select_for_update().get(pk=session.pk)
+        existing = {t.doc_id: t for t in Turn.objects.filter(session=locked, doc_id__in=ids)}
+        # A writer that committed between our read and the lock may have
+        # changed a text; embed whatever is still missing.
+        locked_texts = {doc_id: turn.text for doc_id, turn in existing.items()}
+        missing = [
+            doc.text for doc in docs if _needs_model(doc, locked_texts) and doc.text not in vectors
+        ]
+        for text, vector in zip(missing, embeddings.texts_embed(missing), strict=True):
+            vectors[text] = vector
+
+        new_turns: list[Turn] = []
+        changed: list[Turn] = []
+        unchanged = 0
+        for doc in docs:
+            turn = existing.get(doc.id)
+            if turn is None:
+                locked.last_seq += 1
+                new_turns.append(
+                    Turn(
+                        session=locked,
+                        doc_id=doc.id,
+                        seq=locked.last_seq,
+                        text=doc.text,
+                        metadata=doc.metadata,
+                        embedding=_vector(doc, vectors),
+                        model_id=_model_of(doc, locked),
+                    )
+                )
+            elif _is_changed(turn, doc):
+                turn.text = doc.text
+                turn.metadata = doc.metadata
+                if doc.embedding is not None or doc.text in vectors:
+                    turn.embedding = _vector(doc, vectors)
+                    turn.model_id = _model_of(doc, locked)
+                changed.append(turn)
+            else:
+                unchanged += 1
+        Turn.objects.bulk_create(new_turns)
+        if changed:
+            Turn.objects.bulk_update(
+                changed, ["text", "metadata", "embedding", "model_id", "updated_at"]
+            )
+        locked.doc_count += len(new_turns)
+        locked.save(update_fields=["last_seq", "doc_count", "updated_at"])
+        if new_turns or changed:
+            audit_record(
+                project=locked.project,
+                session=locked,
+                kind="turns.added",
+                actor=actor,
+                channel=channel or _first_channel(docs),
+                data={
+                    "added": [t.doc_id for t in new_turns],
+                    "updated": [t.doc_id for t in changed],
+                    "seqs": [t.seq for t in new_turns],
+                },
+            )
+            events.session_changed(
+                session=locked,
+                kind="turns.added",
+                data={"doc_ids": [t.doc_id for t in new_turns + changed]},
+            )
+    session.last_seq, session.doc_count = locked.last_seq, locked.doc_count
+    return UpsertResult(
+        added=len(new_turns),
+        updated=len(changed),
+        unchanged=unchanged,
+        doc_count=locked.doc_count,
+        last_seq=locked.last_seq,
+    )
+
+
+def _vector(doc: DocInput, vectors: dict[str, np.ndarray]) -> np.ndarray:
+    if doc.embedding is not None:
+        return np.asarray(doc.embedding, dtype=np.float32)
+    return vectors[doc.text]
+
+
+def _model_of(doc: DocInput, session: Session) -> str:
+    return CLIENT_EMBEDDING if doc.embedding is not None else session.model_id
+
+
+def _is_changed(turn: Turn, doc: DocInput) -> bool:
+    if turn.text != doc.text or turn.metadata != doc.metadata:
+        return True
+    return doc.embedding is not None and not np.allclose(turn.embedding, doc.embedding)
+
+
+def _first_channel(docs: list[DocInput]) -> str:
+    return next((d.metadata["channel"] for d in docs if d.metadata.get("channel")), "")
+
+
+def turns_delete(*, session: Session, doc_ids: list[str], actor: Actor) -> int:
+    if not doc_ids:
+        raise InvalidInput("ids must contain at least one id")
+    with transaction.atomic():
+        locked = Session.objects.select_for_update().get(pk=session.pk)
+        deleted, _ = Turn.objects.filter(session=locked, doc_id__in=doc_ids).delete()
+        if deleted:
+            locked.doc_count -= deleted
+            locked.save(update_fields=["doc_count", "updated_at"])
+            audit_record(
+                project=locked.project,
+                session=locked,
+                kind="turns.deleted",
+                actor=actor,
+                data={"ids": doc_ids, "deleted": deleted},
+            )
+            events.session_changed(session=locked, kind="turns.deleted")
+    session.doc_count = locked.doc_count
+    return deleted

@@ -1,0 +1,67 @@
+"""Input rules shared by the API, the console and the commands. Each raises InvalidInput."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from django.conf import settings
+
+from sessions_app.errors import InvalidInput
+
+SESSION_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}$")
+DOC_ID_MAX = 128
+METADATA_MAX_KEYS = 50
+METADATA_VALUE_MAX = 1000
+
+
+def session_name_check(name: str) -> None:
+    if not SESSION_NAME_RE.match(name):
+        raise InvalidInput(
+            "invalid session name: use 1-128 letters, digits and . _ : @ + -, "
+            "starting with a letter or digit"
+        )
+
+
+def text_check(text: str, *, where: str) -> None:
+    if not text or not text.strip():
+        raise InvalidInput(f"{where}: text must not be empty")
+    if "\x00" in text:
+        raise InvalidInput(f"{where}: text must not contain NUL characters")
+    if len(text) > settings.MOSS_MAX_TEXT_CHARS:
+        raise InvalidInput(
+            f"{where}: text is {len(text)} characters, the limit is {settings.MOSS_MAX_TEXT_CHARS}"
+        )
+
+
+def doc_id_check(doc_id: str, *, where: str) -> None:
+    if not doc_id or len(doc_id) > DOC_ID_MAX or "\x00" in doc_id:
+        raise InvalidInput(f"{where}: id must be 1-{DOC_ID_MAX} characters without NUL")
+
+
+def metadata_check(metadata: dict[str, Any], *, where: str) -> None:
+    if len(metadata) > METADATA_MAX_KEYS:
+        raise InvalidInput(f"{where}: metadata has more than {METADATA_MAX_KEYS} keys")
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not key or "\x00" in key:
+            raise InvalidInput(f"{where}: metadata keys must be non-empty strings")
+        if not isinstance(value, str):
+            raise InvalidInput(f"{where}: metadata value for {key!r} must be a string")
+        if "\x00" in value or len(value) > METADATA_VALUE_MAX:
+            raise InvalidInput(
+                f"{where}: metadata value for {key!r} must be at most "
+                f"{METADATA_VALUE_MAX} characters without NUL"
+            )
+
+
+def embedding_check(embedding: list[float], *, where: str) -> None:
+    if len(embedding) != settings.EMBEDDING_DIMENSIONS:
+        raise InvalidInput(
+            f"{where}: embedding has {len(embedding)} dimensions, "
+            f"expected {settings.EMBEDDING_DIMENSIONS}"
+        )
+    if not all(math.isfinite(x) for x in embedding):
+        raise InvalidInput(f"{where}: embedding values must be finite numbers")
+    if not any(embedding):
+        raise InvalidInput(f"{where}: embedding must not be all zeros")
