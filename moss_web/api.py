@@ -39,7 +39,9 @@ def authentication_error(request: HttpRequest, exc: AuthenticationError) -> Http
 def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     problems = []
     for error in exc.errors:
-        location = ".".join(str(part) for part in error.get("loc", ()) if part not in ("body", "payload"))
+        location = ".".join(
+            str(part) for part in error.get("loc", ()) if part not in ("body", "payload")
+        )
         problems.append(f"{location}: {error.get('msg', 'invalid')}")
     return _error(request, 422, "invalid_input", "; ".join(problems) or "invalid input")
 
