@@ -1,6 +1,8 @@
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/console/", permanent=False), name="home"),
+    path("console/", include("sessions_app.urls_console")),
+    path("supervise/", include("sessions_app.urls_supervise")),
 ]
