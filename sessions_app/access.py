@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -18,14 +18,14 @@ from sessions_app.models import Membership, Project, Role, Session
 SUPERVISING_ROLES = (Role.SUPERVISOR, Role.ADMIN)
 
 
-def user_memberships(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Membership]:
+def user_memberships(*, user: User | AnonymousUser) -> QuerySet[Membership]:
     if not user.is_authenticated:
         return Membership.objects.none()
     return Membership.objects.filter(user=user).select_related("project").order_by("project__name")
 
 
 def user_projects(
-    *, user: AbstractBaseUser | AnonymousUser, roles: Iterable[str] | None = None
+    *, user: User | AnonymousUser, roles: Iterable[str] | None = None
 ) -> QuerySet[Project]:
     if not user.is_authenticated:
         return Project.objects.none()
@@ -36,7 +36,7 @@ def user_projects(
 
 
 def membership_get(
-    *, user: AbstractBaseUser | AnonymousUser, project_id: str, roles: Iterable[str] | None = None
+    *, user: User | AnonymousUser, project_id: str, roles: Iterable[str] | None = None
 ) -> Membership:
     """The user's membership in the project with this public id, or 404."""
     memberships = user_memberships(user=user).filter(project__public_id=project_id)
@@ -50,7 +50,7 @@ def membership_get(
 
 def session_get_for_user(
     *,
-    user: AbstractBaseUser | AnonymousUser,
+    user: User | AnonymousUser,
     project_id: str,
     name: str,
     roles: Iterable[str] | None = None,

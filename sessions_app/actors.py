@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from sessions_app.models import ApiKey
 
@@ -13,7 +13,7 @@ from sessions_app.models import ApiKey
 class Actor:
     label: str
     api_key: ApiKey | None = None
-    user: AbstractBaseUser | None = None
+    user: User | None = None
 
     @classmethod
     def for_key(cls, api_key: ApiKey, *, agent: str = "") -> Actor:
@@ -21,7 +21,7 @@ class Actor:
         return cls(label=label, api_key=api_key)
 
     @classmethod
-    def for_user(cls, user: AbstractBaseUser) -> Actor:
+    def for_user(cls, user: User) -> Actor:
         return cls(label=user.get_username(), user=user)
 
     @classmethod

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.test import Client
 
 from sessions_app.models import Membership, Project, Team
@@ -63,13 +63,13 @@ def other_api(make_project: Callable[..., tuple[Project, str]]) -> ApiClient:
 
 
 @pytest.fixture
-def make_user(db: None) -> Callable[..., AbstractBaseUser]:
+def make_user(db: None) -> Callable[..., User]:
     def make(
         username: str,
         project: Project | None = None,
         role: str = "agent",
         teams: tuple[str, ...] = (),
-    ) -> AbstractBaseUser:
+    ) -> User:
         user_model = get_user_model()
         user = user_model.objects.filter(username=username).first()
         if user is None:

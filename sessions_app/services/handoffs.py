@@ -7,7 +7,7 @@ after commit.
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -33,7 +33,7 @@ STATUS_AFTER = {
 }
 
 
-def _route(session: Session, to_kind: str, to_target: str) -> tuple[Team | None, object | None]:
+def _route(session: Session, to_kind: str, to_target: str) -> tuple[Team | None, User | None]:
     """The team or user a waiting escalation is routed to, checked against the project."""
     if to_kind == HandoffTarget.TEAM:
         team = Team.objects.filter(project=session.project, name=to_target).first()
@@ -75,7 +75,7 @@ def handoff_record(
     session.version += 1
     session.status = STATUS_AFTER[HandoffTarget(to_kind)]
     session.queue_team = team
-    session.queue_user = user  # type: ignore[assignment]
+    session.queue_user = user
     if session.status == SessionStatus.WAITING:
         session.waiting_since = now
         session.holder = None
@@ -146,7 +146,7 @@ def session_push(
     return handoff
 
 
-def session_claim(*, session: Session, user: AbstractBaseUser) -> Session:
+def session_claim(*, session: Session, user: User) -> Session:
     """Take a waiting escalation. Exactly one specialist wins; the others get Conflict."""
     with transaction.atomic():
         locked = Session.objects.select_for_update().get(pk=session.pk)
@@ -160,7 +160,7 @@ def session_claim(*, session: Session, user: AbstractBaseUser) -> Session:
         now = timezone.now()
         waited = (now - locked.waiting_since).total_seconds() if locked.waiting_since else None
         locked.status = SessionStatus.HELD
-        locked.holder = user  # type: ignore[assignment]
+        locked.holder = user
         locked.holder_label = user.get_username()
         locked.waiting_since = None
         locked.save()
@@ -179,12 +179,12 @@ def session_claim(*, session: Session, user: AbstractBaseUser) -> Session:
     return session
 
 
-def _held_by_check(session: Session, user: AbstractBaseUser) -> None:
+def _held_by_check(session: Session, user: User) -> None:
     if session.status != SessionStatus.HELD or session.holder_id != user.pk:
         raise Conflict(f"you do not hold {session.name}; claim it first")
 
 
-def session_hand_back(*, session: Session, user: AbstractBaseUser, bot: str, note: str) -> Handoff:
+def session_hand_back(*, session: Session, user: User, bot: str, note: str) -> Handoff:
     return _specialist_handoff(
         session=session,
         user=user,
@@ -196,7 +196,7 @@ def session_hand_back(*, session: Session, user: AbstractBaseUser, bot: str, not
 
 
 def session_transfer(
-    *, session: Session, user: AbstractBaseUser, to_kind: str, to_target: str, note: str
+    *, session: Session, user: User, to_kind: str, to_target: str, note: str
 ) -> Handoff:
     if to_kind not in (HandoffTarget.TEAM, HandoffTarget.USER, HandoffTarget.HUMANS):
         raise InvalidInput("a transfer goes to a team, a named specialist or the human queue")
@@ -210,7 +210,7 @@ def session_transfer(
     )
 
 
-def session_resolve(*, session: Session, user: AbstractBaseUser, note: str) -> Handoff:
+def session_resolve(*, session: Session, user: User, note: str) -> Handoff:
     return _specialist_handoff(
         session=session,
         user=user,
@@ -224,7 +224,7 @@ def session_resolve(*, session: Session, user: AbstractBaseUser, note: str) -> H
 def _specialist_handoff(
     *,
     session: Session,
-    user: AbstractBaseUser,
+    user: User,
     to_kind: str,
     to_target: str,
     reason: str,
