@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from sessions_app.actors import Actor
 from sessions_app.api.schemas import (
@@ -60,7 +60,7 @@ def _limit(limit: int) -> int:
 
 
 @router.post("/sessions", response={200: SessionOut, 201: SessionOut})
-def open_session(request: HttpRequest, payload: SessionOpenIn) -> tuple[int, Session]:
+def open_session(request: HttpRequest, payload: SessionOpenIn) -> Status[Session]:
     """Open a session by name: create it, or resume it with everything stored."""
     session, created = sessions.session_open(
         project=_key(request).project,
@@ -72,7 +72,7 @@ def open_session(request: HttpRequest, payload: SessionOpenIn) -> tuple[int, Ses
         device=payload.device,
     )
     session.created = created  # type: ignore[attr-defined]
-    return (201 if created else 200), session
+    return Status(201 if created else 200, session)
 
 
 @router.get("/sessions", response=SessionListOut)
@@ -106,9 +106,9 @@ def get_session(request: HttpRequest, name: str) -> Session:
 
 
 @router.delete("/sessions/{name}", response={204: None})
-def delete_session(request: HttpRequest, name: str) -> tuple[int, None]:
+def delete_session(request: HttpRequest, name: str) -> Status[None]:
     sessions.session_delete(project=_key(request).project, name=name, actor=_actor(request))
-    return 204, None
+    return Status(204, None)
 
 
 @router.post("/sessions/{name}/docs", response=AddDocsOut)
