@@ -1,0 +1,56 @@
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from sessions_app.models import ApiKey, Project, Session
+from sessions_app.services.projects import api_key_authenticate
+
+
+def run(*args):
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_create_project_prints_an_id_and_a_working_key(db):
+    created = json.loads(run("create_project", "Acme", "--json"))
+    assert created["name"] == "Acme"
+    api_key = api_key_authenticate(
+        project_public_id=created["project_id"], raw_key=created["project_key"]
+    )
+    assert api_key is not None and api_key.project.name == "Acme"
+    # Only the hash is stored.
+    assert created["project_key"] not in {k.key_hash for k in ApiKey.objects.all()}
+
+
+def test_api_key_issue_and_revoke(db):
+    created = json.loads(run("create_project", "Acme", "--json"))
+    issued = json.loads(run("api_key", "issue", created["project_id"], "--label", "ci", "--json"))
+    new_key = ApiKey.objects.get(label="ci")
+    assert "active" in run("api_key", "list", created["project_id"])
+    run("api_key", "revoke", created["project_id"], new_key.prefix)
+    assert api_key_authenticate(
+        project_public_id=created["project_id"], raw_key=issued["project_key"]
+    ) is None
+    assert api_key_authenticate(
+        project_public_id=created["project_id"], raw_key=created["project_key"]
+    ) is not None
+
+
+def test_api_key_for_an_unknown_project_fails_clearly(db):
+    with pytest.raises(CommandError, match="no project with id 'proj_nope'"):
+        run("api_key", "list", "proj_nope")
+
+
+def test_seed_demo_is_idempotent_and_prints_a_working_key(db, settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+    first = run("seed_demo")
+    second = run("seed_demo")
+    assert Project.objects.count() == 1
+    assert Session.objects.filter(status="waiting").count() >= 2
+    key = json.loads((tmp_path / "demo-key.json").read_text())
+    assert key["project_key"] in first and key["project_key"] in second
+    assert api_key_authenticate(project_public_id=key["project_id"], raw_key=key["project_key"])
+    assert Session.objects.get(name="conv-123").doc_count == 5
