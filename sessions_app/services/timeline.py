@@ -98,7 +98,10 @@ def _event_entry(event: AuditEvent) -> TimelineEntry:
 def _turn_entry(turn: Turn, added_by: str) -> TimelineEntry:
     meta = turn.metadata or {}
     author = meta.get("author", "")
-    who = f"{author} via {added_by}" if author and added_by else (author or added_by)
+    if author and added_by and author != added_by:
+        who = f"{author} via {added_by}"
+    else:
+        who = author or added_by
     return TimelineEntry(
         at=turn.created_at,
         kind="turn",
