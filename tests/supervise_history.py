@@ -13,9 +13,8 @@ import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from sessions_app import embeddings
@@ -38,7 +37,7 @@ PASSWORD = "pw-supervise-2026"
 class History:
     project: Project
     other: Project
-    users: dict[str, AbstractBaseUser]
+    users: dict[str, User]
     conv1: Session
     conv2: Session
     now: datetime
@@ -50,8 +49,8 @@ def _password_hash() -> str:
     return make_password(PASSWORD)
 
 
-def _user(username: str, project: Project, role: str) -> AbstractBaseUser:
-    user = get_user_model().objects.create(username=username, password=_password_hash())
+def _user(username: str, project: Project, role: str) -> User:
+    user = User.objects.create(username=username, password=_password_hash())
     Membership.objects.create(user=user, project=project, role=role)
     return user
 

@@ -27,7 +27,7 @@ def sam(history: History) -> Client:
     return client
 
 
-def names(client: Client, history: History, **params: object) -> list[str]:
+def names(client: Client, history: History, **params: str | int) -> list[str]:
     response = client.get(f"/supervise/p/{history.project.public_id}/", params)
     assert response.status_code == 200, response.content
     return [s.name for s in response.context["page"].object_list]
@@ -89,7 +89,7 @@ def test_paginates_25_a_page(history: History, sam: Client) -> None:
     first = sam.get(f"/supervise/p/{history.project.public_id}/", {"sort": "name"})
     assert len(first.context["page"].object_list) == 25
     assert "page=2" in first.content.decode()
-    second = sam.get(f"/supervise/p/{history.project.public_id}/", {"sort": "name", "page": 2})
+    second = sam.get(f"/supervise/p/{history.project.public_id}/", {"sort": "name", "page": "2"})
     assert [s.name for s in second.context["page"].object_list][-2:] == ["conv-1", "conv-2"]
 
 

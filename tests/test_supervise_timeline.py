@@ -120,7 +120,7 @@ def test_jsonl_export_holds_the_timeline_in_order(history: History, sam: Client)
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/x-ndjson")
     assert 'filename="conv-1-timeline.jsonl"' in response["Content-Disposition"]
-    rows = [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
+    rows = [json.loads(line) for line in response.getvalue().splitlines()]
     assert [r["doc_id"] or r["kind"] for r in rows] == CONV1_ORDER
     t4 = next(r for r in rows if r["doc_id"] == "t4")
     assert t4["text"] == "Refund issued March 4th."
@@ -135,7 +135,7 @@ def test_csv_export_has_a_header_and_one_row_per_entry(history: History, sam: Cl
     response = sam.get(f"/supervise/p/{history.project.public_id}/s/conv-1/export.csv")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
-    text = b"".join(response.streaming_content).decode()
+    text = response.getvalue().decode()
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [r["doc_id"] or r["kind"] for r in rows] == CONV1_ORDER
     handed_back = next(r for r in rows if r["kind"] == "handed_back")
