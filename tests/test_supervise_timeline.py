@@ -62,6 +62,8 @@ def test_timeline_says_who_acted_through_which_key_or_user(history: History) -> 
     assert entries[("turn", "t3")].who == "Dana via chat-bot (key default)"
     assert entries[("turn", "t3")].device == "laptop"
     assert entries[("resolved", "")].who == "ben"
+    # A bot's own turn is not "voice-bot via voice-bot".
+    assert entries[("turn", "t2")].who == "voice-bot (key default)"
 
 
 def test_timeline_gaps_are_measured_from_the_previous_entry(history: History) -> None:

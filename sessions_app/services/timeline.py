@@ -95,9 +95,12 @@ def _event_entry(event: AuditEvent) -> TimelineEntry:
     )
 
 
-def _turn_entry(turn: Turn, added_by: str) -> TimelineEntry:
+def _turn_entry(turn: Turn, added_by: str, actor_label: str = "") -> TimelineEntry:
     meta = turn.metadata or {}
     author = meta.get("author", "")
+    if author in (added_by, actor_label):
+        # The bot or user wrote its own turn: one name, one lane.
+        author = added_by
     if author and added_by and author != added_by:
         who = f"{author} via {added_by}"
     else:
@@ -134,7 +137,7 @@ def timeline_build(*, session: Session) -> list[TimelineEntry]:
             turn = turns.get(seq)
             if turn is not None and seq not in placed:
                 placed.add(seq)
-                entries.append(_turn_entry(turn, entry.who))
+                entries.append(_turn_entry(turn, entry.who, event.actor_label))
     orphans = [t for seq, t in sorted(turns.items()) if seq not in placed]
     for turn in orphans:
         position = next((i for i, e in enumerate(entries) if e.at > turn.created_at), len(entries))
