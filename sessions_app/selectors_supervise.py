@@ -1,0 +1,127 @@
+"""Reads for the supervisor pages: which sessions a member may audit, and the filtered list.
+
+Supervisors and admins see every session of their project; an agent sees only
+the sessions they hold or held (holder now, a claim, or any audited action of
+theirs). Everything else is a 404, like a missing object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from sessions_app.access import SUPERVISING_ROLES, membership_get
+from sessions_app.models import AuditEvent, Handoff, Membership, Session, SessionStatus, Turn
+from sessions_app.services.search import Hit, turns_search
+
+SORTS = {
+    "updated": "-updated_at",
+    "oldest": "updated_at",
+    "created": "-created_at",
+    "name": "name",
+    "waiting": "waiting_since",
+    "turns": "-doc_count",
+}
+
+
+def membership_supervises(membership: Membership) -> bool:
+    return membership.role in SUPERVISING_ROLES
+
+
+def sessions_visible(*, membership: Membership) -> QuerySet[Session]:
+    sessions = Session.objects.filter(project=membership.project)
+    if membership_supervises(membership):
+        return sessions
+    user = membership.user
+    claimed = Handoff.objects.filter(session=OuterRef("pk"), claimed_by=user)
+    acted = AuditEvent.objects.filter(session=OuterRef("pk"), actor_user=user)
+    return sessions.filter(Q(holder=user) | Exists(claimed) | Exists(acted))
+
+
+def supervised_membership_get(
+    *, user: AbstractBaseUser | AnonymousUser, project_id: str
+) -> Membership:
+    """A supervisor's or admin's membership (dashboard: agents get 404)."""
+    return membership_get(user=user, project_id=project_id, roles=SUPERVISING_ROLES)
+
+
+def visible_session_get(
+    *, user: AbstractBaseUser | AnonymousUser, project_id: str, name: str
+) -> tuple[Membership, Session]:
+    membership = membership_get(user=user, project_id=project_id)
+    session = sessions_visible(membership=membership).filter(name=name).first()
+    if session is None:
+        raise Http404("session not found")
+    return membership, session
+
+
+@dataclass(frozen=True)
+class SessionFilters:
+    status: str = ""
+    channel: str = ""
+    holder: str = ""
+    customer: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+    waiting_minutes: int | None = None
+    sort: str = "updated"
+
+
+def sessions_filter(
+    *, sessions: QuerySet[Session], filters: SessionFilters, now: datetime | None = None
+) -> QuerySet[Session]:
+    """Apply the list filters. Dates select sessions active in the range (inclusive days)."""
+    now = now or timezone.now()
+    if filters.status:
+        sessions = sessions.filter(status=filters.status)
+    if filters.channel:
+        on_channel = Turn.objects.filter(session=OuterRef("pk"), metadata__channel=filters.channel)
+        sessions = sessions.filter(Exists(on_channel))
+    if filters.holder:
+        sessions = sessions.filter(
+            Q(holder__username=filters.holder) | Q(holder_label=filters.holder)
+        )
+    if filters.customer:
+        sessions = sessions.filter(metadata__customer_id=filters.customer)
+    tz = timezone.get_current_timezone()
+    if filters.date_from:
+        sessions = sessions.filter(
+            updated_at__gte=datetime.combine(filters.date_from, time.min, tzinfo=tz)
+        )
+    if filters.date_to:
+        end = datetime.combine(filters.date_to + timedelta(days=1), time.min, tzinfo=tz)
+        sessions = sessions.filter(created_at__lt=end)
+    if filters.waiting_minutes is not None:
+        sessions = sessions.filter(
+            status=SessionStatus.WAITING,
+            waiting_since__lte=now - timedelta(minutes=filters.waiting_minutes),
+        )
+    order = SORTS.get(filters.sort, SORTS["updated"])
+    return sessions.select_related("holder").order_by(order, "-id")
+
+
+def channels_in_project(*, membership: Membership) -> list[str]:
+    """Channels that occur in the project's turns, for the filter's choices."""
+    values = (
+        Turn.objects.filter(session__project=membership.project)
+        .exclude(metadata__channel=None)
+        .values_list("metadata__channel", flat=True)
+        .distinct()
+    )
+    return sorted(str(v) for v in values if v)
+
+
+SEARCH_TOP_K = 20
+
+
+def turns_search_visible(*, membership: Membership, query: str) -> list[Hit]:
+    """Search every session this member may audit, scored exactly as the API's query."""
+    session_ids = list(sessions_visible(membership=membership).values_list("pk", flat=True))
+    if not session_ids:
+        return []
+    return turns_search(session_ids=session_ids, query=query, top_k=SEARCH_TOP_K).docs

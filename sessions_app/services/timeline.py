@@ -1,0 +1,209 @@
+"""A session's timeline: its audit events and its turns, in order, and what each agent received.
+
+Each `turns.added` event is followed by the turns it added (its `seqs`), so a
+reader sees who wrote them (key or user) and then what they wrote; turns that
+no event names are placed by their own time. Gaps are measured from the
+previous entry.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sessions_app.charts import StripChart, timeline_strip
+from sessions_app.errors import NotFound
+from sessions_app.models import AuditEvent, Handoff, Session, Turn
+
+EXPORT_FIELDS = [
+    "at",
+    "kind",
+    "who",
+    "channel",
+    "device",
+    "seq",
+    "doc_id",
+    "role",
+    "text",
+    "gap_seconds",
+    "audit_id",
+    "data",
+]
+
+
+@dataclass
+class TimelineEntry:
+    at: datetime
+    kind: str
+    who: str
+    channel: str = ""
+    device: str = ""
+    seq: int | None = None
+    doc_id: str = ""
+    role: str = ""
+    text: str = ""
+    audit_id: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    gap_seconds: float | None = None
+    author: str = ""
+
+    @property
+    def is_turn(self) -> bool:
+        return self.kind == "turn"
+
+    @property
+    def lane(self) -> str:
+        """Who acted, for the chart: a turn's author, else the actor."""
+        return self.author or self.who
+
+    @property
+    def anchor(self) -> str:
+        return f"turn-{self.seq}" if self.is_turn else f"event-{self.audit_id}"
+
+    def export_row(self) -> dict[str, Any]:
+        row = asdict(self)
+        del row["author"]  # part of "who" already
+        row["at"] = self.at.isoformat()
+        return row
+
+
+def _who(event: AuditEvent) -> str:
+    if event.actor_user is not None:
+        return event.actor_user.get_username()
+    if event.actor_key is not None:
+        label = event.actor_key.label or event.actor_key.prefix
+        if event.actor_label and event.actor_label != f"key {event.actor_key.prefix}":
+            return f"{event.actor_label} (key {label})"
+        return f"key {label}"
+    return event.actor_label or "system"
+
+
+def _event_entry(event: AuditEvent) -> TimelineEntry:
+    return TimelineEntry(
+        at=event.created_at,
+        kind=event.kind,
+        who=_who(event),
+        channel=event.channel,
+        device=event.device,
+        audit_id=event.pk,
+        data=event.data,
+    )
+
+
+def _turn_entry(turn: Turn, added_by: str, actor_label: str = "") -> TimelineEntry:
+    meta = turn.metadata or {}
+    author = meta.get("author", "")
+    if author in (added_by, actor_label):
+        # The bot or user wrote its own turn: one name, one lane.
+        author = added_by
+    if author and added_by and author != added_by:
+        who = f"{author} via {added_by}"
+    else:
+        who = author or added_by
+    return TimelineEntry(
+        at=turn.created_at,
+        kind="turn",
+        who=who,
+        channel=meta.get("channel", ""),
+        device=meta.get("device", ""),
+        seq=turn.seq,
+        doc_id=turn.doc_id,
+        role=meta.get("role", ""),
+        text=turn.text,
+        author=author,
+    )
+
+
+def timeline_build(*, session: Session) -> list[TimelineEntry]:
+    events = list(
+        AuditEvent.objects.filter(session=session)
+        .select_related("actor_user", "actor_key")
+        .order_by("created_at", "id")
+    )
+    turns = {t.seq: t for t in Turn.objects.filter(session=session).defer("embedding")}
+    placed: set[int] = set()
+    entries: list[TimelineEntry] = []
+    for event in events:
+        entry = _event_entry(event)
+        entries.append(entry)
+        if event.kind != "turns.added":
+            continue
+        for seq in event.data.get("seqs", []):
+            turn = turns.get(seq)
+            if turn is not None and seq not in placed:
+                placed.add(seq)
+                entries.append(_turn_entry(turn, entry.who, event.actor_label))
+    orphans = [t for seq, t in sorted(turns.items()) if seq not in placed]
+    for turn in orphans:
+        position = next((i for i, e in enumerate(entries) if e.at > turn.created_at), len(entries))
+        entries.insert(position, _turn_entry(turn, ""))
+    previous: datetime | None = None
+    for entry in entries:
+        if previous is not None:
+            entry.gap_seconds = max(0.0, (entry.at - previous).total_seconds())
+        previous = max(previous, entry.at) if previous else entry.at
+    return entries
+
+
+def timeline_chart(entries: list[TimelineEntry]) -> StripChart:
+    start = entries[0].at if entries else None
+    return timeline_strip(
+        points=[
+            (
+                (entry.at - start).total_seconds() if start else 0.0,
+                entry.lane,
+                entry.channel,
+                entry.kind,
+                f"{entry.at:%Y-%m-%d %H:%M:%S} {entry.kind} · {entry.who}"
+                + (f" · {entry.channel}" if entry.channel else ""),
+                entry.anchor,
+            )
+            for entry in entries
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class AsReceived:
+    handoff: Handoff
+    turns: list[Turn]
+    after: set[int]  # seqs added after the handoff point
+
+    @property
+    def received_count(self) -> int:
+        return len(self.turns) - len(self.after)
+
+
+def as_received_build(*, session: Session, version: int) -> AsReceived:
+    """The thread as the agent receiving handoff `version` saw it, later turns marked."""
+    handoff = Handoff.objects.filter(session=session, version=version).first()
+    if handoff is None:
+        raise NotFound(f"{session.name} has no handoff version {version}")
+    turns = list(Turn.objects.filter(session=session).defer("embedding").order_by("seq"))
+    after = {t.seq for t in turns if t.seq > handoff.last_seq}
+    return AsReceived(handoff=handoff, turns=turns, after=after)
+
+
+def timeline_jsonl(entries: list[TimelineEntry]) -> Iterator[str]:
+    for entry in entries:
+        yield json.dumps(entry.export_row(), ensure_ascii=False) + "\n"
+
+
+def timeline_csv(entries: list[TimelineEntry]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS)
+    writer.writeheader()
+    for entry in entries:
+        row = entry.export_row()
+        row["data"] = json.dumps(row["data"], ensure_ascii=False) if row["data"] else ""
+        writer.writerow(row)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate(0)
+    if buffer.getvalue():
+        yield buffer.getvalue()

@@ -1,0 +1,188 @@
+"""Supervisor pages: sessions list and search, timeline, as-received thread, exports, dashboard.
+
+Thin: each view checks access (404 for anything the member may not audit),
+calls one read, renders. One template serves the page and its htmx partial.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET
+from django_htmx.middleware import HtmxDetails
+
+from sessions_app import charts
+from sessions_app.access import membership_get, user_memberships
+from sessions_app.errors import InvalidInput, NotFound
+from sessions_app.forms_supervise import SessionFilterForm
+from sessions_app.models import Handoff
+from sessions_app.selectors_supervise import (
+    channels_in_project,
+    membership_supervises,
+    sessions_filter,
+    sessions_visible,
+    supervised_membership_get,
+    turns_search_visible,
+    visible_session_get,
+)
+from sessions_app.services import dashboard as dashboard_service
+from sessions_app.services.timeline import (
+    as_received_build,
+    timeline_build,
+    timeline_chart,
+    timeline_csv,
+    timeline_jsonl,
+)
+
+PAGE_SIZE = 25
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+@require_GET
+@login_required
+def index(request: HttpRequest) -> HttpResponse:
+    memberships = list(user_memberships(user=request.user))
+    if len(memberships) == 1:
+        return redirect("supervise:sessions", project_id=memberships[0].project.public_id)
+    return render(request, "supervise/projects.html", {"memberships": memberships})
+
+
+@require_GET
+@login_required
+def sessions(request: HtmxHttpRequest, project_id: str) -> HttpResponse:
+    membership = membership_get(user=request.user, project_id=project_id)
+    form = SessionFilterForm(request.GET)
+    context: dict[str, object] = {
+        "membership": membership,
+        "project": membership.project,
+        "supervises": membership_supervises(membership),
+        "form": form,
+        "channels": channels_in_project(membership=membership),
+        "hits": [],
+    }
+    status = 200
+    if form.is_valid():
+        visible = sessions_visible(membership=membership)
+        page = Paginator(sessions_filter(sessions=visible, filters=form.filters()), PAGE_SIZE)
+        context["page"] = page.get_page(form.cleaned_data.get("page") or 1)
+        query = form.cleaned_data["q"]
+        if query:
+            try:
+                context["hits"] = turns_search_visible(membership=membership, query=query)
+            except InvalidInput as exc:
+                form.add_error("q", exc.message)
+                status = 422
+    else:
+        status = 422
+    partial = request.htmx and not request.htmx.history_restore_request
+    template = "supervise/_sessions_results.html" if partial else "supervise/sessions.html"
+    return render(request, template, context, status=status)
+
+
+@require_GET
+@login_required
+def timeline(request: HttpRequest, project_id: str, name: str) -> HttpResponse:
+    membership, session = visible_session_get(user=request.user, project_id=project_id, name=name)
+    entries = timeline_build(session=session)
+    return render(
+        request,
+        "supervise/timeline.html",
+        {
+            "project": membership.project,
+            "supervises": membership_supervises(membership),
+            "session": session,
+            "entries": entries,
+            "chart": timeline_chart(entries),
+            "handoffs": Handoff.objects.filter(session=session).order_by("version"),
+        },
+    )
+
+
+@require_GET
+@login_required
+def as_received(request: HttpRequest, project_id: str, name: str, version: int) -> HttpResponse:
+    membership, session = visible_session_get(user=request.user, project_id=project_id, name=name)
+    try:
+        received = as_received_build(session=session, version=version)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+    return render(
+        request,
+        "supervise/as_received.html",
+        {
+            "project": membership.project,
+            "supervises": membership_supervises(membership),
+            "session": session,
+            "received": received,
+            "handoffs": Handoff.objects.filter(session=session).order_by("version"),
+        },
+    )
+
+
+EXPORT_FORMATS = {
+    "jsonl": ("application/x-ndjson; charset=utf-8", timeline_jsonl),
+    "csv": ("text/csv; charset=utf-8", timeline_csv),
+}
+
+
+@require_GET
+@login_required
+def export(request: HttpRequest, project_id: str, name: str, fmt: str) -> StreamingHttpResponse:
+    _, session = visible_session_get(user=request.user, project_id=project_id, name=name)
+    content_type, render_rows = EXPORT_FORMATS[fmt]
+    response = StreamingHttpResponse(
+        render_rows(timeline_build(session=session)), content_type=content_type
+    )
+    response["Content-Disposition"] = f'attachment; filename="{session.name}-timeline.{fmt}"'
+    return response
+
+
+@require_GET
+@login_required
+def dashboard(request: HttpRequest, project_id: str) -> HttpResponse:
+    membership = supervised_membership_get(user=request.user, project_id=project_id)
+    figures = dashboard_service.dashboard_figures(
+        project=membership.project, window=request.GET.get("window", "")
+    )
+    return render(
+        request,
+        "supervise/dashboard.html",
+        {
+            "project": membership.project,
+            "supervises": True,
+            "figures": figures,
+            "windows": dashboard_service.WINDOWS,
+            "charts": _dashboard_charts(figures),
+        },
+    )
+
+
+def _dashboard_charts(figures: dashboard_service.DashboardFigures) -> dict[str, charts.BarChart]:
+    return {
+        "claim": charts.bar_chart(
+            title="Time to claim",
+            rows=[(b.label, b.count) for b in figures.time_to_claim.buckets],
+        ),
+        "resolve": charts.bar_chart(
+            title="Time to resolve",
+            rows=[(b.label, b.count) for b in figures.time_to_resolve.buckets],
+        ),
+        "pairs": charts.bar_chart(
+            title="Handoffs by channel pair",
+            rows=[(c.label, c.count) for c in figures.channel_pairs],
+        ),
+        "specialists": charts.bar_chart(
+            title="Escalations claimed per specialist",
+            rows=[(s.username, s.claims) for s in figures.specialists],
+        ),
+        "waiting": charts.bar_chart(
+            title="Escalations waiting now (minutes)",
+            rows=[(w.name, round(w.age_seconds / 60, 1)) for w in figures.waiting],
+            unit=" min",
+        ),
+    }

@@ -1,0 +1,125 @@
+"""Django admin: every model listed, keys shown once and revocable, history read-only."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from sessions_app.models import ApiKey, AuditEvent, Project, Session, Turn
+from sessions_app.services.projects import api_key_authenticate
+from tests.supervise_history import History, history_build
+
+
+@pytest.fixture
+def history(db: None) -> History:
+    return history_build()
+
+
+@pytest.fixture
+def operator(history: History) -> Client:
+    user = get_user_model().objects.create_superuser("operator", "op@example.com", "unused")
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+MODELS = ["project", "apikey", "membership", "team", "session", "turn", "handoff", "auditevent"]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_model_has_a_searchable_filterable_list(
+    history: History, operator: Client, model: str
+) -> None:
+    url = f"/admin/sessions_app/{model}/"
+    assert operator.get(url).status_code == 200
+    assert operator.get(url, {"q": "conv"}).status_code == 200
+
+
+def test_lists_filter_by_their_columns(history: History, operator: Client) -> None:
+    response = operator.get("/admin/sessions_app/session/", {"status__exact": "waiting"})
+    assert [s.name for s in response.context["cl"].result_list] == ["conv-2"]
+    response = operator.get("/admin/sessions_app/auditevent/", {"kind": "claimed"})
+    assert response.context["cl"].result_count == 2
+    response = operator.get("/admin/sessions_app/handoff/", {"to_kind__exact": "resolved"})
+    assert response.context["cl"].result_count == 1
+
+
+def test_session_page_shows_turns_read_only_without_embeddings(
+    history: History, operator: Client
+) -> None:
+    response = operator.get(f"/admin/sessions_app/session/{history.conv1.pk}/change/")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Refund issued March 4th." in body
+    assert "embedding" not in body and "search_vector" not in body
+    assert 'name="turns-0-text"' not in body  # read-only: no inputs for turns
+    turn = Turn.objects.get(session=history.conv1, doc_id="t1")
+    assert operator.get(f"/admin/sessions_app/turn/{turn.pk}/change/").status_code == 200
+    assert (
+        "embedding"
+        not in operator.get(f"/admin/sessions_app/turn/{turn.pk}/change/").content.decode()
+    )
+
+
+def test_a_key_created_in_the_admin_is_shown_once_and_works(
+    history: History, operator: Client
+) -> None:
+    response = operator.post(
+        "/admin/sessions_app/apikey/add/",
+        {"project": history.project.pk, "label": "ivr"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    shown = [str(m) for m in response.context["messages"]]
+    assert len(shown) == 2  # ours, and the admin's "added successfully"
+    raw_key = next(m for m in shown if "moss_" in m).split(": ", 1)[1].split(" ")[0]
+    api_key = api_key_authenticate(project_public_id=history.project.public_id, raw_key=raw_key)
+    assert api_key is not None and api_key.label == "ivr"
+    assert raw_key not in ApiKey.objects.get(pk=api_key.pk).key_hash
+    again = operator.get(f"/admin/sessions_app/apikey/{api_key.pk}/change/")
+    assert raw_key not in again.content.decode()
+
+
+def test_the_revoke_action_revokes_keys(history: History, operator: Client) -> None:
+    api_key = history.project.api_keys.get()
+    response = operator.post(
+        "/admin/sessions_app/apikey/",
+        {"action": "revoke", "_selected_action": [api_key.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    api_key.refresh_from_db()
+    assert api_key.revoked_at is not None
+
+
+def test_audit_events_cannot_be_added_changed_or_deleted(
+    history: History, operator: Client
+) -> None:
+    event = AuditEvent.objects.filter(project=history.project).first()
+    assert event is not None
+    before = AuditEvent.objects.count()
+    assert operator.get("/admin/sessions_app/auditevent/add/").status_code == 403
+    change_url = f"/admin/sessions_app/auditevent/{event.pk}/change/"
+    assert operator.get(change_url).status_code == 200  # view only
+    operator.post(change_url, {"kind": "forged"})
+    assert operator.post(f"/admin/sessions_app/auditevent/{event.pk}/delete/").status_code == 403
+    operator.post(
+        "/admin/sessions_app/auditevent/",
+        {"action": "delete_selected", "_selected_action": [event.pk], "post": "yes"},
+    )
+    event.refresh_from_db()
+    assert event.kind != "forged"
+    assert AuditEvent.objects.count() == before
+
+
+def test_a_project_with_history_cannot_be_deleted_from_the_admin(
+    history: History, operator: Client
+) -> None:
+    operator.post(f"/admin/sessions_app/project/{history.project.pk}/delete/", {"post": "yes"})
+    assert Project.objects.filter(pk=history.project.pk).exists()
+
+
+def test_deleting_a_session_in_the_admin_is_audited(history: History, operator: Client) -> None:
+    operator.post(f"/admin/sessions_app/session/{history.conv2.pk}/delete/", {"post": "yes"})
+    assert not Session.objects.filter(pk=history.conv2.pk).exists()
+    deleted = AuditEvent.objects.get(kind="session.deleted")
+    assert deleted.session_name == "conv-2" and deleted.actor_label == "operator"
