@@ -46,9 +46,7 @@ async def connect(
     return connected, communicator
 
 
-async def receive_until(
-    communicator: WebsocketCommunicator, text: str, timeout: float = 10
-) -> str:
+async def receive_until(communicator: WebsocketCommunicator, text: str, timeout: float = 10) -> str:
     """The first message containing `text`; earlier ones are skipped."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -105,12 +103,12 @@ def people(
 
 
 async def test_an_anonymous_socket_is_refused() -> None:
-    connected, communicator = await connect(None)
+    connected, _ = await connect(None)
     assert not connected
 
 
 async def test_a_foreign_origin_is_refused(people: dict[str, Any]) -> None:
-    connected, communicator = await connect(people["ana"], origin="http://evil.example")
+    connected, _ = await connect(people["ana"], origin="http://evil.example")
     assert not connected
 
 
