@@ -1,4 +1,4 @@
-"""Two server processes sharing Postgres and Redis: a push through one reaches a console on the other."""
+"""Two server processes sharing Postgres and Redis: a push through A reaches a console on B."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 from django.test import Client
 from websockets.sync.client import connect
 
