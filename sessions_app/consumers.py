@@ -1,10 +1,137 @@
-"""Websocket consumers: the console's live updates."""
+"""The console's websocket: live queue rows and live session views as HTML fragments.
+
+The browser (htmx's ws extension) says what it shows once the socket opens,
+and again on every reconnect: {"view": "queue"} or {"view": "session",
+"project", "session", "after_seq", "version"}. The consumer answers with what
+the page missed, then with a fragment after every "session.changed" event,
+re-reading from the database what its own user may see. It keeps the thread
+cursor it has sent, so a turn is never sent twice on one socket.
+"""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.contrib.auth.models import User
+
+from sessions_app import events
+from sessions_app import fragments_console as fragments
+
+
+def _int(value: Any) -> int:
+    try:
+        return max(int(value), 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 class ConsoleConsumer(AsyncWebsocketConsumer):
+    user: User
+    joined: list[str]
+    view: str = ""
+    queue_ids: set[int]
+    watched: fragments.WatchedSession | None = None
+    after_seq: int = 0
+    after_version: int = 0
+    last_event: tuple[Any, ...] = ()
+
     async def connect(self) -> None:
-        await self.close()
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        self.user = user
+        self.queue_ids = set()
+        project_ids = await database_sync_to_async(fragments.user_project_ids)(user=user)
+        self.joined = [events.project_group(pid) for pid in sorted(project_ids)]
+        for group in self.joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        for group in getattr(self, "joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            message = json.loads(text_data or "")
+        except ValueError:
+            return
+        if not isinstance(message, dict):
+            return
+        if message.get("view") == "queue":
+            self.view = "queue"
+            await self._send_queue()
+        elif message.get("view") == "session":
+            await self._watch(message)
+
+    async def _watch(self, message: dict[str, Any]) -> None:
+        project, name = str(message.get("project", "")), str(message.get("session", ""))
+        if self.watched is None or (self.watched.project_public_id, self.watched.name) != (
+            project,
+            name,
+        ):
+            watched = await database_sync_to_async(fragments.session_watch)(
+                user=self.user, project_public_id=project, name=name
+            )
+            if watched is None:
+                await self._send_notice("session-notice", "This session is not available.")
+                return
+            self.view = "session"
+            self.watched = watched
+            group = events.session_group(watched.pk)
+            if group not in self.joined:
+                await self.channel_layer.group_add(group, self.channel_name)
+                self.joined.append(group)
+            # A new watch starts from what the page has; afterwards our own cursor is ahead.
+            self.after_seq = _int(message.get("after_seq"))
+            self.after_version = _int(message.get("version"))
+        await self._send_session_update()
+
+    async def session_changed(self, event: dict[str, Any]) -> None:
+        # A watched session's events come through its project group and its own group.
+        key = tuple(event.get(k) for k in ("kind", "session_id", "version", "last_seq", "status"))
+        if key == self.last_event:
+            return
+        self.last_event = key
+        if self.view == "queue":
+            await self._send_queue(event)
+        elif self.watched is not None and event.get("session_id") == self.watched.pk:
+            await self._send_session_update()
+
+    async def _send_queue(self, event: dict[str, Any] | None = None) -> None:
+        html, ids = await database_sync_to_async(fragments.queue_html)(user=self.user)
+        if event and event.get("kind") == "claimed" and event.get("session_id") in self.queue_ids:
+            # A row this user saw went to someone else: say who took it.
+            html += await database_sync_to_async(fragments.claimed_notice_html)(
+                user=self.user, session_id=event["session_id"]
+            )
+        self.queue_ids = ids
+        await self.send(text_data=html)
+
+    async def _send_session_update(self) -> None:
+        assert self.watched is not None
+        update = await database_sync_to_async(fragments.session_update_html)(
+            user=self.user,
+            watched=self.watched,
+            after_seq=self.after_seq,
+            after_version=self.after_version,
+        )
+        if update is None:
+            await self._send_notice("session-notice", "This session is no longer available.")
+            await self.channel_layer.group_discard(
+                events.session_group(self.watched.pk), self.channel_name
+            )
+            self.watched = None
+            return
+        self.after_seq, self.after_version = update.last_seq, update.version
+        await self.send(text_data=update.html)
+
+    async def _send_notice(self, notice_id: str, message: str) -> None:
+        html = await database_sync_to_async(fragments.notice_html)(
+            notice_id=notice_id, message=message, level="error"
+        )
+        await self.send(text_data=html)

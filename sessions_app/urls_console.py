@@ -1,3 +1,15 @@
+from django.urls import path
+
+from sessions_app import views_console as views
+
 app_name = "console"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.queue, name="queue"),
+    path("p/<str:project_id>/s/<str:name>/", views.session_view, name="session"),
+    path("p/<str:project_id>/s/<str:name>/claim/", views.claim, name="claim"),
+    path("p/<str:project_id>/s/<str:name>/reply/", views.reply, name="reply"),
+    path("p/<str:project_id>/s/<str:name>/hand-back/", views.hand_back, name="hand_back"),
+    path("p/<str:project_id>/s/<str:name>/transfer/", views.transfer, name="transfer"),
+    path("p/<str:project_id>/s/<str:name>/resolve/", views.resolve, name="resolve"),
+]

@@ -1,0 +1,70 @@
+"""The console's forms: they parse and name bad input; the services decide."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.models import User
+
+from sessions_app.models import Membership, Session, Team
+from sessions_app.services.console import REPLY_CHANNELS
+
+NOTE_MAX = 2000
+
+
+class ReplyForm(forms.Form):
+    text = forms.CharField(
+        label="Reply",
+        max_length=settings.MOSS_MAX_TEXT_CHARS,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    channel = forms.ChoiceField(label="Channel", choices=[(c, c) for c in REPLY_CHANNELS])
+
+
+class HandBackForm(forms.Form):
+    bot = forms.CharField(label="Bot", max_length=200)
+    note = forms.CharField(
+        label="Note for the bot", max_length=NOTE_MAX, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class TransferForm(forms.Form):
+    to = forms.ChoiceField(label="Transfer to")
+    note = forms.CharField(
+        label="Why", max_length=NOTE_MAX, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def __init__(self, *args: Any, session: Session, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        teams = Team.objects.filter(project_id=session.project_id).order_by("name")
+        people = (
+            Membership.objects.filter(project_id=session.project_id)
+            .exclude(user=user)
+            .select_related("user")
+            .order_by("user__username")
+        )
+        cast(forms.ChoiceField, self.fields["to"]).choices = [
+            ("humans", "The queue (anyone)"),
+            *[(f"team:{t.name}", f"Team {t.name}") for t in teams],
+            *[(f"user:{m.user.get_username()}", m.user.get_username()) for m in people],
+        ]
+
+
+class ResolveForm(forms.Form):
+    note = forms.CharField(
+        label="Resolution note",
+        max_length=NOTE_MAX,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+def form_errors(form: forms.Form) -> str:
+    """One sentence naming every problem, for a notice."""
+    problems = []
+    for name, errors in form.errors.items():
+        label = form.fields[name].label if name in form.fields else name
+        problems.append(f"{label}: {' '.join(str(e) for e in errors)}")
+    return "; ".join(problems)

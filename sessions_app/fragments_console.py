@@ -1,0 +1,141 @@
+"""The console's HTML fragments, shared by its views and its websocket consumer.
+
+The consumer renders these for its own user after re-reading the database, so
+a fragment never carries anything that user may not see.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.http import Http404
+from django.template.loader import render_to_string
+
+from sessions_app.access import session_get_for_user, user_projects
+from sessions_app.forms_console import HandBackForm, ReplyForm, ResolveForm, TransferForm
+from sessions_app.models import Session, SessionStatus
+from sessions_app.services.console import (
+    REPLY_CHANNELS,
+    ThreadChunk,
+    console_queue,
+    console_thread,
+    last_customer_turn,
+    last_escalation,
+)
+
+
+def queue_context(*, user: User) -> dict[str, Any]:
+    return {
+        "rows": console_queue(user=user),
+        "show_project": user_projects(user=user).count() > 1,
+    }
+
+
+def queue_html(*, user: User) -> tuple[str, set[int]]:
+    """The queue fragment, and the ids of the sessions it lists."""
+    context = queue_context(user=user)
+    html = render_to_string("console/_queue.html", context)
+    return html, {row.session.pk for row in context["rows"]}
+
+
+def notice_html(*, notice_id: str, message: str, level: str = "info") -> str:
+    return render_to_string(
+        "console/_notice.html", {"notice_id": notice_id, "message": message, "level": level}
+    )
+
+
+def claimed_notice_html(*, user: User, session_id: int) -> str:
+    """Who claimed a session of this user's projects, unless it was this user."""
+    session = (
+        Session.objects.filter(pk=session_id, project__in=user_projects(user=user))
+        .select_related("holder")
+        .first()
+    )
+    if session is None or session.holder is None or session.holder_id == user.pk:
+        return ""
+    message = f"{session.holder.get_username()} claimed {session.name}."
+    return notice_html(notice_id="queue-notice", message=message)
+
+
+def user_project_ids(*, user: User) -> set[int]:
+    return set(user_projects(user=user).values_list("pk", flat=True))
+
+
+def session_forms(
+    *, session: Session, user: User, bound: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The session view's forms, unbound with sensible defaults unless one is given bound."""
+    customer = last_customer_turn(session=session)
+    channel = customer.metadata.get("channel", "") if customer else ""
+    escalation = last_escalation(session=session)
+    forms = {
+        "reply_form": ReplyForm(
+            initial={"channel": channel if channel in REPLY_CHANNELS else REPLY_CHANNELS[0]}
+        ),
+        "hand_back_form": HandBackForm(
+            initial={"bot": escalation.from_agent if escalation and escalation.from_agent else ""}
+        ),
+        "transfer_form": TransferForm(session=session, user=user),
+        "resolve_form": ResolveForm(),
+    }
+    forms.update(bound or {})
+    return forms
+
+
+def side_context(*, session: Session, user: User, **forms: Any) -> dict[str, Any]:
+    return {
+        "session": session,
+        "project": session.project,
+        "holds": session.status == SessionStatus.HELD and session.holder_id == user.pk,
+        "can_claim": session.status == SessionStatus.WAITING
+        and session.queue_user_id in (None, user.pk),
+        **session_forms(session=session, user=user, bound=forms),
+    }
+
+
+@dataclass(frozen=True)
+class WatchedSession:
+    pk: int
+    project_public_id: str
+    name: str
+
+
+def session_watch(*, user: User, project_public_id: str, name: str) -> WatchedSession | None:
+    """The session the websocket follows, if this user may see it."""
+    try:
+        _, session = session_get_for_user(user=user, project_id=project_public_id, name=name)
+    except Http404:
+        return None
+    return WatchedSession(pk=session.pk, project_public_id=project_public_id, name=session.name)
+
+
+@dataclass(frozen=True)
+class SessionUpdate:
+    html: str
+    last_seq: int
+    version: int
+
+
+def session_update_html(
+    *, user: User, watched: WatchedSession, after_seq: int, after_version: int
+) -> SessionUpdate | None:
+    """What changed in a watched session since the cursor: the thread's new items and the
+    status panel. None when the user may no longer see the session."""
+    try:
+        _, session = session_get_for_user(
+            user=user, project_id=watched.project_public_id, name=watched.name
+        )
+    except Http404:
+        return None
+    chunk: ThreadChunk = console_thread(
+        session=session, after_seq=after_seq, after_version=after_version
+    )
+    context = {
+        **side_context(session=session, user=user),
+        "chunk": chunk,
+        "tail": True,
+    }
+    html = render_to_string("console/_session_update.html", context)
+    return SessionUpdate(html=html, last_seq=chunk.last_seq, version=chunk.version)

@@ -1,0 +1,198 @@
+"""What the specialist console reads and does, on top of the shared session services.
+
+Reads are shaped for the console's pages; writes go through the same
+services the API uses (turns_upsert, the handoff services, audit_record).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.auth.models import User
+from django.db.models import Q, Subquery
+from django.db.models.expressions import OuterRef
+
+from sessions_app.access import user_projects
+from sessions_app.actors import Actor
+from sessions_app.errors import Conflict, InvalidInput
+from sessions_app.models import Handoff, HandoffTarget, Session, SessionStatus, Team, Turn
+from sessions_app.selectors import escalations_waiting
+from sessions_app.services.audit import audit_record
+from sessions_app.services.search import Hit, turns_search
+from sessions_app.services.turns import DocInput, turns_upsert
+
+REPLY_CHANNELS = ("chat", "email", "sms", "voice")
+ESCALATIONS = (HandoffTarget.HUMANS, HandoffTarget.TEAM, HandoffTarget.USER)
+RELEVANT_TOP_K = 5
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    session: Session
+    customer: str
+    channel: str
+    reason: str
+    from_agent: str
+    waiting_since: datetime | None
+    last_customer_text: str
+    routed_to: str
+
+
+def console_queue(*, user: User) -> list[QueueRow]:
+    """Escalations waiting in the user's projects, routed to anyone, their team, or them."""
+    last_handoff = Handoff.objects.filter(session=OuterRef("pk")).order_by("-version")
+    last_customer = Turn.objects.filter(session=OuterRef("pk"), metadata__role="customer")
+    sessions = (
+        escalations_waiting(projects=user_projects(user=user))
+        .filter(
+            Q(queue_team__isnull=True, queue_user__isnull=True)
+            | Q(queue_team__in=Team.objects.filter(members=user))
+            | Q(queue_user=user)
+        )
+        .annotate(
+            handoff_reason=Subquery(last_handoff.values("reason")[:1]),
+            handoff_channel=Subquery(last_handoff.values("from_channel")[:1]),
+            handoff_agent=Subquery(last_handoff.values("from_agent")[:1]),
+            customer_text=Subquery(last_customer.order_by("-seq").values("text")[:1]),
+            customer_author=Subquery(last_customer.order_by("-seq").values("metadata__author")[:1]),
+        )
+    )
+    return [
+        QueueRow(
+            session=s,
+            customer=s.metadata.get("customer_name") or s.customer_author or s.name,  # type: ignore[attr-defined]
+            channel=s.handoff_channel or "",  # type: ignore[attr-defined]
+            reason=s.handoff_reason or "",  # type: ignore[attr-defined]
+            from_agent=s.handoff_agent or "",  # type: ignore[attr-defined]
+            waiting_since=s.waiting_since,
+            last_customer_text=s.customer_text or "",  # type: ignore[attr-defined]
+            routed_to=_routed_to(s, user),
+        )
+        for s in sessions
+    ]
+
+
+def _routed_to(session: Session, user: User) -> str:
+    if session.queue_user_id == user.pk:
+        return "you"
+    if session.queue_team is not None:
+        return f"team {session.queue_team.name}"
+    return "anyone"
+
+
+@dataclass(frozen=True)
+class ThreadItem:
+    """A turn, or a handoff point placed after the turn it followed (Handoff.last_seq)."""
+
+    turn: Turn | None = None
+    handoff: Handoff | None = None
+
+    @property
+    def key(self) -> tuple[int, int, int]:
+        if self.turn is not None:
+            return (self.turn.seq, 0, 0)
+        assert self.handoff is not None
+        return (self.handoff.last_seq, 1, self.handoff.version)
+
+
+@dataclass(frozen=True)
+class ThreadChunk:
+    items: list[ThreadItem]
+    last_seq: int
+    version: int
+
+
+def console_thread(*, session: Session, after_seq: int = 0, after_version: int = 0) -> ThreadChunk:
+    """The thread after a cursor (seq, version); from (0, 0) it is the whole thread.
+
+    Handoffs placed after turns not read yet wait for the next chunk, so a chunk
+    can always be appended after the previous one without reordering.
+    """
+    turns = list(Turn.objects.filter(session=session, seq__gt=after_seq).order_by("seq"))
+    last_seq = turns[-1].seq if turns else after_seq
+    handoffs = list(
+        Handoff.objects.filter(session=session, version__gt=after_version, last_seq__lte=last_seq)
+        .select_related("by_user", "claimed_by")
+        .order_by("version")
+    )
+    version = handoffs[-1].version if handoffs else after_version
+    items = [ThreadItem(turn=t) for t in turns] + [ThreadItem(handoff=h) for h in handoffs]
+    items.sort(key=lambda item: item.key)
+    return ThreadChunk(items=items, last_seq=last_seq, version=version)
+
+
+def last_escalation(*, session: Session) -> Handoff | None:
+    escalations = Handoff.objects.filter(session=session, to_kind__in=ESCALATIONS)
+    return escalations.order_by("-version").first()
+
+
+def last_customer_turn(*, session: Session) -> Turn | None:
+    customer_turns = Turn.objects.filter(session=session, metadata__role="customer")
+    return customer_turns.order_by("-seq").first()
+
+
+@dataclass(frozen=True)
+class RelevantContext:
+    query: str
+    hits: list[Hit]
+
+
+def console_relevant(*, session: Session, top_k: int = RELEVANT_TOP_K) -> RelevantContext:
+    """The turns most relevant to the escalation reason and the latest customer turn."""
+    escalation = last_escalation(session=session)
+    customer = last_customer_turn(session=session)
+    parts = [escalation.reason if escalation else "", customer.text if customer else ""]
+    query = " ".join(p.strip() for p in parts if p.strip())
+    if not query or session.doc_count == 0:
+        return RelevantContext(query=query, hits=[])
+    result = turns_search(session_ids=[session.pk], query=query[:2000], top_k=top_k)
+    return RelevantContext(query=query, hits=result.docs)
+
+
+def console_session_viewed(*, session: Session, user: User) -> None:
+    audit_record(
+        project=session.project,
+        session=session,
+        kind="session.viewed",
+        actor=Actor.for_user(user),
+        channel="console",
+        device="browser",
+    )
+
+
+def _holder_check(session: Session, user: User) -> None:
+    if session.status != SessionStatus.HELD or session.holder_id != user.pk:
+        raise Conflict(f"you do not hold {session.name}; claim it first")
+
+
+def console_reply(*, session: Session, user: User, text: str, channel: str) -> str:
+    """The specialist's message becomes a turn of the session: role agent, author the user."""
+    if channel not in REPLY_CHANNELS:
+        raise InvalidInput(f"channel must be one of {', '.join(REPLY_CHANNELS)}, got {channel!r}")
+    _holder_check(session, user)
+    doc_id = f"console-{uuid.uuid4().hex}"
+    metadata = {
+        "channel": channel,
+        "role": "agent",
+        "author": user.get_username(),
+        "device": "console",
+    }
+    turns_upsert(
+        session=session,
+        docs=[DocInput(id=doc_id, text=text, metadata=metadata)],
+        actor=Actor.for_user(user),
+        channel=channel,
+    )
+    return doc_id
+
+
+def transfer_target_parse(value: str) -> tuple[str, str]:
+    """'humans', 'team:<name>' or 'user:<username>' into (to_kind, to_target)."""
+    if value == HandoffTarget.HUMANS:
+        return HandoffTarget.HUMANS, ""
+    kind, _, target = value.partition(":")
+    if kind in (HandoffTarget.TEAM, HandoffTarget.USER) and target:
+        return kind, target
+    raise InvalidInput("transfer to 'humans', 'team:<name>' or 'user:<username>'")

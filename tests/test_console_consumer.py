@@ -1,0 +1,195 @@
+"""The console's websocket, driven through Channels' communicator with the in-memory layer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from moss_web.asgi import application
+from sessions_app.actors import Actor
+from sessions_app.models import Project
+from sessions_app.services.handoffs import session_claim, session_push
+from sessions_app.services.sessions import session_open
+from sessions_app.services.turns import DocInput, turns_upsert
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BOT = Actor.system("chat-bot")
+
+
+@pytest.fixture(autouse=True)
+def in_memory_layer(settings: Any) -> None:
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+
+def _cookie(user: Any) -> str:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+async def connect(
+    user: Any | None, *, origin: str = "http://testserver"
+) -> tuple[bool, WebsocketCommunicator]:
+    headers = [(b"origin", origin.encode())]
+    if user is not None:
+        headers.append((b"cookie", (await database_sync_to_async(_cookie)(user)).encode()))
+    communicator = WebsocketCommunicator(application, "/ws/console/", headers=headers)
+    connected, _ = await communicator.connect()
+    return connected, communicator
+
+
+async def receive_until(communicator: WebsocketCommunicator, text: str, timeout: float = 10) -> str:
+    """The first message containing `text`; earlier ones are skipped."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        message = await communicator.receive_from(timeout=max(deadline - loop.time(), 0.01))
+        if text in message:
+            return str(message)
+
+
+def _turn(doc_id: str, text: str, role: str = "customer") -> DocInput:
+    return DocInput(
+        id=doc_id,
+        text=text,
+        metadata={"channel": "chat", "role": role, "author": "Dana", "device": "phone"},
+    )
+
+
+@database_sync_to_async
+def escalate(project: Project, name: str = "conv-1") -> None:
+    session, _ = session_open(project=project, name=name, actor=BOT)
+    turns_upsert(
+        session=session,
+        docs=[_turn("t1", "I was charged twice."), _turn("t2", "Refund please.")],
+        actor=BOT,
+    )
+    session_push(session=session, actor=BOT, to_kind="humans", reason="Refund not received")
+
+
+@database_sync_to_async
+def add_turn(project: Project, name: str, doc_id: str, text: str) -> None:
+    session, _ = session_open(project=project, name=name, actor=BOT)
+    turns_upsert(session=session, docs=[_turn(doc_id, text, role="bot")], actor=BOT)
+
+
+@database_sync_to_async
+def claim(project: Project, name: str, user: Any) -> None:
+    session = project.sessions.get(name=name)
+    session_claim(session=session, user=user)
+
+
+@pytest.fixture
+def people(
+    make_project: Callable[..., tuple[Project, str]], make_user: Callable[..., Any]
+) -> dict[str, Any]:
+    acme, _ = make_project("Acme")
+    globex, _ = make_project("Globex")
+    return {
+        "acme": acme,
+        "globex": globex,
+        "ana": make_user("ana", acme),
+        "ben": make_user("ben", acme),
+        "mallory": make_user("mallory", globex),
+    }
+
+
+async def test_an_anonymous_socket_is_refused() -> None:
+    connected, _ = await connect(None)
+    assert not connected
+
+
+async def test_a_foreign_origin_is_refused(people: dict[str, Any]) -> None:
+    connected, _ = await connect(people["ana"], origin="http://evil.example")
+    assert not connected
+
+
+async def test_an_escalation_appears_live_in_the_queue_of_its_project_only(
+    people: dict[str, Any],
+) -> None:
+    _, ana = await connect(people["ana"])
+    _, mallory = await connect(people["mallory"])
+    await ana.send_to(text_data=json.dumps({"view": "queue"}))
+    await mallory.send_to(text_data=json.dumps({"view": "queue"}))
+    assert "No escalations waiting" in await ana.receive_from()
+    assert "No escalations waiting" in await mallory.receive_from()
+
+    await escalate(people["acme"])
+
+    row = await receive_until(ana, 'data-session="conv-1"')
+    assert "Refund not received" in row and "Refund please." in row
+    assert await mallory.receive_nothing(timeout=0.5)
+    await ana.disconnect()
+    await mallory.disconnect()
+
+
+async def test_a_claim_removes_the_row_for_others_and_says_who_took_it(
+    people: dict[str, Any],
+) -> None:
+    await escalate(people["acme"])
+    _, ben = await connect(people["ben"])
+    await ben.send_to(text_data=json.dumps({"view": "queue"}))
+    assert 'data-session="conv-1"' in await ben.receive_from()
+
+    await claim(people["acme"], "conv-1", people["ana"])
+
+    message = await receive_until(ben, "claimed")
+    assert "ana claimed conv-1." in message
+    assert 'data-session="conv-1"' not in message
+    await ben.disconnect()
+
+
+async def test_a_session_view_catches_up_then_gets_new_turns_once(
+    people: dict[str, Any],
+) -> None:
+    acme = people["acme"]
+    await escalate(acme)
+    _, ana = await connect(people["ana"])
+    # The page has turn 1 only: the answer is what it missed, in order.
+    hello = {"view": "session", "project": acme.public_id, "session": "conv-1"}
+    await ana.send_to(text_data=json.dumps({**hello, "after_seq": "1", "version": "0"}))
+    catch_up = await ana.receive_from()
+    assert 'hx-swap-oob="beforeend:#thread"' in catch_up
+    assert 'id="turn-1"' not in catch_up
+    assert catch_up.index('id="turn-2"') < catch_up.index('id="handoff-1"')
+    assert 'name="after_seq" value="2"' in catch_up
+
+    await add_turn(acme, "conv-1", "t3", "A bot looked up the refund.")
+    live = await receive_until(ana, 'id="turn-3"')
+    assert 'id="turn-2"' not in live and "A bot looked up the refund." in live
+
+    # A reconnecting page (or a sync after a reply) gets nothing twice.
+    await ana.send_to(text_data=json.dumps({**hello, "after_seq": "1", "version": "0"}))
+    again = await ana.receive_from()
+    assert "beforeend:#thread" not in again
+    await ana.disconnect()
+
+
+async def test_a_session_of_another_project_is_never_watched(people: dict[str, Any]) -> None:
+    acme = people["acme"]
+    await escalate(acme)
+    _, mallory = await connect(people["mallory"])
+    hello = {"view": "session", "project": acme.public_id, "session": "conv-1", "after_seq": 0}
+    await mallory.send_to(text_data=json.dumps(hello))
+    answer = await mallory.receive_from()
+    assert "not available" in answer and "turn-" not in answer
+    await add_turn(acme, "conv-1", "t3", "Private to Acme.")
+    assert await mallory.receive_nothing(timeout=0.5)
+    await mallory.disconnect()
+
+
+async def test_garbage_messages_are_ignored(people: dict[str, Any]) -> None:
+    _, ana = await connect(people["ana"])
+    await ana.send_to(text_data="not json")
+    await ana.send_to(text_data="[1, 2]")
+    await ana.send_to(text_data=json.dumps({"view": "nothing"}))
+    assert await ana.receive_nothing(timeout=0.3)
+    await ana.disconnect()
