@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -116,8 +117,15 @@ def response_decode(response: httpx.Response) -> Any:
     if isinstance(body, dict) and isinstance(body.get("message"), str):
         code, message = str(body.get("error") or "error"), body["message"]
     else:
-        code, message = "http_error", response.text[:500] or response.reason_phrase
+        code, message = "http_error", _plain_message(response)
     raise error_for_status(response.status_code, code=code, message=message)
+
+
+def _plain_message(response: httpx.Response) -> str:
+    """A non-JSON error body (a proxy's, or Django's own HTML page) in one short line."""
+    text = " ".join(response.text.split())
+    title = re.search(r"<title>(.*?)</title>", text, re.IGNORECASE)
+    return (title.group(1) if title else text[:300]) or response.reason_phrase
 
 
 # --- session state shared by both session classes --------------------------
