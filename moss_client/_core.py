@@ -122,7 +122,7 @@ def response_decode(response: httpx.Response) -> Any:
 
 
 def _plain_message(response: httpx.Response) -> str:
-    """A non-JSON error body (a proxy's, or Django's own HTML page) in one short line."""
+    """A non-JSON error body (a proxy's, or the framework's HTML page) in one short line."""
     text = " ".join(response.text.split())
     title = re.search(r"<title>(.*?)</title>", text, re.IGNORECASE)
     return (title.group(1) if title else text[:300]) or response.reason_phrase
