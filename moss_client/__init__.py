@@ -1,0 +1,61 @@
+"""Python SDK for moss-web: open a session by name, add turns, query, hand off.
+
+    from moss_client import DocumentInfo, MossClient, QueryOptions
+
+    client = MossClient(PROJECT_ID, PROJECT_KEY, base_url="http://127.0.0.1:8000")
+    session = await client.session(index_name="conv-123")
+    await session.add_docs([DocumentInfo(id="turn-1", text="...")])
+    await session.push_index()
+
+`MossClientSync` (also `moss_client.sync.MossClient`) is the same without `await`.
+The SDK only speaks HTTP (httpx); it imports nothing of the server.
+"""
+
+from moss_client.client import MossClient, Session
+from moss_client.errors import (
+    AuthenticationError,
+    ConflictError,
+    MossConnectionError,
+    MossError,
+    NotFoundError,
+    PermissionDeniedError,
+    ServerError,
+    ValidationError,
+)
+from moss_client.sync import MossClient as MossClientSync
+from moss_client.sync import Session as SessionSync
+from moss_client.types import (
+    AddDocsResult,
+    DeleteDocsResult,
+    DocumentInfo,
+    PushIndexResult,
+    QueryOptions,
+    QueryResultDoc,
+    SearchResult,
+    SessionInfo,
+    StoredDocument,
+)
+
+__all__ = [
+    "AddDocsResult",
+    "AuthenticationError",
+    "ConflictError",
+    "DeleteDocsResult",
+    "DocumentInfo",
+    "MossClient",
+    "MossClientSync",
+    "MossConnectionError",
+    "MossError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PushIndexResult",
+    "QueryOptions",
+    "QueryResultDoc",
+    "SearchResult",
+    "ServerError",
+    "Session",
+    "SessionInfo",
+    "SessionSync",
+    "StoredDocument",
+    "ValidationError",
+]

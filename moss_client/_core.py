@@ -1,0 +1,411 @@
+"""The one implementation behind both clients, free of I/O.
+
+Each operation is a generator: it yields the HTTP requests it needs, receives
+each decoded JSON reply, and returns the typed result. The async and the sync
+client only differ in how they send a request (see `advance`), so request
+building, pagination, response parsing and error mapping live here once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from moss_client.errors import MossConnectionError, MossError, error_for_status
+from moss_client.types import (
+    AddDocsResult,
+    DeleteDocsResult,
+    DocumentInfo,
+    HandoffTo,
+    PushIndexResult,
+    QueryOptions,
+    QueryResultDoc,
+    SearchResult,
+    SessionInfo,
+    StoredDocument,
+)
+
+T = TypeVar("T")
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+API_PREFIX = "/api/v1"
+DEFAULT_TIMEOUT = 60.0
+PAGE_SIZE = 500  # the server's largest page
+IDS_PER_REQUEST = 50  # keeps ?ids=…&ids=… well under URL length limits
+
+
+@dataclass(frozen=True)
+class Request:
+    method: Literal["GET", "POST", "DELETE"]
+    path: str
+    params: tuple[tuple[str, str], ...] | None = None
+    json: Any = None
+
+
+@dataclass(frozen=True)
+class Done(Generic[T]):
+    value: T
+
+
+# Yields requests, is sent each reply's decoded JSON (None for 204), returns T.
+Operation = Generator[Request, Any, T]
+
+
+def advance(operation: Operation[T], reply: Any) -> Request | Done[T]:
+    """Send the previous reply in (None to start); get the next request, or the result."""
+    try:
+        return operation.send(reply)
+    except StopIteration as stop:
+        return Done(stop.value)
+
+
+# --- transport -------------------------------------------------------------
+
+
+def api_base_url(base_url: str | None) -> str:
+    url = (base_url or os.environ.get("MOSS_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+    return url if url.endswith(API_PREFIX) else url + API_PREFIX
+
+
+def headers(*, project_id: str, project_key: str, agent: str | None) -> dict[str, str]:
+    result = {
+        "X-Project-Id": project_id,
+        "X-Project-Key": project_key,
+        "User-Agent": "moss-client/0.1",
+    }
+    if agent:
+        result["X-Agent"] = agent
+    return result
+
+
+@contextmanager
+def transport_errors() -> Iterator[None]:
+    """Network failures surface as MossConnectionError, like every other SDK error."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise MossConnectionError(f"request timed out: {exc}", code="timeout") from exc
+    except httpx.TransportError as exc:
+        raise MossConnectionError(f"cannot reach the server: {exc}", code="connection") from exc
+
+
+def response_decode(response: httpx.Response) -> Any:
+    """The reply's JSON, or the typed error carrying the server's code and message."""
+    if response.status_code == 204:
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.is_success:
+        if body is None:
+            raise MossError(
+                f"expected JSON from {response.request.url}, got {response.text[:200]!r}",
+                status=response.status_code,
+                code="bad_response",
+            )
+        return body
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        code, message = str(body.get("error") or "error"), body["message"]
+    else:
+        code, message = "http_error", _plain_message(response)
+    raise error_for_status(response.status_code, code=code, message=message)
+
+
+def _plain_message(response: httpx.Response) -> str:
+    """A non-JSON error body (a proxy's, or the framework's HTML page) in one short line."""
+    text = " ".join(response.text.split())
+    title = re.search(r"<title>(.*?)</title>", text, re.IGNORECASE)
+    return (title.group(1) if title else text[:300]) or response.reason_phrase
+
+
+# --- session state shared by both session classes --------------------------
+
+
+class SessionBase:
+    """What a session object knows: the server's last word on it, refreshed by each call."""
+
+    def __init__(self, info: SessionInfo) -> None:
+        self._info = info
+
+    def _update(self, **changes: Any) -> None:
+        self._info = dataclasses.replace(self._info, **changes)
+
+    def _replace(self, info: SessionInfo) -> None:
+        self._info = info
+
+    @property
+    def info(self) -> SessionInfo:
+        return self._info
+
+    @property
+    def name(self) -> str:
+        return self._info.name
+
+    @property
+    def doc_count(self) -> int:
+        return self._info.doc_count
+
+    @property
+    def status(self) -> str:
+        return self._info.status
+
+    @property
+    def holder(self) -> str | None:
+        return self._info.holder
+
+    @property
+    def version(self) -> int:
+        return self._info.version
+
+    @property
+    def model_id(self) -> str:
+        return self._info.model_id
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return dict(self._info.metadata)
+
+    @property
+    def created(self) -> bool:
+        """True when the call that opened this object created the session."""
+        return self._info.created
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} {self.name!r} doc_count={self.doc_count} "
+            f"status={self.status!r} version={self.version}>"
+        )
+
+
+# --- parsing ---------------------------------------------------------------
+
+
+def session_info_parse(body: dict[str, Any]) -> SessionInfo:
+    return SessionInfo(
+        name=body["name"],
+        doc_count=body["doc_count"],
+        status=body["status"],
+        holder=body.get("holder"),
+        version=body["version"],
+        model_id=body["model_id"],
+        metadata=dict(body.get("metadata") or {}),
+        last_seq=body["last_seq"],
+        created_at=datetime.fromisoformat(body["created_at"]),
+        updated_at=datetime.fromisoformat(body["updated_at"]),
+        created=bool(body.get("created", False)),
+    )
+
+
+def stored_document_parse(body: dict[str, Any]) -> StoredDocument:
+    return StoredDocument(
+        id=body["id"],
+        text=body["text"],
+        metadata=dict(body.get("metadata") or {}),
+        seq=body["seq"],
+        model_id=body["model_id"],
+        created_at=datetime.fromisoformat(body["created_at"]),
+        updated_at=datetime.fromisoformat(body["updated_at"]),
+    )
+
+
+def search_result_parse(body: dict[str, Any]) -> SearchResult:
+    return SearchResult(
+        docs=[
+            QueryResultDoc(
+                id=doc["id"],
+                text=doc["text"],
+                metadata=dict(doc.get("metadata") or {}),
+                score=float(doc["score"]),
+                index_name=doc["index_name"],
+            )
+            for doc in body["docs"]
+        ],
+        query=body["query"],
+        index_name=body.get("index_name"),
+        time_taken_ms=float(body["time_taken_ms"]),
+    )
+
+
+def _document_json(doc: DocumentInfo) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": doc.id, "text": doc.text}
+    if doc.metadata is not None:
+        body["metadata"] = doc.metadata
+    if doc.embedding is not None:
+        body["embedding"] = [float(x) for x in doc.embedding]
+    return body
+
+
+def _query_json(query: str, options: QueryOptions | None) -> dict[str, Any]:
+    options = options or QueryOptions()
+    body: dict[str, Any] = {"query": query, "top_k": options.top_k, "alpha": options.alpha}
+    if options.filter is not None:
+        body["filter"] = options.filter
+    if options.embedding is not None:
+        body["embedding"] = [float(x) for x in options.embedding]
+    return body
+
+
+def _session_path(name: str, suffix: str = "") -> str:
+    return f"/sessions/{quote(name, safe='')}{suffix}"
+
+
+# --- operations ------------------------------------------------------------
+
+
+def session_open(
+    *,
+    name: str,
+    model_id: str | None,
+    metadata: dict[str, str] | None,
+    channel: str,
+    device: str,
+) -> Operation[SessionInfo]:
+    body: dict[str, Any] = {"name": name, "channel": channel, "device": device}
+    if model_id is not None:
+        body["model_id"] = model_id
+    if metadata is not None:
+        body["metadata"] = metadata
+    reply = yield Request("POST", "/sessions", json=body)
+    return session_info_parse(reply)
+
+
+def session_get(*, name: str) -> Operation[SessionInfo]:
+    reply = yield Request("GET", _session_path(name))
+    return session_info_parse(reply)
+
+
+def session_refresh(session: SessionBase) -> Operation[SessionInfo]:
+    info = yield from session_get(name=session.name)
+    session._replace(dataclasses.replace(info, created=session.created))
+    return session.info
+
+
+def session_delete(*, name: str) -> Operation[None]:
+    yield Request("DELETE", _session_path(name))
+    return None
+
+
+def sessions_list(
+    *, status: str | None, prefix: str | None, customer_id: str | None
+) -> Operation[list[SessionInfo]]:
+    """Every matching session, newest first, following the server's pages."""
+    filters = [("status", status), ("prefix", prefix), ("customer_id", customer_id)]
+    params = [(key, value) for key, value in filters if value]
+    found: list[SessionInfo] = []
+    cursor: str | None = None
+    while True:
+        page_params = [*params, ("limit", str(PAGE_SIZE))]
+        if cursor:
+            page_params.append(("cursor", cursor))
+        reply = yield Request("GET", "/sessions", params=tuple(page_params))
+        found.extend(session_info_parse(item) for item in reply["sessions"])
+        cursor = reply.get("next_cursor")
+        if not cursor:
+            return found
+
+
+def docs_add(
+    session: SessionBase, *, docs: Sequence[DocumentInfo], channel: str
+) -> Operation[AddDocsResult]:
+    body: dict[str, Any] = {"docs": [_document_json(doc) for doc in docs]}
+    if channel:
+        body["channel"] = channel
+    reply = yield Request("POST", _session_path(session.name, "/docs"), json=body)
+    result = AddDocsResult(
+        added=reply["added"],
+        updated=reply["updated"],
+        unchanged=reply["unchanged"],
+        doc_count=reply["doc_count"],
+    )
+    session._update(doc_count=result.doc_count)
+    return result
+
+
+def docs_get(session: SessionBase, *, ids: Sequence[str] | None) -> Operation[list[StoredDocument]]:
+    """Turns by id in the order asked (missing ids are left out), or, with ids=None,
+    the whole thread in sequence order."""
+    path = _session_path(session.name, "/docs")
+    found: list[StoredDocument] = []
+    if ids is not None:
+        ids = list(ids)
+        for start in range(0, len(ids), IDS_PER_REQUEST):
+            chunk = ids[start : start + IDS_PER_REQUEST]
+            reply = yield Request("GET", path, params=tuple(("ids", doc_id) for doc_id in chunk))
+            found.extend(stored_document_parse(item) for item in reply["docs"])
+        return found
+    cursor: str | None = None
+    while True:
+        params = [("limit", str(PAGE_SIZE))]
+        if cursor:
+            params.append(("cursor", cursor))
+        reply = yield Request("GET", path, params=tuple(params))
+        found.extend(stored_document_parse(item) for item in reply["docs"])
+        cursor = reply.get("next_cursor")
+        if not cursor:
+            return found
+
+
+def docs_delete(session: SessionBase, *, ids: Sequence[str]) -> Operation[DeleteDocsResult]:
+    reply = yield Request(
+        "POST", _session_path(session.name, "/docs/delete"), json={"ids": list(ids)}
+    )
+    result = DeleteDocsResult(deleted=reply["deleted"], doc_count=reply["doc_count"])
+    session._update(doc_count=result.doc_count)
+    return result
+
+
+def session_query(
+    session: SessionBase, *, query: str, options: QueryOptions | None
+) -> Operation[SearchResult]:
+    reply = yield Request(
+        "POST", _session_path(session.name, "/query"), json=_query_json(query, options)
+    )
+    return search_result_parse(reply)
+
+
+def customer_query(
+    *, customer_id: str, query: str, options: QueryOptions | None
+) -> Operation[SearchResult]:
+    body = {**_query_json(query, options), "customer_id": customer_id}
+    reply = yield Request("POST", "/query", json=body)
+    return search_result_parse(reply)
+
+
+def session_push(
+    session: SessionBase,
+    *,
+    to: HandoffTo,
+    target: str,
+    reason: str,
+    from_agent: str,
+    from_channel: str,
+) -> Operation[PushIndexResult]:
+    body = {
+        "to": to,
+        "target": target,
+        "reason": reason,
+        "from_agent": from_agent,
+        "from_channel": from_channel,
+    }
+    reply = yield Request("POST", _session_path(session.name, "/push"), json=body)
+    result = PushIndexResult(
+        job_id=reply["job_id"],
+        index_name=reply["index_name"],
+        doc_count=reply["doc_count"],
+        status=reply["status"],
+        version=reply["version"],
+    )
+    # A handoff also changes the holder and queue: re-read the session so its
+    # properties tell the truth (a cheap read; handoffs are rare).
+    yield from session_refresh(session)
+    return result

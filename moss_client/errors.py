@@ -1,0 +1,60 @@
+"""Typed errors. A server error carries the server's status, code and message."""
+
+from __future__ import annotations
+
+
+class MossError(Exception):
+    """Base of every error the SDK raises. `status` is None when no reply came back."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str = "error") -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+
+    def __str__(self) -> str:
+        where = f"HTTP {self.status} " if self.status is not None else ""
+        return f"{where}{self.code}: {self.message}"
+
+
+class ValidationError(MossError):
+    """400 / 422: the request was rejected as invalid and nothing was written."""
+
+
+class AuthenticationError(MossError):
+    """401: missing or wrong project id / key."""
+
+
+class PermissionDeniedError(MossError):
+    """403."""
+
+
+class NotFoundError(MossError):
+    """404: no such session (or one of another project, which reads the same)."""
+
+
+class ConflictError(MossError):
+    """409: e.g. opening a session with a different model than it was created with."""
+
+
+class ServerError(MossError):
+    """5xx."""
+
+
+class MossConnectionError(MossError):
+    """The server could not be reached, or did not answer in time."""
+
+
+ERRORS_BY_STATUS: dict[int, type[MossError]] = {
+    400: ValidationError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: ValidationError,
+}
+
+
+def error_for_status(status: int, *, code: str, message: str) -> MossError:
+    error_class = ERRORS_BY_STATUS.get(status) or (ServerError if status >= 500 else MossError)
+    return error_class(message, status=status, code=code)

@@ -1,0 +1,101 @@
+"""The shapes the SDK sends and returns, as plain dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+HandoffTo = Literal["bot", "humans", "team", "user"]
+SessionStatus = Literal["bot", "waiting", "held", "resolved"]
+
+
+@dataclass
+class DocumentInfo:
+    """A turn to add. `id` is chosen by the client; adding an existing id updates it."""
+
+    id: str
+    text: str
+    metadata: dict[str, str] | None = None
+    embedding: list[float] | None = None
+
+
+@dataclass
+class QueryOptions:
+    """`alpha` blends semantic (1.0) and keyword (0.0) scoring. `filter` matches metadata
+    with $eq $ne $gt $gte $lt $lte $in $nin, nestable under $and / $or."""
+
+    top_k: int = 5
+    alpha: float = 0.8
+    filter: dict[str, Any] | None = None
+    embedding: list[float] | None = None
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """A session as the server last described it."""
+
+    name: str
+    doc_count: int
+    status: str
+    holder: str | None
+    version: int
+    model_id: str
+    metadata: dict[str, str]
+    last_seq: int
+    created_at: datetime
+    updated_at: datetime
+    created: bool = False
+
+
+@dataclass(frozen=True)
+class AddDocsResult:
+    added: int
+    updated: int
+    unchanged: int
+    doc_count: int
+
+
+@dataclass(frozen=True)
+class DeleteDocsResult:
+    deleted: int
+    doc_count: int
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """A turn as stored; `seq` is its server-assigned place in the thread."""
+
+    id: str
+    text: str
+    metadata: dict[str, str]
+    seq: int
+    model_id: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class QueryResultDoc:
+    id: str
+    text: str
+    metadata: dict[str, str]
+    score: float
+    index_name: str
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    docs: list[QueryResultDoc]
+    query: str
+    index_name: str | None
+    time_taken_ms: float
+
+
+@dataclass(frozen=True)
+class PushIndexResult:
+    job_id: str
+    index_name: str
+    doc_count: int
+    status: str
+    version: int

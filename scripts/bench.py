@@ -1,0 +1,329 @@
+"""Benchmark: query, ingest and open-session figures for sessions of 100, 1,000 and 10,000 turns.
+
+Prints figures and ratios; nothing here passes or fails. Run with `make bench`.
+It starts its own uvicorn process against the configured database (the embedded
+PostgreSQL unless DATABASE_URL is set), works in a throw-away project, and
+deletes that project at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this checkout's packages, whatever is installed
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "moss_web.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+import numpy as np  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from moss_client import DocumentInfo, MossClientSync, QueryOptions  # noqa: E402
+from moss_client.sync import Session  # noqa: E402
+from sessions_app import embeddings  # noqa: E402
+from sessions_app.models import Project  # noqa: E402
+from sessions_app.selectors import session_get  # noqa: E402
+from sessions_app.services.projects import project_create  # noqa: E402
+from sessions_app.services.search import turns_search  # noqa: E402
+from tests.servers import server_process  # noqa: E402
+
+SIZES = (100, 1_000, 10_000)
+POOL_SIZE = 2_000  # distinct texts, embedded once in this process
+API_BATCH = 250  # add_docs batch for the server-embedded ingest figure
+BULK_BATCH = 200  # with embeddings, 500 docs exceed the server's 2.5 MB request body limit
+QUERY_RUNS = 60
+OPEN_RUNS = 30
+WARM_UP = 5
+QUERIES = [
+    "status of the refund",
+    "customer was charged twice",
+    "tracking number for the delayed package",
+    "reset password and two-factor code",
+    "upgrade to the annual plan",
+    "app crashes when syncing",
+    "cancel the subscription and get money back",
+    "invoice for last month",
+    "which email address is on the account",
+    "escalate to a supervisor",
+]
+
+CUSTOMER_LINES = [
+    "I was charged {amount} twice for my {product} subscription this month.",
+    "My order {order} still hasn't arrived, the tracking page says it's stuck in {city}.",
+    "I can't log in to {product}; the password reset email never comes.",
+    "The {product} app crashes every time I try to sync my {thing}.",
+    "Can I upgrade to the {plan} plan without losing my {thing}?",
+    "I'd like to cancel {product} and get a refund for the last {amount}.",
+    "Where can I download the invoice for order {order}?",
+    "I changed my email to {email} but the receipts still go to the old one.",
+    "Two-factor codes by SMS stopped arriving after I moved to {city}.",
+    "This is the third time I'm calling about {order}, I want a supervisor.",
+    "The {plan} plan was supposed to include {thing}, but I don't see it.",
+    "Your {product} update deleted my {thing}, can you restore them?",
+]
+AGENT_LINES = [
+    "I can see the duplicate {amount} charge on {product}; I've started a refund.",
+    "The refund of {amount} was approved and should post in 3-5 business days.",
+    "Order {order} is delayed at the {city} depot; a new tracking number is on its way.",
+    "I've sent a fresh password reset link to {email}, valid for 30 minutes.",
+    "Please update {product} to the latest version and sync your {thing} again.",
+    "Your account is now on the {plan} plan; your {thing} carried over.",
+    "The invoice for order {order} is attached and also available under Billing.",
+    "I've updated the billing email to {email} for future receipts.",
+    "I've reset two-factor on your account; you can enrol a new phone now.",
+    "I'm escalating this to a supervisor with the full history of {order}.",
+    "Engineering confirmed the {product} sync bug; a fix ships this week.",
+    "I've restored your {thing} from last night's backup.",
+]
+FILLERS = {
+    "amount": ["$49.99", "$12.00", "$199.00", "$7.50", "$89.90", "$24.99", "$320.00"],
+    "product": ["Moss Notes", "Moss Drive", "Moss Mail", "Moss Calendar", "Moss Photos"],
+    "order": [f"#{n}" for n in range(48_100, 48_190, 7)],
+    "city": ["Leeds", "Denver", "Lyon", "Osaka", "Porto", "Austin", "Graz"],
+    "thing": ["notes", "contacts", "photos", "calendars", "playlists", "files"],
+    "plan": ["Pro", "Team", "Family", "annual", "Business"],
+    "email": ["dana@example.com", "luis.o@example.org", "priya@example.net", "sam@example.io"],
+}
+CHANNELS = ["voice", "chat", "email", "sms"]
+
+
+CUSTOMER_OPENERS = ["", "Hi, ", "Hello again. ", "Dana here: ", "Quick question: ", "Sorry, "]
+CUSTOMER_CLOSERS = [
+    "",
+    " It's urgent, I travel on Friday.",
+    " I already tried twice.",
+    " Thanks for your help.",
+    " My account number is {order}.",
+    " I'm on the {plan} plan.",
+]
+AGENT_OPENERS = ["", "Thanks for waiting. ", "Understood. ", "I checked your account: "]
+AGENT_CLOSERS = [
+    "",
+    " Is there anything else I can help with?",
+    " You'll get an email confirmation shortly.",
+    " Your reference is {order}.",
+    " I've added a note for the next agent.",
+]
+
+
+def text_pool(size: int, *, seed: int = 7) -> list[str]:
+    """Distinct, realistic support turns from templated combinations (tens of thousands)."""
+    rng = random.Random(seed)
+    texts: dict[str, None] = {}
+    for _ in range(size * 50):
+        customer = rng.random() < 0.5
+        opener = rng.choice(CUSTOMER_OPENERS if customer else AGENT_OPENERS)
+        line = rng.choice(CUSTOMER_LINES if customer else AGENT_LINES)
+        if opener.endswith((", ", ": ")) and not line.startswith("I"):
+            line = line[0].lower() + line[1:]
+        template = opener + line + rng.choice(CUSTOMER_CLOSERS if customer else AGENT_CLOSERS)
+        fills = {key: rng.choice(values) for key, values in FILLERS.items()}
+        texts[template.format(**fills)] = None
+        if len(texts) == size:
+            return list(texts)
+    raise RuntimeError(f"the templates give fewer than {size} distinct texts")
+
+
+def turn_metadata(index: int) -> dict[str, str]:
+    return {
+        "channel": CHANNELS[index % len(CHANNELS)],
+        "role": "customer" if index % 2 == 0 else "agent",
+    }
+
+
+def percentile(samples: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(samples), q))
+
+
+def timed_ms(action: Callable[[str], object], runs: int) -> list[float]:
+    """Milliseconds per call of action(query), cycling through QUERIES, after a warm-up."""
+    queries = cycling(QUERIES)
+    for _ in range(WARM_UP):
+        action(next(queries))
+    samples = []
+    for _ in range(runs):
+        query = next(queries)
+        started = time.perf_counter()
+        action(query)
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def cycling(items: list[str]) -> Iterator[str]:
+    while True:
+        yield from items
+
+
+def query_row(size: int, session: Session, session_id: int) -> str:
+    """One line of the query table: HTTP through the SDK, then the same search in-process."""
+    vectors = {q: embeddings.query_embed(q).tolist() for q in QUERIES}
+    http = timed_ms(lambda q: session.query(q, QueryOptions(top_k=5)), QUERY_RUNS)
+    local = timed_ms(
+        lambda q: turns_search(session_ids=[session_id], query=q, top_k=5, alpha=0.8), QUERY_RUNS
+    )
+    encode = timed_ms(embeddings.query_embed, QUERY_RUNS)
+    sql = timed_ms(
+        lambda q: turns_search(
+            session_ids=[session_id], query=q, top_k=5, alpha=0.8, embedding=vectors[q]
+        ),
+        QUERY_RUNS,
+    )
+    http50, http95 = percentile(http, 50), percentile(http, 95)
+    local50, local95 = percentile(local, 50), percentile(local, 95)
+    return (
+        f"{size:>7,} | {http50:>7.1f}ms {http95:>5.1f}ms | {local50:>9.1f}ms "
+        f"{local95:>5.1f}ms | {http50 / local50:>16.2f} {http95 / local95:>5.2f} | "
+        f"{percentile(encode, 50):>8.1f}ms | {percentile(sql, 50):>6.1f}ms "
+        f"{percentile(sql, 95):>4.1f}ms"
+    )
+
+
+def open_row(size: int, client: MossClientSync, name: str) -> str:
+    samples = timed_ms(lambda _query: client.session(name), OPEN_RUNS)
+    return f"{size:>7,} | {percentile(samples, 50):>5.1f}ms | {percentile(samples, 95):>5.1f}ms"
+
+
+@contextmanager
+def bench_project() -> Iterator[tuple[Project, str]]:
+    project, key = project_create(name=f"bench-{int(time.time())}")
+    try:
+        yield project, key
+    finally:
+        project.delete()
+
+
+def ingest_with_server_embedding(session: Session, texts: list[str], batch: int) -> float:
+    """turns/s through the API, the server computing every embedding."""
+    started = time.perf_counter()
+    for start in range(0, len(texts), batch):
+        session.add_docs(
+            [
+                DocumentInfo(id=f"turn-{i}", text=texts[i], metadata=turn_metadata(i))
+                for i in range(start, min(start + batch, len(texts)))
+            ]
+        )
+    return len(texts) / (time.perf_counter() - started)
+
+
+def ingest_with_client_embeddings(
+    session: Session, texts: list[str], vectors: dict[str, list[float]], count: int, batch: int
+) -> float:
+    """turns/s through the API with embeddings supplied (no model on the server side)."""
+    rng = random.Random(11)
+    picks = [rng.choice(texts) for _ in range(count)]
+    started = time.perf_counter()
+    for start in range(0, count, batch):
+        session.add_docs(
+            [
+                DocumentInfo(
+                    id=f"turn-{i}",
+                    text=picks[i],
+                    metadata=turn_metadata(i),
+                    embedding=vectors[picks[i]],
+                )
+                for i in range(start, min(start + batch, count))
+            ]
+        )
+    return count / (time.perf_counter() - started)
+
+
+def main() -> None:
+    bench_started = time.perf_counter()
+    print("moss-web benchmark")
+    print(
+        f"  machine: {os.cpu_count()} CPU cores ({platform.machine()}), shared; "
+        f"database: {connection.vendor} {connection.settings_dict['HOST'] or 'localhost'}"
+    )
+    print("  server: uvicorn, 1 worker, started by this script; model all-MiniLM-L6-v2 (torch)")
+
+    pool = text_pool(POOL_SIZE)
+    embeddings.model_get()
+    embeddings.texts_embed(pool[:64])  # warm
+    started = time.perf_counter()
+    pool_vectors = embeddings.texts_embed(pool)
+    raw_rate = len(pool) / (time.perf_counter() - started)
+    vectors = {text: vector.tolist() for text, vector in zip(pool, pool_vectors, strict=True)}
+
+    with bench_project() as (project, key), server_process() as base_url:
+        client = MossClientSync(project.public_id, key, base_url=base_url, timeout=300)
+        sessions: dict[int, Session] = {}
+        ingest: dict[str, float] = {}
+        for size in SIZES:
+            session = client.session(f"bench-{size}", metadata={"customer_id": "bench"})
+            if size <= 1_000:
+                rate = ingest_with_server_embedding(session, pool[:size], min(size, API_BATCH))
+                ingest[f"{size}"] = rate
+            else:
+                rate = ingest_with_client_embeddings(session, pool, vectors, size, BULK_BATCH)
+                ingest["client"] = rate
+            assert session.doc_count == size, (session.name, session.doc_count)
+            sessions[size] = session
+
+        print()
+        print(
+            f"Query latency: top_k=5, alpha=0.8, {QUERY_RUNS} queries per size "
+            f"({len(QUERIES)} distinct support questions), after {WARM_UP} warm-up queries"
+        )
+        header = (
+            f"{'turns':>7} | {'HTTP p50':>9} {'p95':>7} | {'in-proc p50':>11} {'p95':>7} | "
+            f"{'HTTP/in-proc p50':>16} {'p95':>5} | {'encode p50':>10} | {'SQL p50':>8} {'p95':>6}"
+        )
+        print(header)
+        print("-" * len(header))
+        for size, session in sessions.items():
+            session_id = session_get(project=project, name=session.name).pk
+            print(query_row(size, session, session_id))
+        print(
+            "  in-proc = sessions_app.services.search.turns_search in this process (model encode"
+            " + SQL);\n  encode = the model alone; SQL = turns_search given the query embedding."
+        )
+
+        print()
+        print("Ingest")
+        api_rate = ingest["1000"]
+        print(
+            f"  API add_docs, server embeds (1,000 turns, batches of {API_BATCH}): "
+            f"{api_rate:>7.1f} turns/s"
+        )
+        print(
+            "  API add_docs, server embeds (100 turns, one batch):       "
+            f"{ingest['100']:>7.1f} turns/s"
+        )
+        print(
+            f"  raw model, embeddings.texts_embed ({POOL_SIZE:,} texts, batch 64): "
+            f"{raw_rate:>7.1f} texts/s"
+        )
+        print(f"  ratio API / raw model: {api_rate / raw_rate:.2f}")
+        print(
+            f"  API add_docs, client-supplied embeddings (10,000 turns, batches of {BULK_BATCH}): "
+            f"{ingest['client']:>7.1f} turns/s"
+        )
+        print(
+            f"  (the 10,000-turn session is built that way: {POOL_SIZE:,} distinct texts embedded"
+            " once in this process,\n   each turn a random pick among them, sent with its"
+            " embedding through the API)"
+        )
+
+        print()
+        print(f"Open session: POST /api/v1/sessions on an existing session, {OPEN_RUNS} calls")
+        print(f"{'turns':>7} | {'p50':>7} | {'p95':>7}")
+        for size, session in sessions.items():
+            print(open_row(size, client, session.name))
+        client.close()
+
+    print()
+    print(f"Bench project deleted. Total time {time.perf_counter() - bench_started:.0f}s.")
+
+
+if __name__ == "__main__":
+    main()
