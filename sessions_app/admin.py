@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.contrib import admin, messages
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Count, QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
@@ -226,7 +226,7 @@ class SessionAdmin(admin.ModelAdmin):
         session_delete(
             project=obj.project,
             name=obj.name,
-            actor=Actor.for_user(cast(AbstractBaseUser, request.user)),
+            actor=Actor.for_user(cast(User, request.user)),
         )
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
@@ -43,15 +43,13 @@ def sessions_visible(*, membership: Membership) -> QuerySet[Session]:
     return sessions.filter(Q(holder=user) | Exists(claimed) | Exists(acted))
 
 
-def supervised_membership_get(
-    *, user: AbstractBaseUser | AnonymousUser, project_id: str
-) -> Membership:
+def supervised_membership_get(*, user: User | AnonymousUser, project_id: str) -> Membership:
     """A supervisor's or admin's membership (dashboard: agents get 404)."""
     return membership_get(user=user, project_id=project_id, roles=SUPERVISING_ROLES)
 
 
 def visible_session_get(
-    *, user: AbstractBaseUser | AnonymousUser, project_id: str, name: str
+    *, user: User | AnonymousUser, project_id: str, name: str
 ) -> tuple[Membership, Session]:
     membership = membership_get(user=user, project_id=project_id)
     session = sessions_visible(membership=membership).filter(name=name).first()

@@ -22,11 +22,17 @@ BAD_ADDS = [
     ("duplicate ids", docs({"id": "ok", "text": "again"}), "duplicate id 'ok'"),
     ("empty id", docs({"id": "", "text": "t"}), "docs[1]: id must be"),
     ("non-string metadata", docs({"id": "a", "text": "t", "metadata": {"n": 5}}), "metadata.n"),
-    ("short embedding", docs({"id": "a", "text": "t", "embedding": [0.1] * 383}),
-     "383 dimensions, expected 384"),
+    (
+        "short embedding",
+        docs({"id": "a", "text": "t", "embedding": [0.1] * 383}),
+        "383 dimensions, expected 384",
+    ),
     ("NaN embedding", None, "embedding values must be finite"),
-    ("too many docs", {"docs": [{"id": f"d{n}", "text": "t"} for n in range(501)]},
-     "501 docs in one call, the limit is 500"),
+    (
+        "too many docs",
+        {"docs": [{"id": f"d{n}", "text": "t"} for n in range(501)]},
+        "501 docs in one call, the limit is 500",
+    ),
     ("no docs", {"docs": []}, "at least one document"),
 ]
 
@@ -47,8 +53,10 @@ def assert_nothing_written():
 @pytest.mark.parametrize(("case", "body", "message"), BAD_ADDS, ids=[c[0] for c in BAD_ADDS])
 def test_bad_docs_are_rejected_whole(session, case, body, message):
     if body is None:
-        raw = '{"docs": [{"id": "ok", "text": "a fine turn"}, {"id": "a", "text": "t", ' \
-              '"embedding": [NaN' + ", 0.1" * 383 + "]}]}"
+        raw = (
+            '{"docs": [{"id": "ok", "text": "a fine turn"}, {"id": "a", "text": "t", '
+            '"embedding": [NaN' + ", 0.1" * 383 + "]}]}"
+        )
         response = session.client.post(
             "/api/v1/sessions/s1/docs", raw, content_type="application/json"
         )

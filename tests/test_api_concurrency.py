@@ -5,9 +5,9 @@ import asyncio
 import httpx
 import pytest
 
+from sessions_app.actors import Actor
 from sessions_app.models import Turn
 from sessions_app.services.sessions import session_open
-from sessions_app.actors import Actor
 
 WRITERS = 6
 BATCHES = 4
@@ -32,8 +32,10 @@ def server_session(live_server_url, make_project):
 def test_concurrent_writers_lose_nothing(server_session):
     base_url, headers = server_session
     batches = [
-        [{"id": f"w{w}-b{b}-{n}", "text": f"writer {w} batch {b} turn {n}"}
-         for n in range(PER_BATCH)]
+        [
+            {"id": f"w{w}-b{b}-{n}", "text": f"writer {w} batch {b} turn {n}"}
+            for n in range(PER_BATCH)
+        ]
         for w in range(WRITERS)
         for b in range(BATCHES)
     ]

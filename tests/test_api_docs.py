@@ -10,11 +10,18 @@ def add(api, name, docs):
 
 def test_add_docs_stores_turns_in_order_with_embeddings(api):
     api.post("/sessions", {"name": "s1"})
-    response = add(api, "s1", [
-        {"id": "turn-1", "text": "Customer reported a duplicate charge.",
-         "metadata": {"channel": "voice", "role": "customer"}},
-        {"id": "turn-2", "text": "Agent confirmed a refund."},
-    ])
+    response = add(
+        api,
+        "s1",
+        [
+            {
+                "id": "turn-1",
+                "text": "Customer reported a duplicate charge.",
+                "metadata": {"channel": "voice", "role": "customer"},
+            },
+            {"id": "turn-2", "text": "Agent confirmed a refund."},
+        ],
+    )
     assert response.status_code == 200
     assert response.json() == {"added": 2, "updated": 0, "unchanged": 0, "doc_count": 2}
     turns = list(Turn.objects.order_by("seq"))
@@ -63,8 +70,11 @@ def test_get_docs_by_ids_keeps_the_order_asked(api):
 
 def test_get_docs_pages_through_the_thread_in_sequence_order(api):
     api.post("/sessions", {"name": "s1"})
-    add(api, "s1", [{"id": f"t{n}", "text": f"text {n}", "metadata": {"n": str(n)}}
-                    for n in range(5)])
+    add(
+        api,
+        "s1",
+        [{"id": f"t{n}", "text": f"text {n}", "metadata": {"n": str(n)}} for n in range(5)],
+    )
     first = api.get("/sessions/s1/docs", limit=2).json()
     assert [(d["id"], d["seq"]) for d in first["docs"]] == [("t0", 1), ("t1", 2)]
     assert first["docs"][0]["metadata"] == {"n": "0"}

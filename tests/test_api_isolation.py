@@ -1,4 +1,4 @@
-"""Nothing crosses a project boundary: another project's session looks exactly like a missing one."""
+"""Nothing crosses a project boundary: a foreign session looks exactly like a missing one."""
 
 import pytest
 
@@ -8,9 +8,14 @@ from sessions_app.models import AuditEvent, Turn
 @pytest.fixture
 def foreign(other_api):
     other_api.post("/sessions", {"name": "secret", "metadata": {"customer_id": "c-1"}})
-    other_api.post("/sessions/secret/docs", {"docs": [
-        {"id": "t1", "text": "The customer's card ends in 4242 and the refund is pending."}
-    ]})
+    other_api.post(
+        "/sessions/secret/docs",
+        {
+            "docs": [
+                {"id": "t1", "text": "The customer's card ends in 4242 and the refund is pending."}
+            ]
+        },
+    )
     return other_api
 
 
@@ -33,9 +38,9 @@ def test_another_projects_session_is_a_404_like_a_missing_one(api, foreign, meth
 
     theirs, missing = call("secret"), call("no-such-session")
     assert theirs.status_code == missing.status_code == 404
-    assert theirs.json()["message"].replace("secret", "X") == missing.json()[
-        "message"
-    ].replace("no-such-session", "X")
+    assert theirs.json()["message"].replace("secret", "X") == missing.json()["message"].replace(
+        "no-such-session", "X"
+    )
     assert Turn.objects.filter(session__name="secret").count() == 1
     assert not AuditEvent.objects.filter(project=api.project).exists()
 
@@ -56,6 +61,5 @@ def test_listing_and_customer_queries_see_only_the_callers_project(api, foreign)
 def test_a_key_only_works_with_its_own_project_id(api, foreign):
     from django.test import Client
 
-    crossed = Client(headers={"X-Project-Id": api.project.public_id,
-                              "X-Project-Key": foreign.key})
+    crossed = Client(headers={"X-Project-Id": api.project.public_id, "X-Project-Key": foreign.key})
     assert crossed.get("/api/v1/sessions").status_code == 401

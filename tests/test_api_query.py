@@ -1,16 +1,31 @@
 import pytest
 
 CONVERSATION = [
-    {"id": "turn-1", "text": "Customer reported a duplicate $49.99 charge.",
-     "metadata": {"channel": "voice", "role": "customer", "minute": "1"}},
-    {"id": "turn-2", "text": "Agent confirmed a refund in 3-5 business days.",
-     "metadata": {"channel": "voice", "role": "agent", "minute": "2"}},
-    {"id": "turn-3", "text": "The customer asked to change the delivery address to Leith.",
-     "metadata": {"channel": "chat", "role": "customer", "minute": "10"}},
-    {"id": "turn-4", "text": "Invoice INV-88213 was emailed again.",
-     "metadata": {"channel": "email", "role": "agent", "minute": "30"}},
-    {"id": "turn-5", "text": "My internet connection keeps dropping every evening.",
-     "metadata": {"channel": "sms", "role": "customer", "minute": "45"}},
+    {
+        "id": "turn-1",
+        "text": "Customer reported a duplicate $49.99 charge.",
+        "metadata": {"channel": "voice", "role": "customer", "minute": "1"},
+    },
+    {
+        "id": "turn-2",
+        "text": "Agent confirmed a refund in 3-5 business days.",
+        "metadata": {"channel": "voice", "role": "agent", "minute": "2"},
+    },
+    {
+        "id": "turn-3",
+        "text": "The customer asked to change the delivery address to Leith.",
+        "metadata": {"channel": "chat", "role": "customer", "minute": "10"},
+    },
+    {
+        "id": "turn-4",
+        "text": "Invoice INV-88213 was emailed again.",
+        "metadata": {"channel": "email", "role": "agent", "minute": "30"},
+    },
+    {
+        "id": "turn-5",
+        "text": "My internet connection keeps dropping every evening.",
+        "metadata": {"channel": "sms", "role": "customer", "minute": "45"},
+    },
 ]
 
 
@@ -89,9 +104,10 @@ def test_filters_apply_every_operator(conversation):
 def test_a_query_embedding_replaces_the_model(conversation):
     vector = [0.0] * 384
     vector[0] = 1.0
-    conversation.post("/sessions/conv-123/docs", {"docs": [
-        {"id": "probe", "text": "unrelated words", "embedding": vector}
-    ]})
+    conversation.post(
+        "/sessions/conv-123/docs",
+        {"docs": [{"id": "probe", "text": "unrelated words", "embedding": vector}]},
+    )
     result = query(conversation, query="anything", alpha=1.0, top_k=1, embedding=vector)
     assert ids(result) == ["probe"]
     assert result["docs"][0]["score"] == pytest.approx(1.0, abs=1e-5)
@@ -102,9 +118,10 @@ def test_a_customer_query_searches_all_their_sessions_only(api):
     api.post("/sessions", {"name": "chat-1", "metadata": {"customer_id": "c-1"}})
     api.post("/sessions", {"name": "other", "metadata": {"customer_id": "c-2"}})
     for name in ("voice-1", "chat-1", "other"):
-        api.post(f"/sessions/{name}/docs", {"docs": [
-            {"id": "t1", "text": f"The refund for {name} was approved."}
-        ]})
+        api.post(
+            f"/sessions/{name}/docs",
+            {"docs": [{"id": "t1", "text": f"The refund for {name} was approved."}]},
+        )
     result = api.post("/query", {"customer_id": "c-1", "query": "refund approved", "top_k": 10})
     found = sorted(doc["index_name"] for doc in result.json()["docs"])
     assert found == ["chat-1", "voice-1"]

@@ -31,12 +31,16 @@ def test_api_key_issue_and_revoke(db):
     new_key = ApiKey.objects.get(label="ci")
     assert "active" in run("api_key", "list", created["project_id"])
     run("api_key", "revoke", created["project_id"], new_key.prefix)
-    assert api_key_authenticate(
-        project_public_id=created["project_id"], raw_key=issued["project_key"]
-    ) is None
-    assert api_key_authenticate(
-        project_public_id=created["project_id"], raw_key=created["project_key"]
-    ) is not None
+    assert (
+        api_key_authenticate(project_public_id=created["project_id"], raw_key=issued["project_key"])
+        is None
+    )
+    assert (
+        api_key_authenticate(
+            project_public_id=created["project_id"], raw_key=created["project_key"]
+        )
+        is not None
+    )
 
 
 def test_api_key_for_an_unknown_project_fails_clearly(db):
