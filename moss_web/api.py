@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -44,6 +46,14 @@ def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse
         )
         problems.append(f"{location}: {error.get('msg', 'invalid')}")
     return _error(request, 422, "invalid_input", "; ".join(problems) or "invalid input")
+
+
+@api.exception_handler(RequestDataTooBig)
+def body_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return _error(
+        request, 413, "too_large", f"request body is larger than the limit of {limit} bytes"
+    )
 
 
 @api.exception_handler(HttpError)

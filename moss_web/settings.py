@@ -143,6 +143,8 @@ EMBEDDING_DEVICE = env_str("EMBEDDING_DEVICE", "cpu")
 MOSS_MAX_DOCS_PER_CALL = env_int("MOSS_MAX_DOCS_PER_CALL", 500)
 MOSS_MAX_TEXT_CHARS = env_int("MOSS_MAX_TEXT_CHARS", 16_000)
 MOSS_MAX_TOP_K = env_int("MOSS_MAX_TOP_K", 100)
+# A full add_docs call (500 docs with client embeddings) is several MB of JSON.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MOSS_MAX_BODY_BYTES", 32 * 1024 * 1024)
 
 LOGGING = {
     "version": 1,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from pgvector.django import VectorField
@@ -159,6 +160,7 @@ class Turn(models.Model):
         ]
         indexes = [
             models.Index(fields=["session", "created_at"]),
+            GinIndex(fields=["search_vector"], name="turn_search_vector_gin"),
         ]
 
     def __str__(self) -> str:

@@ -139,3 +139,19 @@ def test_a_revoked_key_gets_401(session):
 
     api_key_revoke(api_key=session.project.api_keys.get())
     assert session.get("/sessions/s1").status_code == 401
+
+
+def test_a_body_over_the_size_limit_is_a_json_413(session, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2_000
+    response = session.post("/sessions/s1/docs", docs({"id": "a", "text": "y" * 3_000}))
+    assert response.status_code == 413
+    assert response.json()["message"] == "request body is larger than the limit of 2000 bytes"
+    assert_nothing_written()
+
+
+def test_a_full_call_with_client_embeddings_fits_the_default_limit(session):
+    vector = [0.123456789] * 384
+    full = {"docs": [{"id": f"d{n}", "text": "t" * 500, "embedding": vector} for n in range(500)]}
+    response = session.post("/sessions/s1/docs", full)
+    assert response.status_code == 200
+    assert response.json()["added"] == 500

@@ -68,47 +68,13 @@ def turns_search(
     filter_sql, filter_params = filter_compile(metadata_filter, column="t.metadata")
     if embedding is not None:
         embedding_check(embedding, where="query")
-    use_semantic = alpha > 0.0
-    use_keyword = alpha < 1.0
-
     vector_param: str | None = None
-    if use_semantic:
+    if alpha > 0.0:
         vector = (
             np.asarray(embedding, dtype=np.float32) if embedding else embeddings.query_embed(query)
         )
         vector_param = "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]"
 
-    semantic_sql = "(1 - (t.embedding <=> %(vector)s::vector))" if use_semantic else "0.0"
-    keyword_sql = (
-        "CASE WHEN t.search_vector @@ q.tq THEN ts_rank_cd(t.search_vector, q.tq) ELSE 0 END"
-        if use_keyword
-        else "0.0"
-    )
-    keyword_from = (
-        ", (SELECT replace(plainto_tsquery('english', %(query)s)::text, ' & ', ' | ')"
-        "::tsquery AS tq) q"
-        if use_keyword
-        else ""
-    )
-    keyword_where = " AND t.search_vector @@ q.tq" if alpha == 0.0 else ""
-    # Named parameters for the fixed parts; the filter's own are positional, so
-    # it is spliced in as a literal-free fragment and its values appended.
-    sql = f"""
-        WITH scored AS (
-            SELECT t.doc_id, t.text, t.metadata, t.seq, s.name AS session_name,
-                   {semantic_sql} AS semantic, {keyword_sql} AS keyword
-            FROM sessions_app_turn t
-            JOIN sessions_app_session s ON s.id = t.session_id{keyword_from}
-            WHERE t.session_id = ANY(%(session_ids)s){keyword_where} AND {{filter}}
-        )
-        SELECT doc_id, text, metadata, seq, session_name,
-               %(alpha)s * semantic
-               + (1 - %(alpha)s) * COALESCE(keyword / NULLIF(MAX(keyword) OVER (), 0), 0)
-               AS score
-        FROM scored
-        ORDER BY score DESC, seq ASC
-        LIMIT %(top_k)s
-    """
     named = {
         "vector": vector_param,
         "query": query,
@@ -116,7 +82,7 @@ def turns_search(
         "alpha": alpha,
         "top_k": top_k,
     }
-    sql, params = _with_filter(sql, named, filter_sql, filter_params)
+    sql, params = _with_filter(_ranking_sql(alpha), named, filter_sql, filter_params)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -135,6 +101,53 @@ def turns_search(
     return SearchResult(
         docs=hits, query=query, time_taken_ms=(time.perf_counter() - started) * 1000
     )
+
+
+# Rank on (id, score) only, then fetch text and metadata for the top_k rows:
+# carrying whole rows through the sort costs more than the distances.
+_KEYWORD_CTE = """
+    q AS (
+        SELECT replace(plainto_tsquery('english', %(query)s)::text, ' & ', ' | ')::tsquery AS tq
+    ),
+    keyword AS (
+        SELECT t.id, ts_rank_cd(t.search_vector, q.tq) AS rank
+        FROM sessions_app_turn t, q
+        WHERE t.session_id = ANY(%(session_ids)s) AND t.search_vector @@ q.tq AND {filter}
+    ),
+    keyword_top AS (SELECT NULLIF(MAX(rank), 0) AS top FROM keyword)"""
+_SEMANTIC_CTE = """
+    semantic AS (
+        SELECT t.id, 1 - (t.embedding <=> %(vector)s::vector) AS similarity
+        FROM sessions_app_turn t
+        WHERE t.session_id = ANY(%(session_ids)s) AND {filter}
+    )"""
+_RANKED = {
+    "semantic": "SELECT id, similarity AS score FROM semantic",
+    "keyword": "SELECT k.id, k.rank / m.top AS score FROM keyword k CROSS JOIN keyword_top m",
+    "hybrid": """
+        SELECT s.id,
+               %(alpha)s * s.similarity
+               + (1 - %(alpha)s) * COALESCE(k.rank / m.top, 0) AS score
+        FROM semantic s LEFT JOIN keyword k ON k.id = s.id CROSS JOIN keyword_top m""",
+}
+
+
+def _ranking_sql(alpha: float) -> str:
+    mode = "semantic" if alpha == 1.0 else "keyword" if alpha == 0.0 else "hybrid"
+    ctes = {
+        "semantic": [_SEMANTIC_CTE],
+        "keyword": [_KEYWORD_CTE],
+        "hybrid": [_SEMANTIC_CTE, _KEYWORD_CTE],
+    }[mode]
+    return f"""
+        WITH {",".join(ctes)},
+        ranked AS ({_RANKED[mode]} ORDER BY score DESC, id LIMIT %(top_k)s)
+        SELECT t.doc_id, t.text, t.metadata, t.seq, s.name, ranked.score
+        FROM ranked
+        JOIN sessions_app_turn t ON t.id = ranked.id
+        JOIN sessions_app_session s ON s.id = t.session_id
+        ORDER BY ranked.score DESC, t.seq
+    """
 
 
 def _with_filter(
