@@ -40,7 +40,7 @@ from tests.servers import server_process  # noqa: E402
 SIZES = (100, 1_000, 10_000)
 POOL_SIZE = 2_000  # distinct texts, embedded once in this process
 API_BATCH = 250  # add_docs batch for the server-embedded ingest figure
-BULK_BATCH = 200  # with embeddings, 500 docs exceed the server's 2.5 MB request body limit
+BULK_BATCH = 500  # a full add_docs call with client embeddings
 QUERY_RUNS = 60
 OPEN_RUNS = 30
 WARM_UP = 5
