@@ -12,7 +12,7 @@ from django.test import Client
 
 from sessions_app.models import Membership, Project, Team
 from sessions_app.services.projects import project_create
-from tests.servers import server_process
+from tests.servers import other_database_sessions_end, server_process
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -86,8 +86,10 @@ def make_user(db: None) -> Callable[..., User]:
 @pytest.fixture(scope="session")
 def moss_server(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
     """One real uvicorn process for the whole run, serving the test database."""
-    with django_db_blocker.unblock(), server_process() as base_url:
-        yield base_url
+    with django_db_blocker.unblock():
+        with server_process() as base_url:
+            yield base_url
+        other_database_sessions_end()
 
 
 @pytest.fixture

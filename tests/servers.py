@@ -83,3 +83,13 @@ def server_process(*, env: dict[str, str] | None = None, timeout: float = 90) ->
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+def other_database_sessions_end() -> None:
+    """End what server processes left connected, so the test database can be dropped:
+    PostgreSQL notices a closed client connection a moment after the process exits."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
