@@ -9,22 +9,11 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 USERNAME = "ben"  # in both demo teams, so the queue shows every demo escalation
 
 
@@ -35,22 +24,18 @@ def main() -> None:
 
     django.setup()
     from django.core.management import call_command
-    from playwright.sync_api import sync_playwright
 
     from sessions_app import demo
     from sessions_app.models import Project
+    from tests.browsers import chromium as chromium_browser
     from tests.servers import server_process
 
     call_command("migrate", verbosity=0)
     call_command("seed_demo", stdout=io.StringIO())
     project = Project.objects.get(name=demo.DEMO_PROJECT_NAME)
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
     OUT.mkdir(parents=True, exist_ok=True)
-    # Playwright's sync API runs an event loop on this thread; Django is done by then.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
-    with server_process() as base_url, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+    with server_process() as base_url, chromium_browser() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.goto(f"{base_url}/accounts/login/?next=/console/")
         page.get_by_label("Username").fill(USERNAME)

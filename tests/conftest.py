@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,9 +11,8 @@ from django.test import Client
 
 from sessions_app.models import Membership, Project, Team
 from sessions_app.services.projects import project_create
+from tests.browsers import CHROMIUM, chromium
 from tests.servers import other_database_sessions_end, server_process
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 def need(condition: bool, reason: str) -> None:
@@ -103,3 +101,11 @@ def live_server_url(moss_server: str, transactional_db: None) -> str:
 def chromium_path() -> str:
     need(os.path.exists(CHROMIUM), f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     return CHROMIUM
+
+
+@pytest.fixture
+def browser(chromium_path: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Real Chromium through Playwright."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with chromium(chromium_path) as launched:
+        yield launched

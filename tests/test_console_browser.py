@@ -13,16 +13,6 @@ from sessions_app.models import Project
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TURNS = [
     ("turn-1", "voice", "customer", "Dana Whitfield", "phone", "I was charged twice for $49.99."),
     ("turn-2", "voice", "bot", "voice-bot", "ivr", "I opened a refund for the duplicate charge."),
@@ -40,16 +30,8 @@ def docs(*turns: tuple[str, str, str, str, str, str]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def page(chromium_path: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop on this thread; the test's own
-    # database work (fixture setup and teardown) is plain synchronous code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        yield browser.new_page()
-        browser.close()
+def page(browser: Any) -> Iterator[Any]:
+    yield browser.new_page()
 
 
 def sign_in(page: Any, base_url: str, username: str) -> None:
