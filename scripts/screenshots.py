@@ -1,7 +1,8 @@
 """Screenshots of the console (queue and session view) from the demo data, for the README.
 
 Usage: make screenshots  (or .venv/bin/python scripts/screenshots.py)
-Writes docs/screenshots/console-queue.png and docs/screenshots/console-session.png.
+Writes the console's queue and session view, and a supervisor's timeline and dashboard,
+to docs/screenshots/.
 It only reads: nobody claims anything, so the demo queue stays as it was.
 """
 
@@ -11,10 +12,12 @@ import io
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
 USERNAME = "ben"  # in both demo teams, so the queue shows every demo escalation
+SUPERVISOR = "sam"
 
 
 def main() -> None:
@@ -37,11 +40,7 @@ def main() -> None:
 
     with server_process() as base_url, chromium_browser() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 800})
-        page.goto(f"{base_url}/accounts/login/?next=/console/")
-        page.get_by_label("Username").fill(USERNAME)
-        page.get_by_label("Password").fill(demo.DEMO_PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url(f"{base_url}/console/")
+        sign_in(page, base_url, USERNAME, next_url="/console/")
         page.wait_for_selector('#live-status[data-state="open"]')
         page.wait_for_selector(".queue-row")
         page.screenshot(path=str(OUT / "console-queue.png"), full_page=True)
@@ -51,9 +50,29 @@ def main() -> None:
         page.wait_for_selector('#live-status[data-state="open"]')
         page.wait_for_selector("#relevant a.hit")
         page.screenshot(path=str(OUT / "console-session.png"), full_page=True)
-        browser.close()
-    for name in ("console-queue.png", "console-session.png"):
+
+        supervisor = browser.new_page(viewport={"width": 1280, "height": 800})
+        sign_in(supervisor, base_url, SUPERVISOR, next_url="/supervise/")
+        pages = {
+            "supervise-timeline.png": f"/supervise/p/{project.public_id}/s/ticket-9034/",
+            "supervise-dashboard.png": f"/supervise/p/{project.public_id}/dashboard/?window=7d",
+        }
+        for filename, path in pages.items():
+            supervisor.goto(base_url + path)
+            supervisor.wait_for_selector("svg")
+            supervisor.screenshot(path=str(OUT / filename), full_page=True)
+    for name in ("console-queue.png", "console-session.png", *pages):
         print(OUT / name)
+
+
+def sign_in(page: Any, base_url: str, username: str, *, next_url: str) -> None:
+    from sessions_app import demo
+
+    page.goto(f"{base_url}/accounts/login/?next={next_url}")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(demo.DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base_url}{next_url}**")
 
 
 if __name__ == "__main__":

@@ -245,4 +245,132 @@ DEMO_CONVERSATIONS: list[dict[str, Any]] = [
             ),
         ],
     },
+    {
+        "name": "ticket-9034",
+        "metadata": {"customer_id": "cust-5520", "customer_name": "Mei Chen"},
+        "steps": [
+            (
+                "turns",
+                [
+                    _turn(
+                        1,
+                        "chat",
+                        "customer",
+                        "Mei Chen",
+                        "desktop",
+                        "I was billed for a premium channel pack I never ordered.",
+                    ),
+                    _turn(
+                        2,
+                        "chat",
+                        "bot",
+                        "chat-bot",
+                        "web",
+                        "I can see the pack was added on the 2nd. I can't remove charges myself.",
+                    ),
+                ],
+            ),
+            (
+                "push",
+                {
+                    "to": "team",
+                    "target": "billing",
+                    "from_agent": "chat-bot",
+                    "from_channel": "chat",
+                    "reason": "Disputed add-on charge",
+                },
+            ),
+            ("claim", {"user": "ana"}),
+            (
+                "turns",
+                [
+                    _turn(
+                        3,
+                        "chat",
+                        "agent",
+                        "ana",
+                        "console",
+                        "I've removed the premium pack and credited $14.99 to your account.",
+                    ),
+                    _turn(
+                        4, "chat", "customer", "Mei Chen", "desktop", "Thank you, that's sorted."
+                    ),
+                ],
+            ),
+            ("resolve", {"user": "ana", "note": "Add-on removed and credited"}),
+        ],
+    },
+    {
+        "name": "conv-771",
+        "metadata": {"customer_id": "cust-3302", "customer_name": "Omar Haddad"},
+        "steps": [
+            (
+                "turns",
+                [
+                    _turn(
+                        1,
+                        "voice",
+                        "customer",
+                        "Omar Haddad",
+                        "phone",
+                        "My new SIM card says 'no service' since this morning.",
+                    ),
+                    _turn(
+                        2,
+                        "voice",
+                        "bot",
+                        "voice-bot",
+                        "ivr",
+                        "I've re-sent the activation. Let me pass you to a specialist.",
+                    ),
+                ],
+            ),
+            (
+                "push",
+                {
+                    "to": "team",
+                    "target": "technical",
+                    "from_agent": "voice-bot",
+                    "from_channel": "voice",
+                    "reason": "SIM not activating after re-send",
+                },
+            ),
+            ("claim", {"user": "ben"}),
+            (
+                "turns",
+                [
+                    _turn(
+                        3,
+                        "sms",
+                        "agent",
+                        "ben",
+                        "console",
+                        "The SIM was provisioned on the wrong network profile; fixed now. "
+                        "Please restart your phone.",
+                    ),
+                ],
+            ),
+            (
+                "hand_back",
+                {
+                    "user": "ben",
+                    "bot": "sms-bot",
+                    "note": "Fixed profile; bot to confirm service after restart",
+                },
+            ),
+            (
+                "turns",
+                [
+                    _turn(
+                        4,
+                        "sms",
+                        "bot",
+                        "sms-bot",
+                        "sms-gateway",
+                        "Hi Omar, did your phone get service after the restart?",
+                    ),
+                ],
+            ),
+        ],
+    },
 ]

@@ -4,7 +4,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from sessions_app.models import ApiKey, Project, Session
+from sessions_app.models import ApiKey, AuditEvent, Project, Session
 from sessions_app.services.projects import api_key_authenticate
 
 
@@ -51,10 +51,14 @@ def test_api_key_for_an_unknown_project_fails_clearly(db):
 def test_seed_demo_is_idempotent_and_prints_a_working_key(db, settings, tmp_path):
     settings.DATA_DIR = tmp_path
     first = run("seed_demo")
+    events = AuditEvent.objects.count()
     second = run("seed_demo")
+    assert AuditEvent.objects.count() == events  # nothing re-opened, nothing re-written
     assert Project.objects.count() == 1
     assert Session.objects.filter(status="waiting").count() >= 2
     key = json.loads((tmp_path / "demo-key.json").read_text())
     assert key["project_key"] in first and key["project_key"] in second
     assert api_key_authenticate(project_public_id=key["project_id"], raw_key=key["project_key"])
     assert Session.objects.get(name="conv-123").doc_count == 5
+    assert Session.objects.get(name="ticket-9034").status == "resolved"
+    assert Session.objects.get(name="conv-771").status == "bot"

@@ -10,8 +10,13 @@ from django.db import transaction
 
 from sessions_app import demo
 from sessions_app.actors import Actor
-from sessions_app.models import Membership, Project, Team
-from sessions_app.services.handoffs import session_push
+from sessions_app.models import Membership, Project, Session, Team
+from sessions_app.services.handoffs import (
+    session_claim,
+    session_hand_back,
+    session_push,
+    session_resolve,
+)
 from sessions_app.services.projects import (
     api_key_authenticate,
     api_key_issue,
@@ -86,6 +91,8 @@ class Command(BaseCommand):
                 teams[name].members.add(user)
 
     def _conversation(self, project: Project, conversation: dict[str, Any]) -> None:
+        if Session.objects.filter(project=project, name=conversation["name"]).exists():
+            return  # seeded before; opening it again would add to its audit trail
         actor = Actor.system("demo")
         session, created = session_open(
             project=project,
@@ -95,13 +102,19 @@ class Command(BaseCommand):
         )
         if not created:
             return
+        users = {
+            u.get_username(): u
+            for u in get_user_model().objects.filter(
+                username__in=[name for name, _, _ in demo.DEMO_USERS]
+            )
+        }
         for step, payload in conversation["steps"]:
             if step == "turns":
                 docs = [
                     DocInput(id=t["id"], text=t["text"], metadata=t["metadata"]) for t in payload
                 ]
                 turns_upsert(session=session, docs=docs, actor=actor)
-            else:
+            elif step == "push":
                 session_push(
                     session=session,
                     actor=Actor.system(payload.get("from_agent", "demo")),
@@ -111,4 +124,17 @@ class Command(BaseCommand):
                     from_agent=payload.get("from_agent", ""),
                     from_channel=payload.get("from_channel", ""),
                 )
+            elif step == "claim":
+                session_claim(session=session, user=users[payload["user"]])
+            elif step == "hand_back":
+                session_hand_back(
+                    session=session,
+                    user=users[payload["user"]],
+                    bot=payload["bot"],
+                    note=payload["note"],
+                )
+            elif step == "resolve":
+                session_resolve(session=session, user=users[payload["user"]], note=payload["note"])
+            else:
+                raise ValueError(f"unknown demo step {step!r}")
         self.stdout.write(f"  demo conversation {session.name}: {session.doc_count} turns")
