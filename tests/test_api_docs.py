@@ -1,7 +1,7 @@
 import numpy as np
 
 from sessions_app import embeddings
-from sessions_app.models import Turn
+from sessions_app.models import AuditEvent, Turn
 
 
 def add(api, name, docs):
@@ -81,6 +81,9 @@ def test_get_docs_pages_through_the_thread_in_sequence_order(api):
     rest = api.get("/sessions/s1/docs", limit=10, cursor=first["next_cursor"]).json()
     assert [d["id"] for d in rest["docs"]] == ["t2", "t3", "t4"]
     assert rest["next_cursor"] is None
+    # Reading the thread is audited once, with the key, not once per page.
+    reads = AuditEvent.objects.filter(kind="session.read")
+    assert list(reads.values_list("actor_key__project", flat=True)) == [api.project.pk]
 
 
 def test_delete_docs_removes_them_and_updates_the_count(api):

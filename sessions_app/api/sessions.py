@@ -23,9 +23,8 @@ from sessions_app.api.schemas import (
 )
 from sessions_app.errors import InvalidInput
 from sessions_app.models import ApiKey, Session, SessionStatus
-from sessions_app.selectors import session_get, session_list, turns_by_ids, turns_page
+from sessions_app.selectors import session_get, session_list, turns_by_ids
 from sessions_app.services import handoffs, search, sessions, turns
-from sessions_app.services.audit import audit_record
 
 router = Router(tags=["sessions"])
 
@@ -135,14 +134,10 @@ def get_docs(
     session = _session(request, name)
     if ids:
         return {"docs": turns_by_ids(session=session, doc_ids=ids)}
-    page = turns_page(session=session, after_seq=_cursor(cursor), limit=_limit(limit) + 1)
-    more = len(page) > limit
-    page = page[:limit]
-    if not cursor:
-        audit_record(
-            project=session.project, session=session, kind="session.read", actor=_actor(request)
-        )
-    return {"docs": page, "next_cursor": str(page[-1].seq) if more else None}
+    page, next_seq = turns.thread_read(
+        session=session, actor=_actor(request), after_seq=_cursor(cursor), limit=_limit(limit)
+    )
+    return {"docs": page, "next_cursor": str(next_seq) if next_seq else None}
 
 
 @router.post("/sessions/{name}/docs/delete", response=DeleteDocsOut)

@@ -12,6 +12,7 @@ from sessions_app import embeddings, events
 from sessions_app.actors import Actor
 from sessions_app.errors import InvalidInput
 from sessions_app.models import Session, Turn
+from sessions_app.selectors import turns_page
 from sessions_app.services.audit import audit_record
 from sessions_app.validation import doc_id_check, embedding_check, metadata_check, text_check
 
@@ -173,6 +174,21 @@ def _is_changed(turn: Turn, doc: DocInput) -> bool:
 
 def _first_channel(docs: list[DocInput]) -> str:
     return next((d.metadata["channel"] for d in docs if d.metadata.get("channel")), "")
+
+
+def thread_read(
+    *, session: Session, actor: Actor, after_seq: int = 0, limit: int = 100
+) -> tuple[list[Turn], int | None]:
+    """A page of the thread in sequence order, and the cursor for the next one.
+
+    Reading a thread from its start is audited: supervisors see who read what.
+    """
+    page = turns_page(session=session, after_seq=after_seq, limit=limit + 1)
+    if after_seq == 0:
+        audit_record(project=session.project, session=session, kind="session.read", actor=actor)
+    if len(page) > limit:
+        return page[:limit], page[limit - 1].seq
+    return page, None
 
 
 def turns_delete(*, session: Session, doc_ids: list[str], actor: Actor) -> int:
