@@ -9,6 +9,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from sessions_app.api.auth import ProjectKeyAuth
+from sessions_app.api.events import router as events_router
 from sessions_app.api.sessions import router as sessions_router
 from sessions_app.errors import DomainError
 
@@ -21,6 +22,7 @@ api = NinjaAPI(
     urls_namespace="api-v1",
 )
 api.add_router("/", sessions_router)
+api.add_router("/", events_router)
 
 
 def _error(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
