@@ -537,6 +537,8 @@ class EventFollower:
         session: str | None,
         wait: float,
     ) -> None:
+        if not wait > 0:
+            raise ValueError("the stream long-polls: wait must be more than 0 seconds")
         self.cursor: After = after
         self._types = list(types) if types else None
         self._session = session
