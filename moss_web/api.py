@@ -16,7 +16,7 @@ from sessions_app.errors import DomainError
 api = NinjaAPI(
     title="moss-web API",
     version="1",
-    description="Sessions, turns, search and handoffs. Authenticate with the "
+    description="Sessions, turns, search, handoffs and the event stream. Authenticate with the "
     "X-Project-Id and X-Project-Key headers.",
     auth=ProjectKeyAuth(),
     urls_namespace="api-v1",
