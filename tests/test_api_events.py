@@ -10,9 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from django.conf import settings
 from django.db import connection
-from django.utils.module_loading import import_string
 
 from sessions_app.notify_listener import APPLICATION_NAME
 from sessions_app.services.event_log import EVENT_TYPES
@@ -334,12 +332,6 @@ def test_the_listener_reconnects_when_its_database_connection_is_killed(bot: Bot
     after_push, page = asyncio.run(scenario())
     assert [e["type"] for e in page["events"]] == ["session.pushed"]
     assert after_push < 0.2, "woken by the new LISTEN connection, not by the fallback poll"
-
-
-def test_every_middleware_can_run_async_so_a_waiting_poll_holds_no_thread() -> None:
-    for path in settings.MIDDLEWARE:
-        middleware = import_string(path)
-        assert getattr(middleware, "async_capable", False), f"{path} is sync-only"
 
 
 BAD_QUERIES = [
