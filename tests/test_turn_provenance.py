@@ -143,7 +143,7 @@ def test_the_migration_backfills_existing_turns_from_the_audit_log(
 ) -> None:
     _impersonate_then_reply(api, ana)
     Turn.objects.update(written_by_key=None, written_by_key_prefix="", written_by_user=None)
-    migration = importlib.import_module("sessions_app.migrations.0003_turn_written_by")
+    migration = importlib.import_module("sessions_app.migrations.0004_turn_written_by")
     migration.backfill_from_audit(apps, None)
     assert Turn.objects.get(doc_id="fake-ana").written_by_key_prefix == prefix
     assert Turn.objects.get(doc_id="turn-1").written_by_key_prefix == prefix

@@ -35,7 +35,7 @@ def backfill_from_audit(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sessions_app', '0002_turn_search_vector_gin'),
+        ('sessions_app', '0003_event_log'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
