@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 
 from moss_web import embedded_pg
 
@@ -46,7 +47,12 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY") or "insecure-dev-only-key-set-SECRET_KEY-in-production"
+# The fallback carries Django's own "insecure" prefix, so `check --deploy` flags it
+# and `make run` refuses to serve beyond loopback with it.
+INSECURE_SECRET_KEY_PREFIX = "django-insecure-"
+SECRET_KEY = env_str("SECRET_KEY") or (
+    INSECURE_SECRET_KEY_PREFIX + "moss-web-development-only-set-SECRET_KEY-in-production"
+)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
@@ -57,6 +63,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Listed so the API docs page uses ninja's own Swagger UI files, not a CDN.
+    "ninja",
+    "csp",
     "django_htmx",
     "channels",
     "sessions_app",
@@ -64,6 +73,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -166,3 +176,34 @@ LOGGING = {
 if not DEBUG and env_bool("SECURE_COOKIES", False):
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+
+# HTTPS, for deployments behind TLS (README, "Production"). The health check stays
+# reachable over plain HTTP for load balancers.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Behind a proxy that terminates TLS and sets X-Forwarded-Proto (and strips it from clients).
+if env_bool("SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content-Security-Policy: scripts and styles only from this server's static files,
+# nothing inline (templates keep no inline script, style or hx-on handler).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        # 'self' covers the console's websocket on the same host and port.
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# The API's Swagger UI page and OpenAPI schema, /api/v1/docs and /api/v1/openapi.json.
+MOSS_API_DOCS = env_bool("MOSS_API_DOCS", True)
