@@ -1,5 +1,6 @@
 """What `make run` does before serving: refuse an unsafe start, seed the demo, print the banner."""
 
+import argparse
 import ipaddress
 from typing import Any
 
@@ -25,7 +26,7 @@ def switch(value: str) -> bool:
         return True
     if value.lower() in FALSE_WORDS:
         return False
-    raise ValueError(f"expected true or false, got {value!r}")
+    raise argparse.ArgumentTypeError(f"DEMO must be true or false, got {value!r}")
 
 
 class Command(BaseCommand):
