@@ -108,6 +108,8 @@ DATA_DIR = Path(env_str("MOSS_DATA_DIR") or BASE_DIR / ".moss")
 PG_DATA_DIR = DATA_DIR / "pgdata"
 DATABASE_URL = env_str("DATABASE_URL") or embedded_pg.database_url(PG_DATA_DIR)
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+# A URL without query parameters gives no OPTIONS at all.
+DATABASES["default"].setdefault("OPTIONS", {})
 # dj-database-url leaves a socket folder given as ?host= in OPTIONS.
 if not DATABASES["default"]["HOST"] and "host" in DATABASES["default"]["OPTIONS"]:
     DATABASES["default"]["HOST"] = DATABASES["default"]["OPTIONS"].pop("host")
