@@ -104,3 +104,16 @@ def _serving(base_url: str) -> bool:
         return httpx.get(f"{base_url}/accounts/login/", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_demo_false_reaches_the_demo_switch(tmp_path: Path) -> None:
+    # A dry run (make -n) prints the commands without running them.
+    result = subprocess.run(
+        ["make", "-n", "run", "DEMO=false"],
+        cwd=servers.ROOT,
+        env=make_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "manage.py prepare_run --host 127.0.0.1 --port 8000 --demo false" in result.stdout
