@@ -41,26 +41,21 @@ def test_the_first_seed_generates_passwords_that_sign_in_and_prints_them(
     assert User.objects.get(username="admin").is_superuser
 
 
-def test_the_passwords_and_the_key_are_readable_by_their_owner_only(
+def test_the_passwords_and_the_key_are_private_and_kept_by_a_second_seed(
     db: None, settings: Any, tmp_path: Path
 ) -> None:
     settings.DATA_DIR = tmp_path
     run("seed_demo")
     assert mode(tmp_path / "demo-logins.json") == 0o600
     assert mode(tmp_path / "demo-key.json") == 0o600
-    # A key file an older version left readable by everyone is narrowed at the next seed.
-    (tmp_path / "demo-key.json").chmod(0o644)
-    run("seed_demo")
-    assert mode(tmp_path / "demo-key.json") == 0o600
-    assert not list(tmp_path.glob("*.partial"))
-
-
-def test_seeding_again_keeps_every_password(db: None, settings: Any, tmp_path: Path) -> None:
-    settings.DATA_DIR = tmp_path
-    run("seed_demo")
     logins = demo_logins_read(data_dir=tmp_path)
     hashes = dict(User.objects.values_list("username", "password"))
+    # A key file an older version left readable by everyone is narrowed at the next seed.
+    (tmp_path / "demo-key.json").chmod(0o644)
     again = run("seed_demo")
+    assert mode(tmp_path / "demo-key.json") == 0o600
+    assert not list(tmp_path.glob("*.partial"))
+    # Seeding again changes no password and prints the same ones.
     assert demo_logins_read(data_dir=tmp_path) == logins
     assert dict(User.objects.values_list("username", "password")) == hashes
     assert all(password in again for password in logins.values())
