@@ -1,7 +1,8 @@
 """Benchmark: query, ingest and open-session figures for sessions of 100, 1,000 and 10,000 turns,
 and push -> long-poll wake latency of the event stream.
 
-Prints figures and ratios; nothing here passes or fails. Run with `make bench`.
+Prints figures and ratios; nothing here passes or fails. Run with `make bench`;
+`scripts/bench.py --events-only` runs only the event-stream part (under a minute).
 It starts its own uvicorn process against the configured database (the embedded
 PostgreSQL unless DATABASE_URL is set), works in a throw-away project, and
 deletes that project at the end.
@@ -22,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's packages, whatever is installed
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "moss_web.settings")
+# The benchmark measures latency, not the per-key throttle (its server inherits this).
+os.environ.setdefault("MOSS_API_KEY_RATE", "off")
 
 import django  # noqa: E402
 
@@ -310,6 +313,12 @@ def main() -> None:
         f"database: {connection.vendor} {connection.settings_dict['HOST'] or 'localhost'}"
     )
     print("  server: uvicorn, 1 worker, started by this script; model all-MiniLM-L6-v2 (torch)")
+    print(f"  load average before the run: {' '.join(f'{n:.1f}' for n in os.getloadavg())}")
+    if "--events-only" in sys.argv[1:]:
+        with bench_project() as (project, key), server_process() as base_url:
+            print()
+            wake_rows(project.public_id, key, base_url)
+        return
 
     pool = text_pool(POOL_SIZE)
     embeddings.model_get()

@@ -86,7 +86,8 @@ async def relay(name: str, *, follow: bool) -> None:
         say(f"bot: escalated to humans (handoff version {pushed.version})")
         say(
             f"waiting for a specialist: sign in at {base_url.rstrip('/')}/console/ "
-            "(demo: ana / moss-demo-2026), claim it, reply, hand back to the bot"
+            "(demo: ana, password printed by `make run`, kept in .moss/demo-logins.json), "
+            "claim it, reply, hand back to the bot"
         )
         stream = client.events(after=start, session=name)
         async for event in stream:
