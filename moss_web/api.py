@@ -14,6 +14,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
 
 from sessions_app.api.auth import ProjectKeyAuth
+from sessions_app.api.events import router as events_router
 from sessions_app.api.sessions import router as sessions_router
 from sessions_app.api.throttles import ApiKeyRateThrottle, AuthFailuresThrottled
 from sessions_app.errors import DomainError
@@ -34,7 +35,7 @@ def docs_switch(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
 api = NinjaAPI(
     title="moss-web API",
     version="1",
-    description="Sessions, turns, search and handoffs. Authenticate with the "
+    description="Sessions, turns, search, handoffs and the event stream. Authenticate with the "
     "X-Project-Id and X-Project-Key headers.",
     auth=ProjectKeyAuth(),
     throttle=[ApiKeyRateThrottle()],
@@ -42,6 +43,7 @@ api = NinjaAPI(
     docs_decorator=docs_switch,
 )
 api.add_router("/", sessions_router)
+api.add_router("/", events_router)
 
 
 def _error(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
