@@ -10,17 +10,19 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from sessions_app.api.auth import ProjectKeyAuth
 from sessions_app.api.sessions import router as sessions_router
+from sessions_app.api.webhooks import router as webhooks_router
 from sessions_app.errors import DomainError
 
 api = NinjaAPI(
     title="moss-web API",
     version="1",
-    description="Sessions, turns, search and handoffs. Authenticate with the "
+    description="Sessions, turns, search, handoffs and webhooks. Authenticate with the "
     "X-Project-Id and X-Project-Key headers.",
     auth=ProjectKeyAuth(),
     urls_namespace="api-v1",
 )
 api.add_router("/", sessions_router)
+api.add_router("/", webhooks_router)
 
 
 def _error(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
