@@ -55,7 +55,9 @@ class Receiver:
         with self._condition:
             self.in_flight -= 1
 
-    def wait_for(self, done: Callable[[list[Received]], bool], timeout: float = 30) -> list[Received]:
+    def wait_for(
+        self, done: Callable[[list[Received]], bool], timeout: float = 30
+    ) -> list[Received]:
         """Wait until done(received so far) holds; fail after `timeout` seconds."""
         with self._condition:
             if not self._condition.wait_for(lambda: done(self.received), timeout=timeout):

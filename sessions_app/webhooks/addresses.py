@@ -45,24 +45,40 @@ def url_parse(url: str) -> httpx.URL:
     return parsed
 
 
-def address_is_public(address: IPAddress) -> bool:
+def _unmapped(address: IPAddress) -> IPAddress:
+    """::ffff:10.0.0.1 is 10.0.0.1."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+        return address.ipv4_mapped
+    return address
+
+
+def address_is_public(address: IPAddress) -> bool:
+    address = _unmapped(address)
     return address.is_global and not (address.is_multicast or address.is_reserved)
 
 
 def _describe(address: IPAddress) -> str:
-    for kind in ("loopback", "private", "link_local", "multicast", "reserved", "unspecified"):
-        if getattr(address, f"is_{kind}"):
-            return kind.replace("_", "-")
-    return "non-public"
+    """'a loopback address', 'a private address', …"""
+    address = _unmapped(address)
+    kind = "non-public"
+    for flag in ("loopback", "link_local", "unspecified", "multicast", "reserved", "private"):
+        if getattr(address, f"is_{flag}"):
+            kind = flag.replace("_", "-")
+            break
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} address"
+
+
+def _literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
 
 
 def _resolve(host: str, port: int) -> list[IPAddress]:
-    try:
-        return [ipaddress.ip_address(host)]
-    except ValueError:
-        pass
+    literal = _literal(host)
+    if literal is not None:
+        return [literal]
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
@@ -79,14 +95,19 @@ def url_addresses(url: httpx.URL) -> list[IPAddress]:
     Raises AddressRefused when any address is not public and private ones are not
     allowed (one bad answer among several is enough: the connection could use it)."""
     port = url.port or (443 if url.scheme == "https" else 80)
-    addresses = _resolve(url_host(url), port)
+    host = url_host(url)
+    addresses = _resolve(host, port)
     if not settings.MOSS_WEBHOOK_ALLOW_PRIVATE:
         for address in addresses:
             if not address_is_public(address):
+                where = (
+                    f"url address {address} is"
+                    if _literal(host) is not None
+                    else f"url host {host!r} resolves to {address},"
+                )
                 raise AddressRefused(
-                    f"url host {url.host!r} resolves to {address}, a {_describe(address)} "
-                    "address; webhooks may only reach public addresses "
-                    "(MOSS_WEBHOOK_ALLOW_PRIVATE is off)"
+                    f"{where} {_describe(address)}; webhooks may only reach "
+                    "public addresses (MOSS_WEBHOOK_ALLOW_PRIVATE is off)"
                 )
     return addresses
 
