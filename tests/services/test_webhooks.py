@@ -6,6 +6,7 @@ import base64
 import json
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -301,7 +302,7 @@ def test_old_attempts_are_pruned_with_the_event_retention(
     endpoint, _ = webhook_create(project=project, actor=bot(project), url=receiver.url)
     session_open(project=project, name="conv-1", actor=bot(project))
     deliver_all(clients)
-    WebhookAttempt.objects.update(created_at=timezone.now() - timezone.timedelta(days=20))
+    WebhookAttempt.objects.update(created_at=timezone.now() - timedelta(days=20))
     session_open(project=project, name="conv-2", actor=bot(project))
     deliver_all(clients)
     assert webhook_attempts_prune() == 1
