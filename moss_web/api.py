@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
 
 from sessions_app.api.auth import ProjectKeyAuth
 from sessions_app.api.sessions import router as sessions_router
+from sessions_app.api.throttles import ApiKeyRateThrottle, AuthFailuresThrottled
 from sessions_app.api.webhooks import router as webhooks_router
 from sessions_app.errors import DomainError
 
@@ -19,6 +22,7 @@ api = NinjaAPI(
     description="Sessions, turns, search, handoffs and webhooks. Authenticate with the "
     "X-Project-Id and X-Project-Key headers.",
     auth=ProjectKeyAuth(),
+    throttle=[ApiKeyRateThrottle()],
     urls_namespace="api-v1",
 )
 api.add_router("/", sessions_router)
@@ -37,6 +41,19 @@ def domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
 @api.exception_handler(AuthenticationError)
 def authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     return _error(request, 401, "unauthorized", "missing or invalid X-Project-Id / X-Project-Key")
+
+
+@api.exception_handler(Throttled)
+def throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
+    wait = max(1, math.ceil(exc.wait)) if exc.wait is not None else None
+    if isinstance(exc, AuthFailuresThrottled):
+        message = "too many failed authentications from this address"
+    else:
+        message = "too many requests for this API key"
+    response = _error(request, 429, "throttled", message + (f"; retry in {wait} s" if wait else ""))
+    if wait is not None:
+        response["Retry-After"] = str(wait)
+    return response
 
 
 @api.exception_handler(ValidationError)

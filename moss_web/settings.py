@@ -7,9 +7,12 @@ they cannot parse rather than guessing.
 from __future__ import annotations
 
 import os
+import re
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from moss_web import embedded_pg
 
@@ -55,6 +58,21 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
+_RATE = re.compile(r"^\d+/\d*(s|sec|m|min|h|hour|d|day)$")
+
+
+def env_rate(name: str, default: str) -> str | None:
+    """A throttle rate like "600/min" or "20/10s" (django-ninja's format); "off" is None."""
+    value = env_str(name, default).strip()
+    if value.lower() in ("off", "none", "0"):
+        return None
+    if not _RATE.match(value):
+        raise ImproperlyConfigured(
+            f"{name} must look like 600/min, 20/10s or off (units s, m, h, d), got {value!r}"
+        )
+    return value
+
+
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY") or "insecure-dev-only-key-set-SECRET_KEY-in-production"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver,[::1]")
@@ -69,6 +87,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "channels",
+    "axes",
     "sessions_app",
 ]
 
@@ -82,6 +101,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "moss_web.urls"
@@ -131,6 +152,39 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# The cache holds the API throttles' counters: in Redis when REDIS_URL is set,
+# so every server process counts against one limit; per process otherwise. The
+# short timeouts keep a Redis outage from stalling requests (throttles fail open).
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "moss",
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Throttling (README, "Throttling"). The client address is REMOTE_ADDR: uvicorn
+# sets it from X-Forwarded-For only for the proxies in FORWARDED_ALLOW_IPS, so a
+# client cannot pick its own address with a header.
+NINJA_NUM_PROXIES = 0
+MOSS_API_KEY_RATE = env_rate("MOSS_API_KEY_RATE", "6000/min")
+MOSS_API_AUTH_FAILURE_RATE = env_rate("MOSS_API_AUTH_FAILURE_RATE", "30/min")
+# Console and admin sign-in: django-axes locks a client address, and separately
+# a username, after MOSS_LOGIN_FAILURE_LIMIT failures, for MOSS_LOGIN_COOLOFF_SECONDS.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("MOSS_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(seconds=env_int("MOSS_LOGIN_COOLOFF_SECONDS", 900))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "sessions_app.views_login.login_locked_out"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -156,6 +156,20 @@ class Turn(models.Model):
         output_field=SearchVectorField(),
         db_persist=True,
     )
+    # Who stored the current text, as the server saw it: role and author in the
+    # metadata are whatever the writer claimed. A turn written through an API key
+    # is marked as such wherever a human reads it; the prefix outlives the key.
+    written_by_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    written_by_key_prefix = models.CharField(max_length=16, blank=True)
+    written_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -171,6 +185,15 @@ class Turn(models.Model):
 
     def __str__(self) -> str:
         return f"{self.session.name}#{self.seq} {self.doc_id}"
+
+    @property
+    def written_by(self) -> str:
+        """The writer in words, for exports and the admin: "API key <prefix>", "user <name>"."""
+        if self.written_by_key_prefix:
+            return f"API key {self.written_by_key_prefix}"
+        if self.written_by_user_id is not None and self.written_by_user is not None:
+            return f"user {self.written_by_user.get_username()}"
+        return ""
 
 
 class HandoffTarget(models.TextChoices):

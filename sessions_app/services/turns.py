@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -96,6 +97,7 @@ def turns_upsert(
         for text, vector in zip(missing, embeddings.texts_embed(missing), strict=True):
             vectors[text] = vector
 
+        writer = _writer(actor)
         new_turns: list[Turn] = []
         changed: list[Turn] = []
         unchanged = 0
@@ -112,11 +114,14 @@ def turns_upsert(
                         metadata=doc.metadata,
                         embedding=_vector(doc, vectors),
                         model_id=_model_of(doc, locked),
+                        **writer,
                     )
                 )
             elif _is_changed(turn, doc):
                 turn.text = doc.text
                 turn.metadata = doc.metadata
+                for name, value in writer.items():
+                    setattr(turn, name, value)
                 if doc.embedding is not None or doc.text in vectors:
                     turn.embedding = _vector(doc, vectors)
                     turn.model_id = _model_of(doc, locked)
@@ -126,7 +131,8 @@ def turns_upsert(
         Turn.objects.bulk_create(new_turns)
         if changed:
             Turn.objects.bulk_update(
-                changed, ["text", "metadata", "embedding", "model_id", "updated_at"]
+                changed,
+                ["text", "metadata", "embedding", "model_id", "updated_at", *writer],
             )
         locked.doc_count += len(new_turns)
         locked.save(update_fields=["last_seq", "doc_count", "updated_at"])
@@ -166,6 +172,15 @@ def turns_upsert(
         doc_count=locked.doc_count,
         last_seq=locked.last_seq,
     )
+
+
+def _writer(actor: Actor) -> dict[str, Any]:
+    """The turn's provenance: the key or the user that stored it (Turn.written_by_*)."""
+    return {
+        "written_by_key": actor.api_key,
+        "written_by_key_prefix": actor.api_key.prefix if actor.api_key else "",
+        "written_by_user": actor.user if actor.api_key is None else None,
+    }
 
 
 def _vector(doc: DocInput, vectors: dict[str, np.ndarray]) -> np.ndarray:
