@@ -19,6 +19,10 @@ STAMP := $(VENV)/.installed
 run: setup
 	$(BIN)/python manage.py prepare_run --host $(HOST) --port $(PORT) --demo $(DEMO)
 	$(BIN)/python manage.py collectstatic --noinput -v0
+	@# The webhook worker runs beside the server and stops with it (Ctrl-C, or the
+	@# server exiting); a deployment runs `manage.py deliver_webhooks` as its own process.
+	$(BIN)/python manage.py deliver_webhooks & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/uvicorn moss_web.asgi:application --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 test: setup browser

@@ -17,6 +17,7 @@ from sessions_app.api.auth import ProjectKeyAuth
 from sessions_app.api.events import router as events_router
 from sessions_app.api.sessions import router as sessions_router
 from sessions_app.api.throttles import ApiKeyRateThrottle, AuthFailuresThrottled
+from sessions_app.api.webhooks import router as webhooks_router
 from sessions_app.errors import DomainError
 
 
@@ -35,7 +36,8 @@ def docs_switch(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
 api = NinjaAPI(
     title="moss-web API",
     version="1",
-    description="Sessions, turns, search, handoffs and the event stream. Authenticate with the "
+    description="Sessions, turns, search, handoffs, the event stream and webhooks. "
+    "Authenticate with the "
     "X-Project-Id and X-Project-Key headers.",
     auth=ProjectKeyAuth(),
     throttle=[ApiKeyRateThrottle()],
@@ -44,6 +46,7 @@ api = NinjaAPI(
 )
 api.add_router("/", sessions_router)
 api.add_router("/", events_router)
+api.add_router("/", webhooks_router)
 
 
 def _error(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:

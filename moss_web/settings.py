@@ -45,6 +45,16 @@ def env_int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {value!r}") from exc
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {value!r}") from exc
+
+
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
@@ -218,6 +228,19 @@ MOSS_MAX_TOP_K = env_int("MOSS_MAX_TOP_K", 100)
 
 # The event log bots read (long-poll stream and webhooks).
 MOSS_EVENT_RETENTION_DAYS = env_int("MOSS_EVENT_RETENTION_DAYS", 14)
+
+# Webhooks (README "Webhooks"): delivery worker `manage.py deliver_webhooks`.
+MOSS_WEBHOOK_MAX_ENDPOINTS = env_int("MOSS_WEBHOOK_MAX_ENDPOINTS", 10)
+# Refuse receivers on loopback, private, link-local and reserved addresses (SSRF),
+# checked at registration and again at every delivery.
+MOSS_WEBHOOK_ALLOW_PRIVATE = env_bool("MOSS_WEBHOOK_ALLOW_PRIVATE", False)
+MOSS_WEBHOOK_TIMEOUT_SECONDS = env_float("MOSS_WEBHOOK_TIMEOUT_SECONDS", 5.0)
+MOSS_WEBHOOK_RETRY_BASE_SECONDS = env_float("MOSS_WEBHOOK_RETRY_BASE_SECONDS", 5.0)
+MOSS_WEBHOOK_RETRY_MAX_DELAY_SECONDS = env_float("MOSS_WEBHOOK_RETRY_MAX_DELAY_SECONDS", 3600.0)
+MOSS_WEBHOOK_RETRY_WINDOW_SECONDS = env_float("MOSS_WEBHOOK_RETRY_WINDOW_SECONDS", 86400.0)
+MOSS_WEBHOOK_POLL_SECONDS = env_float("MOSS_WEBHOOK_POLL_SECONDS", 5.0)
+MOSS_WEBHOOK_WORKER_THREADS = env_int("MOSS_WEBHOOK_WORKER_THREADS", 4)
+MOSS_WEBHOOK_PRUNE_SECONDS = env_float("MOSS_WEBHOOK_PRUNE_SECONDS", 3600.0)
 # A full add_docs call (500 docs with client embeddings) is several MB of JSON.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MOSS_MAX_BODY_BYTES", 32 * 1024 * 1024)
 

@@ -1,8 +1,9 @@
 """Benchmark: query, ingest and open-session figures for sessions of 100, 1,000 and 10,000 turns,
-and push -> long-poll wake latency of the event stream.
+and the return path's latency: push -> long-poll wake and push -> webhook receipt.
 
 Prints figures and ratios; nothing here passes or fails. Run with `make bench`;
-`scripts/bench.py --events-only` runs only the event-stream part (under a minute).
+`scripts/bench.py --events-only` runs only the event-stream part (under a minute),
+`scripts/bench.py webhooks` only the webhook figure.
 It starts its own uvicorn process against the configured database (the embedded
 PostgreSQL unless DATABASE_URL is set), works in a throw-away project, and
 deletes that project at the end.
@@ -31,22 +32,28 @@ import django  # noqa: E402
 django.setup()
 
 import numpy as np  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from moss_client import DocumentInfo, MossClient, MossClientSync, QueryOptions  # noqa: E402
 from moss_client.sync import Session  # noqa: E402
 from sessions_app import embeddings  # noqa: E402
+from sessions_app.actors import Actor  # noqa: E402
 from sessions_app.models import Project  # noqa: E402
 from sessions_app.selectors import session_get  # noqa: E402
+from sessions_app.services.handoffs import session_push  # noqa: E402
 from sessions_app.services.projects import project_create  # noqa: E402
 from sessions_app.services.search import turns_search  # noqa: E402
-from tests.servers import server_process  # noqa: E402
+from sessions_app.webhooks.services import webhook_create  # noqa: E402
+from tests.servers import server_process, worker_process  # noqa: E402
+from tests.webhook_receiver import Received, receiver_running  # noqa: E402
 
 SIZES = (100, 1_000, 10_000)
 POOL_SIZE = 2_000  # distinct texts, embedded once in this process
 API_BATCH = 250  # add_docs batch for the server-embedded ingest figure
 BULK_BATCH = 500  # a full add_docs call with client embeddings
 QUERY_RUNS = 60
+WEBHOOK_RUNS = 100
 OPEN_RUNS = 30
 WAKE_RUNS = 60
 FAN_OUT_FOLLOWERS = 50
@@ -305,6 +312,72 @@ def ingest_with_client_embeddings(
     return count / (time.perf_counter() - started)
 
 
+def arrived_after(count: int) -> Callable[[list[Received]], bool]:
+    return lambda received: len(received) > count
+
+
+def webhook_latency_ms(client: MossClientSync, project: Project) -> dict[str, list[float]]:
+    """From the start of a push (the SDK call) to the receiver reading its webhook, the
+    push call alone, and from a push's commit (a service call in this process) to its
+    receipt; one push at a time, deliver_webhooks as its own process."""
+    settings.MOSS_WEBHOOK_ALLOW_PRIVATE = True  # the receiver listens on 127.0.0.1
+    with (
+        receiver_running() as receiver,
+        worker_process(env={"MOSS_WEBHOOK_ALLOW_PRIVATE": "true"}),
+    ):
+        webhook_create(
+            project=project, actor=Actor.system("bench"), url=receiver.url, types=["session.pushed"]
+        )
+        session = client.session("bench-webhooks")
+        figures: dict[str, list[float]] = {"receipt": [], "push": [], "commit": []}
+        for run in range(WARM_UP + WEBHOOK_RUNS):
+            before = len(receiver.received)
+            started = time.monotonic()
+            session.push_index(to="bot", target="bench-bot")
+            answered = time.monotonic()
+            received = receiver.wait_for(arrived_after(before))[before]
+            if run >= WARM_UP:
+                figures["receipt"].append((received.at - started) * 1000)
+                figures["push"].append((answered - started) * 1000)
+        stored = session_get(project=project, name=session.name)
+        for run in range(WARM_UP + WEBHOOK_RUNS):
+            before = len(receiver.received)
+            session_push(session=stored, actor=Actor.system("bench"), to_target="bench-bot")
+            committed = time.monotonic()
+            received = receiver.wait_for(arrived_after(before))[before]
+            if run >= WARM_UP:
+                figures["commit"].append((received.at - committed) * 1000)
+    return figures
+
+
+def webhook_report(client: MossClientSync, project: Project) -> None:
+    figures = webhook_latency_ms(client, project)
+    print()
+    print(
+        f"Push → webhook receipt: {WEBHOOK_RUNS} pushes one at a time, worker process "
+        f"(LISTEN/NOTIFY), receiver on 127.0.0.1; load average {os.getloadavg()[0]:.1f}"
+    )
+    rows = (
+        ("push → receipt", figures["receipt"]),
+        ("the push call alone", figures["push"]),
+        ("commit → receipt", figures["commit"]),
+    )
+    for label, samples in rows:
+        print(
+            f"  {label:<20} p50 {percentile(samples, 50):>6.1f} ms, "
+            f"p95 {percentile(samples, 95):>6.1f} ms, max {max(samples):>6.1f} ms"
+        )
+
+
+def webhooks_only() -> None:
+    with (
+        bench_project() as (project, key),
+        server_process() as base_url,
+        MossClientSync(project.public_id, key, base_url=base_url) as client,
+    ):
+        webhook_report(client, project)
+
+
 def main() -> None:
     bench_started = time.perf_counter()
     print("moss-web benchmark")
@@ -393,6 +466,7 @@ def main() -> None:
         print(f"{'turns':>7} | {'p50':>7} | {'p95':>7}")
         for size, session in sessions.items():
             print(open_row(size, client, session.name))
+        webhook_report(client, project)
         client.close()
 
         print()
@@ -403,4 +477,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["webhooks"]:
+        webhooks_only()
+    else:
+        main()

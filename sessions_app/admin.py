@@ -311,3 +311,7 @@ class AuditEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# Registers the webhook endpoint and attempt admins.
+from sessions_app.webhooks import admin as webhooks_admin  # noqa: E402, F401
