@@ -20,12 +20,14 @@ from moss_client.errors import (
     NotFoundError,
     PermissionDeniedError,
     ServerError,
+    TooLargeError,
     ValidationError,
 )
 from moss_client.sync import MossClient as MossClientSync
 from moss_client.sync import Session as SessionSync
 from moss_client.types import (
     AddDocsResult,
+    CallLimits,
     DeleteDocsResult,
     DocumentInfo,
     PushIndexResult,
@@ -39,6 +41,7 @@ from moss_client.types import (
 __all__ = [
     "AddDocsResult",
     "AuthenticationError",
+    "CallLimits",
     "ConflictError",
     "DeleteDocsResult",
     "DocumentInfo",
@@ -57,5 +60,6 @@ __all__ = [
     "SessionInfo",
     "SessionSync",
     "StoredDocument",
+    "TooLargeError",
     "ValidationError",
 ]

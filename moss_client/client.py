@@ -11,6 +11,7 @@ import httpx
 from moss_client import _core
 from moss_client.types import (
     AddDocsResult,
+    CallLimits,
     DeleteDocsResult,
     DocumentInfo,
     HandoffTo,
@@ -36,8 +37,11 @@ class MossClient:
         agent: str | None = None,
         timeout: float = _core.DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
+        call_limits: CallLimits | None = None,
     ) -> None:
         self.base_url = _core.api_base_url(base_url)
+        # Larger add_docs / delete_docs calls are split into requests within these.
+        self.call_limits = call_limits or CallLimits()
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers=_core.headers(project_id=project_id, project_key=project_key, agent=agent),
@@ -52,7 +56,7 @@ class MossClient:
                 response = await self._http.request(
                     step.method, step.path, params=step.params, json=step.json
                 )
-            step = _core.advance(operation, _core.response_decode(response))
+            step = _core.advance_response(operation, response)
         return step.value
 
     async def session(
@@ -126,14 +130,19 @@ class Session(_core.SessionBase):
         self._client = client
 
     async def add_docs(self, docs: Sequence[DocumentInfo], *, channel: str = "") -> AddDocsResult:
-        """Upsert turns by id, all or nothing; they are durable when this returns."""
-        return await self._client._run(_core.docs_add(self, docs=docs, channel=channel))
+        """Upsert turns by id; they are durable when this returns. A call over the client's
+        `call_limits` is sent as several requests, each all or nothing."""
+        return await self._client._run(
+            _core.docs_add(self, docs=docs, channel=channel, limits=self._client.call_limits)
+        )
 
     async def get_docs(self, ids: Sequence[str] | None = None) -> list[StoredDocument]:
         return await self._client._run(_core.docs_get(self, ids=ids))
 
     async def delete_docs(self, ids: Sequence[str]) -> DeleteDocsResult:
-        return await self._client._run(_core.docs_delete(self, ids=ids))
+        return await self._client._run(
+            _core.docs_delete(self, ids=ids, limits=self._client.call_limits)
+        )
 
     async def query(self, query: str, options: QueryOptions | None = None) -> SearchResult:
         return await self._client._run(_core.session_query(self, query=query, options=options))

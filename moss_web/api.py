@@ -1,6 +1,9 @@
-"""API v1: the NinjaAPI instance, its auth, and one error shape for every 4xx."""
+"""API v1: the NinjaAPI instance, its auth, and one error shape for every error."""
 
 from __future__ import annotations
+
+import logging
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -22,6 +25,10 @@ api = NinjaAPI(
 )
 api.add_router("/", sessions_router)
 
+logger = logging.getLogger(__name__)
+# Where a parameter came from, which the message leaves out: "docs.1.text", "X-Agent".
+_SOURCES = {"body", "query", "path", "header", "cookie"}
+
 
 def _error(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
     return api.create_response(request, {"error": code, "message": message}, status=status)
@@ -39,13 +46,40 @@ def authentication_error(request: HttpRequest, exc: AuthenticationError) -> Http
 
 @api.exception_handler(ValidationError)
 def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    problems = []
-    for error in exc.errors:
-        location = ".".join(
-            str(part) for part in error.get("loc", ()) if part not in ("body", "payload")
-        )
-        problems.append(f"{location}: {error.get('msg', 'invalid')}")
+    problems = [f"{_location(error.get('loc', ()))}: {_problem(error)}" for error in exc.errors]
     return _error(request, 422, "invalid_input", "; ".join(problems) or "invalid input")
+
+
+def _location(loc: Any) -> str:
+    parts = list(loc)
+    if parts and parts[0] in _SOURCES:
+        # A body's location also names the operation's parameter ("payload").
+        parts = parts[2:] if parts[0] == "body" else parts[1:]
+    return ".".join(str(part) for part in parts)
+
+
+def _problem(error: dict[str, Any]) -> str:
+    """Pydantic's message, reworded to name the limit (ninja leaves the input value out)."""
+    kind = error.get("type")
+    context: dict[str, Any] = error.get("ctx") or {}
+    if kind == "value_error" and "error" in context:
+        # Our own validators raise ValueError; pydantic would prefix "Value error, ".
+        return str(context["error"])
+    if kind == "string_too_short":
+        minimum = context.get("min_length")
+        return "must not be empty" if minimum == 1 else f"must be at least {minimum} characters"
+    if kind == "string_too_long":
+        return f"must be at most {context.get('max_length')} characters"
+    if kind in ("too_short", "too_long"):
+        count = context.get("actual_length")
+        if kind == "too_short":
+            return f"has {count} items, at least {context.get('min_length')} required"
+        return f"has {count} items, the limit is {context.get('max_length')}"
+    if kind == "greater_than_equal":
+        return f"must be at least {context.get('ge')}"
+    if kind == "less_than_equal":
+        return f"must be at most {context.get('le')}"
+    return str(error.get("msg", "invalid"))
 
 
 @api.exception_handler(RequestDataTooBig)
@@ -62,3 +96,10 @@ def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     if message == "Cannot parse request body":
         message = "request body is not valid JSON"
     return _error(request, exc.status_code, "invalid_input", message)
+
+
+@api.exception_handler(Exception)
+def server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """A bug: logged with its traceback, answered in the one error shape, never as HTML."""
+    logger.exception("unhandled error in %s %s", request.method, request.path)
+    return _error(request, 500, "server_error", "internal server error")
