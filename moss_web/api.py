@@ -15,7 +15,30 @@ from sessions_app.api.auth import ProjectKeyAuth
 from sessions_app.api.sessions import router as sessions_router
 from sessions_app.errors import DomainError
 
-api = NinjaAPI(
+
+class MossApi(NinjaAPI):
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> Any:
+        """Ninja's schema, plus the X-Project-Id header that goes with every key
+        (ninja documents one header per auth class), so the docs page and schema-driven
+        clients send both."""
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        schemes = schema.get("components", {}).get("securitySchemes", {})
+        if KEY_SCHEME in schemes:
+            schemes[PROJECT_SCHEME] = {"type": "apiKey", "in": "header", "name": "X-Project-Id"}
+            for operations in schema["paths"].values():
+                for operation in operations.values():
+                    for requirement in operation.get("security", []):
+                        if KEY_SCHEME in requirement:
+                            requirement[PROJECT_SCHEME] = []
+        return schema
+
+
+KEY_SCHEME = ProjectKeyAuth.__name__
+PROJECT_SCHEME = "ProjectIdHeader"
+
+api = MossApi(
     title="moss-web API",
     version="1",
     description="Sessions, turns, search and handoffs. Authenticate with the "
@@ -75,6 +98,8 @@ def _problem(error: dict[str, Any]) -> str:
         if kind == "too_short":
             return f"has {count} items, at least {context.get('min_length')} required"
         return f"has {count} items, the limit is {context.get('max_length')}"
+    if kind == "finite_number":
+        return "must be a finite number"
     if kind == "greater_than_equal":
         return f"must be at least {context.get('ge')}"
     if kind == "less_than_equal":

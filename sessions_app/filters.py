@@ -20,6 +20,7 @@ from typing import Any
 from django.conf import settings
 
 from sessions_app.errors import InvalidInput
+from sessions_app.validation import text_is_storable
 
 COMPARISONS = {"$eq": "=", "$ne": "<>", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 MEMBERSHIP = {"$in", "$nin"}
@@ -86,8 +87,10 @@ def _compile(spec: Any, *, column: str, depth: int, budget: _Budget) -> tuple[st
 
 
 def _key_check(key: str) -> None:
-    if not key or "\x00" in key:
-        raise InvalidInput("filter keys must be non-empty and contain no NUL characters")
+    if not key or not text_is_storable(key):
+        raise InvalidInput(
+            "filter keys must be non-empty, without NUL characters or unpaired surrogates"
+        )
 
 
 def _field(key: str, condition: Any, *, column: str, budget: _Budget) -> tuple[str, list[Any]]:
@@ -119,8 +122,11 @@ def _field(key: str, condition: Any, *, column: str, budget: _Budget) -> tuple[s
 def _scalar(op: str, key: str, value: Any) -> Scalar:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise InvalidInput(f"filter {op} on {key!r} takes a string or a number")
-    if isinstance(value, str) and "\x00" in value:
-        raise InvalidInput(f"filter {op} on {key!r}: strings must not contain NUL characters")
+    if isinstance(value, str) and not text_is_storable(value):
+        raise InvalidInput(
+            f"filter {op} on {key!r}: strings must not contain NUL characters "
+            "or unpaired surrogates"
+        )
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidInput(f"filter {op} on {key!r} takes a finite number")
     return value

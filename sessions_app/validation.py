@@ -6,6 +6,7 @@ import math
 import re
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 
 from sessions_app.errors import InvalidInput
@@ -18,8 +19,20 @@ SESSION_NAME_RE = re.compile(SESSION_NAME_PATTERN)
 DOC_ID_MAX = 128
 METADATA_MAX_KEYS = 50
 METADATA_VALUE_MAX = 1000
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 # A turn's channel is also recorded on its audit event.
 METADATA_CHANNEL_MAX: int = AuditEvent._meta.get_field("channel").max_length  # type: ignore[assignment]
+
+
+def text_is_storable(text: str) -> bool:
+    """PostgreSQL text holds neither NUL nor lone surrogates (UTF-8 cannot encode them)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def session_name_is_valid(name: str) -> bool:
@@ -78,7 +91,11 @@ def embedding_check(embedding: list[float], *, where: str) -> None:
             f"{where}: embedding has {len(embedding)} dimensions, "
             f"expected {settings.EMBEDDING_DIMENSIONS}"
         )
-    if not all(math.isfinite(x) for x in embedding):
-        raise InvalidInput(f"{where}: embedding values must be finite numbers")
-    if not any(embedding):
+    if not all(math.isfinite(x) and abs(x) <= FLOAT32_MAX for x in embedding):
+        raise InvalidInput(
+            f"{where}: embedding values must be finite numbers within ±{FLOAT32_MAX:.4g} "
+            "(they are stored as 32-bit floats)"
+        )
+    # Values too small for a 32-bit float become 0: check what will be stored.
+    if not np.asarray(embedding, dtype=np.float32).any():
         raise InvalidInput(f"{where}: embedding must not be all zeros")

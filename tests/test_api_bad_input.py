@@ -31,7 +31,7 @@ BAD_ADDS = [
         docs({"id": "a", "text": "t", "embedding": [0.1] * 383}),
         "docs.1.embedding: has 383 items, at least 384 required",
     ),
-    ("NaN embedding", None, "embedding values must be finite"),
+    ("NaN embedding", None, "docs.1.embedding.0: must be a finite number"),
     (
         "too many docs",
         {"docs": [{"id": f"d{n}", "text": "t"} for n in range(501)]},

@@ -17,6 +17,7 @@ from pydantic import AfterValidator, WithJsonSchema
 
 from sessions_app.models import AuditEvent, Handoff, Session, Turn
 from sessions_app.validation import (
+    FLOAT32_MAX,
     METADATA_CHANNEL_MAX,
     METADATA_MAX_KEYS,
     METADATA_VALUE_MAX,
@@ -154,12 +155,14 @@ Metadata = Annotated[
         }
     ),
 ]
+# Stored as 32-bit floats.
+EmbeddingValue = Annotated[float, Field(ge=-FLOAT32_MAX, le=FLOAT32_MAX, allow_inf_nan=False)]
 Embedding = Annotated[
-    list[float],
+    list[EmbeddingValue],
     Field(
         min_length=settings.EMBEDDING_DIMENSIONS,
         max_length=settings.EMBEDDING_DIMENSIONS,
-        description="A normalized vector from the session's model; finite, not all zeros",
+        description="From the session's model (or your own): finite, not all zeros",
     ),
 ]
 

@@ -111,7 +111,9 @@ class DeleteDocsOut(Schema):
 class QueryIn(Schema):
     query: Text
     top_k: int = Field(5, ge=1, le=settings.MOSS_MAX_TOP_K)
-    alpha: float = Field(0.8, ge=0.0, le=1.0, description="1.0 semantic, 0.0 keyword")
+    alpha: float = Field(
+        0.8, ge=0.0, le=1.0, allow_inf_nan=False, description="1.0 semantic, 0.0 keyword"
+    )
     filter: dict[str, Any] | None = Field(
         None,
         description="Metadata filter: {key: value}, {key: {$eq|$ne|$gt|$gte|$lt|$lte: value}}, "
