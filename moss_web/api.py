@@ -8,12 +8,27 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
+from django.utils.datastructures import MultiValueDict
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 
 from sessions_app.api.auth import ProjectKeyAuth
 from sessions_app.api.sessions import router as sessions_router
 from sessions_app.errors import DomainError
+
+
+class OneValueParser(Parser):
+    """A query parameter that is not a list must be given once: ninja would take the last of
+    several values silently."""
+
+    def parse_querydict(
+        self, data: MultiValueDict[str, Any], list_fields: list[str], request: HttpRequest
+    ) -> dict[str, Any]:
+        for key in data:
+            if key not in list_fields and len(data.getlist(key)) > 1:
+                raise HttpError(422, f"{key}: must be given once")
+        return super().parse_querydict(data, list_fields, request)
 
 
 class MossApi(NinjaAPI):
@@ -44,6 +59,7 @@ api = MossApi(
     description="Sessions, turns, search and handoffs. Authenticate with the "
     "X-Project-Id and X-Project-Key headers.",
     auth=ProjectKeyAuth(),
+    parser=OneValueParser(),
     urls_namespace="api-v1",
 )
 api.add_router("/", sessions_router)

@@ -291,3 +291,15 @@ def test_the_schema_declares_every_limit_and_every_error(db):
                 reply = operation["responses"][code]["content"]["application/json"]["schema"]
                 assert reply == {"$ref": "#/components/schemas/ErrorOut"}, f"{method} {path}"
             assert {"ProjectKeyAuth": [], "ProjectIdHeader": []} in operation["security"]
+
+
+def test_a_query_parameter_given_twice_is_rejected_unless_it_is_a_list(s1):
+    response = s1.client.get("/api/v1/sessions?customer_id=a&customer_id=b")
+    assert_rejected(response, 422, "customer_id: must be given once")
+    response = s1.client.get("/api/v1/sessions/s1/docs?ids=nope&ids=t1")
+    assert [doc["id"] for doc in response.json()["docs"]] == ["t1"]
+
+
+def test_unknown_query_parameters_and_body_fields_are_ignored(s1):
+    assert s1.client.get("/api/v1/sessions?future_option=1").status_code == 200
+    assert s1.post("/sessions", {"name": "s1", "future_field": 1}).status_code == 200
