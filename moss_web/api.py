@@ -3,19 +3,35 @@
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.datastructures import MultiValueDict
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
 from ninja.parser import Parser
 
 from sessions_app.api.auth import ProjectKeyAuth
 from sessions_app.api.sessions import router as sessions_router
+from sessions_app.api.throttles import ApiKeyRateThrottle, AuthFailuresThrottled
 from sessions_app.errors import DomainError
+
+
+def docs_switch(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """The docs page and the OpenAPI schema exist only while MOSS_API_DOCS is on."""
+
+    @wraps(view)
+    def switched(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not settings.MOSS_API_DOCS:
+            raise Http404("API docs are switched off (MOSS_API_DOCS=false)")
+        return view(request, *args, **kwargs)
+
+    return switched
 
 
 class OneValueParser(Parser):
@@ -60,7 +76,9 @@ api = MossApi(
     "X-Project-Id and X-Project-Key headers.",
     auth=ProjectKeyAuth(),
     parser=OneValueParser(),
+    throttle=[ApiKeyRateThrottle()],
     urls_namespace="api-v1",
+    docs_decorator=docs_switch,
 )
 api.add_router("/", sessions_router)
 
@@ -81,6 +99,19 @@ def domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
 @api.exception_handler(AuthenticationError)
 def authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     return _error(request, 401, "unauthorized", "missing or invalid X-Project-Id / X-Project-Key")
+
+
+@api.exception_handler(Throttled)
+def throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
+    wait = max(1, math.ceil(exc.wait)) if exc.wait is not None else None
+    if isinstance(exc, AuthFailuresThrottled):
+        message = "too many failed authentications from this address"
+    else:
+        message = "too many requests for this API key"
+    response = _error(request, 429, "throttled", message + (f"; retry in {wait} s" if wait else ""))
+    if wait is not None:
+        response["Retry-After"] = str(wait)
+    return response
 
 
 @api.exception_handler(ValidationError)

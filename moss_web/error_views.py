@@ -8,6 +8,7 @@ what happens before or around one: an unknown path, a request Django rejects
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import Resolver404
 from django.views import defaults
 
 API_PREFIX = "/api/"
@@ -29,7 +30,9 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_api(request):
-        return _json(404, "not_found", f"no API operation at {request.path}")
+        # A view's own Http404 says why (the docs switched off); the URL resolver's does not.
+        reason = "" if isinstance(exception, Resolver404) else str(exception)
+        return _json(404, "not_found", reason or f"no API operation at {request.path}")
     return defaults.page_not_found(request, exception)
 
 

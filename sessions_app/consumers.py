@@ -36,6 +36,8 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
     watched: fragments.WatchedSession | None = None
     after_seq: int = 0
     after_version: int = 0
+    # Whether the page shows the watched session as held by this user.
+    held: bool | None = None
     last_event: tuple[Any, ...] = ()
 
     async def connect(self) -> None:
@@ -89,6 +91,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             # A new watch starts from what the page has; afterwards our own cursor is ahead.
             self.after_seq = _int(message.get("after_seq"))
             self.after_version = _int(message.get("version"))
+            self.held = message.get("holds") == "1"
         await self._send_session_update()
 
     async def session_changed(self, event: dict[str, Any]) -> None:
@@ -119,15 +122,27 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             watched=self.watched,
             after_seq=self.after_seq,
             after_version=self.after_version,
+            held_before=self.held,
         )
         if update is None:
-            await self._send_notice("session-notice", "This session is no longer available.")
+            # Someone else claimed an escalation this user could open only while it waited.
+            claimed = await database_sync_to_async(fragments.claimed_notice_html)(
+                user=self.user,
+                session_id=self.watched.pk,
+                notice_id="session-notice",
+                suffix=" This session is no longer available to you.",
+            )
+            if claimed:
+                await self.send(text_data=claimed)
+            else:
+                await self._send_notice("session-notice", "This session is no longer available.")
             await self.channel_layer.group_discard(
                 events.session_group(self.watched.pk), self.channel_name
             )
             self.watched = None
             return
         self.after_seq, self.after_version = update.last_seq, update.version
+        self.held = update.holds
         await self.send(text_data=update.html)
 
     async def _send_notice(self, notice_id: str, message: str) -> None:

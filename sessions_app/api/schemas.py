@@ -21,7 +21,7 @@ from sessions_app.api.fields import (
     SessionName,
     Text,
 )
-from sessions_app.models import Session, Turn
+from sessions_app.models import Handoff, Session, Turn
 
 
 class SessionOpenIn(Schema):
@@ -30,6 +30,56 @@ class SessionOpenIn(Schema):
     metadata: Metadata | None = Field(None, description="e.g. customer_id")
     channel: Channel = ""
     device: Device = ""
+
+
+class ActorOut(Schema):
+    kind: Literal["bot", "user", "system"]
+    name: str
+
+
+class HandoffTargetOut(Schema):
+    kind: str
+    target: str
+
+
+class HandoffOut(Schema):
+    version: int
+    job_id: str
+    from_agent: str
+    from_channel: str
+    to: HandoffTargetOut
+    reason: str = Field(..., description="Why; for a hand-back, the specialist's note")
+    actor: ActorOut
+    doc_count: int
+    last_seq: int
+    created_at: datetime
+    claimed_by: str | None
+    claimed_at: datetime | None
+
+    @staticmethod
+    def resolve_job_id(obj: Handoff) -> str:
+        return str(obj.job_id)
+
+    @staticmethod
+    def resolve_to(obj: Handoff) -> dict[str, str]:
+        return {"kind": obj.to_kind, "target": obj.to_target}
+
+    @staticmethod
+    def resolve_actor(obj: Handoff) -> dict[str, str]:
+        if obj.by_user is not None:
+            return {"kind": "user", "name": obj.by_user.get_username()}
+        if obj.by_key is not None:
+            return {"kind": "bot", "name": obj.from_agent}
+        return {"kind": "system", "name": obj.from_agent}
+
+    @staticmethod
+    def resolve_claimed_by(obj: Handoff) -> str | None:
+        return obj.claimed_by.get_username() if obj.claimed_by else None
+
+
+class HandoffListOut(Schema):
+    handoffs: list[HandoffOut]
+    next_cursor: str | None = None
 
 
 class SessionOut(Schema):
@@ -44,6 +94,7 @@ class SessionOut(Schema):
     created_at: datetime
     updated_at: datetime
     created: bool = False
+    last_handoff: HandoffOut | None = Field(None, description="The latest handoff, if any")
 
     @staticmethod
     def resolve_holder(obj: Session) -> str | None:
@@ -148,6 +199,9 @@ class PushIn(Schema):
     reason: Note = ""
     from_agent: AgentName = ""
     from_channel: Channel = ""
+    force: bool = Field(
+        False, description="Take the session over even though a specialist holds it"
+    )
 
 
 class PushOut(Schema):
@@ -165,9 +219,9 @@ class ErrorOut(Schema):
     message: str = Field(..., description="What was wrong, for a person to read")
 
 
-# Every operation can answer these: a missing or wrong key, invalid input, and
-# (only through a bug) a server error, all in the ErrorOut shape.
-ALWAYS = (401, 422, 500)
+# Every operation can answer these: a missing or wrong key, invalid input, too
+# many requests, and (only through a bug) a server error, all in the ErrorOut shape.
+ALWAYS = (401, 422, 429, 500)
 # Operations with a JSON body: it may not parse (400) or be too large (413).
 WITH_BODY = (400, 413)
 

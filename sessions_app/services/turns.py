@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -11,9 +12,11 @@ from django.db import transaction
 from sessions_app import embeddings, events
 from sessions_app.actors import Actor
 from sessions_app.errors import InvalidInput, TooLarge
-from sessions_app.models import Session, Turn
+from sessions_app.models import Session, SessionStatus, Turn
 from sessions_app.selectors import turns_page
 from sessions_app.services.audit import audit_record
+from sessions_app.services.event_log import EventInput, events_record, turn_data
+from sessions_app.services.handoffs import session_reopen
 from sessions_app.validation import doc_id_check, embedding_check, metadata_check, text_check
 
 CLIENT_EMBEDDING = "client"
@@ -102,6 +105,7 @@ def turns_upsert(
         for text, vector in zip(missing, embeddings.texts_embed(missing), strict=True):
             vectors[text] = vector
 
+        writer = _writer(actor)
         new_turns: list[Turn] = []
         changed: list[Turn] = []
         unchanged = 0
@@ -118,11 +122,14 @@ def turns_upsert(
                         metadata=doc.metadata,
                         embedding=_vector(doc, vectors),
                         model_id=_model_of(doc, locked),
+                        **writer,
                     )
                 )
             elif _is_changed(turn, doc):
                 turn.text = doc.text
                 turn.metadata = doc.metadata
+                for name, value in writer.items():
+                    setattr(turn, name, value)
                 if doc.embedding is not None or doc.text in vectors:
                     turn.embedding = _vector(doc, vectors)
                     turn.model_id = _model_of(doc, locked)
@@ -132,7 +139,8 @@ def turns_upsert(
         Turn.objects.bulk_create(new_turns)
         if changed:
             Turn.objects.bulk_update(
-                changed, ["text", "metadata", "embedding", "model_id", "updated_at"]
+                changed,
+                ["text", "metadata", "embedding", "model_id", "updated_at", *writer],
             )
         locked.doc_count += len(new_turns)
         locked.save(update_fields=["last_seq", "doc_count", "updated_at"])
@@ -149,6 +157,16 @@ def turns_upsert(
                     "seqs": [t.seq for t in new_turns],
                 },
             )
+            events_record(
+                session=locked,
+                actor=actor,
+                events=[EventInput("turn.added", turn_data(t)) for t in new_turns]
+                + [EventInput("turn.updated", turn_data(t)) for t in changed],
+            )
+            if locked.status == SessionStatus.RESOLVED and any(
+                t.metadata.get("role") == "customer" for t in new_turns
+            ):
+                session_reopen(session=locked, actor=actor)
             events.session_changed(
                 session=locked,
                 kind="turns.added",
@@ -162,6 +180,15 @@ def turns_upsert(
         doc_count=locked.doc_count,
         last_seq=locked.last_seq,
     )
+
+
+def _writer(actor: Actor) -> dict[str, Any]:
+    """The turn's provenance: the key or the user that stored it (Turn.written_by_*)."""
+    return {
+        "written_by_key": actor.api_key,
+        "written_by_key_prefix": actor.api_key.prefix if actor.api_key else "",
+        "written_by_user": actor.user if actor.api_key is None else None,
+    }
 
 
 def _vector(doc: DocInput, vectors: dict[str, np.ndarray]) -> np.ndarray:
@@ -204,6 +231,11 @@ def turns_delete(*, session: Session, doc_ids: list[str], actor: Actor) -> int:
         raise InvalidInput("ids must contain at least one id")
     with transaction.atomic():
         locked = Session.objects.select_for_update().get(pk=session.pk)
+        doomed = list(
+            Turn.objects.filter(session=locked, doc_id__in=doc_ids)
+            .order_by("seq")
+            .values_list("doc_id", "seq")
+        )
         deleted, _ = Turn.objects.filter(session=locked, doc_id__in=doc_ids).delete()
         if deleted:
             locked.doc_count -= deleted
@@ -214,6 +246,13 @@ def turns_delete(*, session: Session, doc_ids: list[str], actor: Actor) -> int:
                 kind="turns.deleted",
                 actor=actor,
                 data={"ids": doc_ids, "deleted": deleted},
+            )
+            events_record(
+                session=locked,
+                actor=actor,
+                events=[
+                    EventInput("turn.deleted", {"id": doc_id, "seq": seq}) for doc_id, seq in doomed
+                ],
             )
             events.session_changed(session=locked, kind="turns.deleted")
     session.doc_count = locked.doc_count
