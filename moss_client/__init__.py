@@ -22,6 +22,7 @@ from moss_client.errors import (
     NotFoundError,
     PermissionDeniedError,
     ServerError,
+    TooLargeError,
     ValidationError,
 )
 from moss_client.sync import EventStream as EventStreamSync
@@ -30,6 +31,7 @@ from moss_client.sync import Session as SessionSync
 from moss_client.types import (
     Actor,
     AddDocsResult,
+    CallLimits,
     DeleteDocsResult,
     DocumentInfo,
     Event,
@@ -49,6 +51,7 @@ __all__ = [
     "Actor",
     "AddDocsResult",
     "AuthenticationError",
+    "CallLimits",
     "ConflictError",
     "DeleteDocsResult",
     "DocumentInfo",
@@ -74,5 +77,6 @@ __all__ = [
     "SessionInfo",
     "SessionSync",
     "StoredDocument",
+    "TooLargeError",
     "ValidationError",
 ]

@@ -1,9 +1,10 @@
 """The one implementation behind both clients, free of I/O.
 
 Each operation is a generator: it yields the HTTP requests it needs, receives
-each decoded JSON reply, and returns the typed result. The async and the sync
-client only differ in how they send a request (see `advance`), so request
-building, pagination, response parsing and error mapping live here once.
+each decoded JSON reply (or has the reply's error raised at its `yield`), and
+returns the typed result. The async and the sync client only differ in how
+they send a request (see `advance`), so request building, pagination,
+splitting, response parsing and error mapping live here once.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import random
 import re
 from collections import deque
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +27,7 @@ from moss_client.errors import MossConnectionError, MossError, ServerError, erro
 from moss_client.types import (
     Actor,
     AddDocsResult,
+    CallLimits,
     DeleteDocsResult,
     DocumentInfo,
     Event,
@@ -75,8 +77,23 @@ Operation = Generator[Request, Any, T]
 
 def advance(operation: Operation[T], reply: Any) -> Request | Done[T]:
     """Send the previous reply in (None to start); get the next request, or the result."""
+    return _resume(operation.send, reply)
+
+
+def advance_response(operation: Operation[T], response: httpx.Response) -> Request | Done[T]:
+    """Decode a reply and send it in. An error reply is raised inside the operation, at its
+    `yield`: one that can recover does (add_docs splits a batch the server found too large),
+    the others let it propagate to the caller."""
     try:
-        return operation.send(reply)
+        reply = response_decode(response)
+    except MossError as error:
+        return _resume(operation.throw, error)
+    return _resume(operation.send, reply)
+
+
+def _resume(step: Callable[[Any], Request], value: Any) -> Request | Done[Any]:
+    try:
+        return step(value)
     except StopIteration as stop:
         return Done(stop.value)
 
@@ -372,21 +389,54 @@ def sessions_list(
             return found
 
 
+def docs_batches(docs: Sequence[DocumentInfo], *, limits: CallLimits) -> list[list[DocumentInfo]]:
+    """Consecutive batches, in order, each within the limits. A doc whose text alone is over
+    max_text_chars goes alone: the server's per-text limit decides about it."""
+    batches: list[list[DocumentInfo]] = [[]]
+    chars = 0
+    for doc in docs:
+        batch = batches[-1]
+        if batch and (
+            len(batch) >= limits.max_docs or chars + len(doc.text) > limits.max_text_chars
+        ):
+            batch = []
+            batches.append(batch)
+            chars = 0
+        batch.append(doc)
+        chars += len(doc.text)
+    return batches
+
+
 def docs_add(
-    session: SessionBase, *, docs: Sequence[DocumentInfo], channel: str
+    session: SessionBase, *, docs: Sequence[DocumentInfo], channel: str, limits: CallLimits
 ) -> Operation[AddDocsResult]:
-    body: dict[str, Any] = {"docs": [_document_json(doc) for doc in docs]}
-    if channel:
-        body["channel"] = channel
-    reply = yield Request("POST", _session_path(session.name, "/docs"), json=body)
-    result = AddDocsResult(
-        added=reply["added"],
-        updated=reply["updated"],
-        unchanged=reply["unchanged"],
-        doc_count=reply["doc_count"],
+    """One request per batch within the limits (all or nothing each); a batch the server
+    answers 413 to is halved and sent again. If a request fails, the batches before it stay
+    stored: adding them again is harmless (an upsert by id)."""
+    path = _session_path(session.name, "/docs")
+    # A stack, first batch on top, so halves go back in order.
+    pending = list(reversed(docs_batches(docs, limits=limits)))
+    added = updated = unchanged = 0
+    while pending:
+        batch = pending.pop()
+        body: dict[str, Any] = {"docs": [_document_json(doc) for doc in batch]}
+        if channel:
+            body["channel"] = channel
+        try:
+            reply = yield Request("POST", path, json=body)
+        except MossError as error:
+            if error.status != 413 or len(batch) < 2:
+                raise
+            half = len(batch) // 2
+            pending += [batch[half:], batch[:half]]
+            continue
+        added += reply["added"]
+        updated += reply["updated"]
+        unchanged += reply["unchanged"]
+        session._update(doc_count=reply["doc_count"])
+    return AddDocsResult(
+        added=added, updated=updated, unchanged=unchanged, doc_count=session.doc_count
     )
-    session._update(doc_count=result.doc_count)
-    return result
 
 
 def docs_get(session: SessionBase, *, ids: Sequence[str] | None) -> Operation[list[StoredDocument]]:
@@ -413,13 +463,18 @@ def docs_get(session: SessionBase, *, ids: Sequence[str] | None) -> Operation[li
             return found
 
 
-def docs_delete(session: SessionBase, *, ids: Sequence[str]) -> Operation[DeleteDocsResult]:
-    reply = yield Request(
-        "POST", _session_path(session.name, "/docs/delete"), json={"ids": list(ids)}
-    )
-    result = DeleteDocsResult(deleted=reply["deleted"], doc_count=reply["doc_count"])
-    session._update(doc_count=result.doc_count)
-    return result
+def docs_delete(
+    session: SessionBase, *, ids: Sequence[str], limits: CallLimits
+) -> Operation[DeleteDocsResult]:
+    path = _session_path(session.name, "/docs/delete")
+    ids = list(ids)
+    deleted = 0
+    # An empty list still makes one request: the server says what is wrong with it.
+    for start in range(0, max(len(ids), 1), limits.max_docs):
+        reply = yield Request("POST", path, json={"ids": ids[start : start + limits.max_docs]})
+        deleted += reply["deleted"]
+        session._update(doc_count=reply["doc_count"])
+    return DeleteDocsResult(deleted=deleted, doc_count=session.doc_count)
 
 
 def session_query(

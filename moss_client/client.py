@@ -14,6 +14,7 @@ from moss_client import _core
 from moss_client.errors import MossError
 from moss_client.types import (
     AddDocsResult,
+    CallLimits,
     DeleteDocsResult,
     DocumentInfo,
     Event,
@@ -43,8 +44,11 @@ class MossClient:
         agent: str | None = None,
         timeout: float = _core.DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
+        call_limits: CallLimits | None = None,
     ) -> None:
         self.base_url = _core.api_base_url(base_url)
+        # Larger add_docs / delete_docs calls are split into requests within these.
+        self.call_limits = call_limits or CallLimits()
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers=_core.headers(project_id=project_id, project_key=project_key, agent=agent),
@@ -63,7 +67,7 @@ class MossClient:
                     json=step.json,
                     timeout=httpx.USE_CLIENT_DEFAULT if step.timeout is None else step.timeout,
                 )
-            step = _core.advance(operation, _core.response_decode(response))
+            step = _core.advance_response(operation, response)
         return step.value
 
     async def session(
@@ -161,14 +165,19 @@ class Session(_core.SessionBase):
         self._client = client
 
     async def add_docs(self, docs: Sequence[DocumentInfo], *, channel: str = "") -> AddDocsResult:
-        """Upsert turns by id, all or nothing; they are durable when this returns."""
-        return await self._client._run(_core.docs_add(self, docs=docs, channel=channel))
+        """Upsert turns by id; they are durable when this returns. A call over the client's
+        `call_limits` is sent as several requests, each all or nothing."""
+        return await self._client._run(
+            _core.docs_add(self, docs=docs, channel=channel, limits=self._client.call_limits)
+        )
 
     async def get_docs(self, ids: Sequence[str] | None = None) -> list[StoredDocument]:
         return await self._client._run(_core.docs_get(self, ids=ids))
 
     async def delete_docs(self, ids: Sequence[str]) -> DeleteDocsResult:
-        return await self._client._run(_core.docs_delete(self, ids=ids))
+        return await self._client._run(
+            _core.docs_delete(self, ids=ids, limits=self._client.call_limits)
+        )
 
     async def query(self, query: str, options: QueryOptions | None = None) -> SearchResult:
         return await self._client._run(_core.session_query(self, query=query, options=options))

@@ -37,6 +37,10 @@ class ConflictError(MossError):
     """409: e.g. opening a session with a different model than it was created with."""
 
 
+class TooLargeError(MossError):
+    """413: one request over a server limit (body size, text per call) that cannot be split."""
+
+
 class ServerError(MossError):
     """5xx."""
 
@@ -51,6 +55,7 @@ ERRORS_BY_STATUS: dict[int, type[MossError]] = {
     403: PermissionDeniedError,
     404: NotFoundError,
     409: ConflictError,
+    413: TooLargeError,
     422: ValidationError,
 }
 

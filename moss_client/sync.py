@@ -17,6 +17,7 @@ from moss_client import _core
 from moss_client.errors import MossError
 from moss_client.types import (
     AddDocsResult,
+    CallLimits,
     DeleteDocsResult,
     DocumentInfo,
     Event,
@@ -46,8 +47,11 @@ class MossClient:
         agent: str | None = None,
         timeout: float = _core.DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
+        call_limits: CallLimits | None = None,
     ) -> None:
         self.base_url = _core.api_base_url(base_url)
+        # Larger add_docs / delete_docs calls are split into requests within these.
+        self.call_limits = call_limits or CallLimits()
         self._http = httpx.Client(
             base_url=self.base_url,
             headers=_core.headers(project_id=project_id, project_key=project_key, agent=agent),
@@ -66,7 +70,7 @@ class MossClient:
                     json=step.json,
                     timeout=httpx.USE_CLIENT_DEFAULT if step.timeout is None else step.timeout,
                 )
-            step = _core.advance(operation, _core.response_decode(response))
+            step = _core.advance_response(operation, response)
         return step.value
 
     def session(
@@ -162,14 +166,17 @@ class Session(_core.SessionBase):
         self._client = client
 
     def add_docs(self, docs: Sequence[DocumentInfo], *, channel: str = "") -> AddDocsResult:
-        """Upsert turns by id, all or nothing; they are durable when this returns."""
-        return self._client._run(_core.docs_add(self, docs=docs, channel=channel))
+        """Upsert turns by id; they are durable when this returns. A call over the client's
+        `call_limits` is sent as several requests, each all or nothing."""
+        return self._client._run(
+            _core.docs_add(self, docs=docs, channel=channel, limits=self._client.call_limits)
+        )
 
     def get_docs(self, ids: Sequence[str] | None = None) -> list[StoredDocument]:
         return self._client._run(_core.docs_get(self, ids=ids))
 
     def delete_docs(self, ids: Sequence[str]) -> DeleteDocsResult:
-        return self._client._run(_core.docs_delete(self, ids=ids))
+        return self._client._run(_core.docs_delete(self, ids=ids, limits=self._client.call_limits))
 
     def query(self, query: str, options: QueryOptions | None = None) -> SearchResult:
         return self._client._run(_core.session_query(self, query=query, options=options))

@@ -10,6 +10,19 @@ HandoffTo = Literal["bot", "humans", "team", "user"]
 SessionStatus = Literal["bot", "waiting", "held", "resolved"]
 
 
+@dataclass(frozen=True)
+class CallLimits:
+    """How much one add_docs or delete_docs request may carry; the SDK splits larger calls.
+
+    The defaults are the server's (MOSS_MAX_DOCS_PER_CALL, MOSS_MAX_CALL_TEXT_CHARS).
+    Against a server configured lower, the SDK still succeeds: it halves a batch the
+    server answers 413 to and sends the halves.
+    """
+
+    max_docs: int = 500
+    max_text_chars: int = 200_000
+
+
 @dataclass
 class DocumentInfo:
     """A turn to add. `id` is chosen by the client; adding an existing id updates it."""

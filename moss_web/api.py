@@ -1,7 +1,8 @@
-"""API v1: the NinjaAPI instance, its auth, and one error shape for every 4xx."""
+"""API v1: the NinjaAPI instance, its auth, and one error shape for every error."""
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from functools import wraps
@@ -10,8 +11,10 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.datastructures import MultiValueDict
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
+from ninja.parser import Parser
 
 from sessions_app.api.auth import ProjectKeyAuth
 from sessions_app.api.events import router as events_router
@@ -33,13 +36,49 @@ def docs_switch(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
     return switched
 
 
-api = NinjaAPI(
+class OneValueParser(Parser):
+    """A query parameter that is not a list must be given once: ninja would take the last of
+    several values silently."""
+
+    def parse_querydict(
+        self, data: MultiValueDict[str, Any], list_fields: list[str], request: HttpRequest
+    ) -> dict[str, Any]:
+        for key in data:
+            if key not in list_fields and len(data.getlist(key)) > 1:
+                raise HttpError(422, f"{key}: must be given once")
+        return super().parse_querydict(data, list_fields, request)
+
+
+class MossApi(NinjaAPI):
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> Any:
+        """Ninja's schema, plus the X-Project-Id header that goes with every key
+        (ninja documents one header per auth class), so the docs page and schema-driven
+        clients send both."""
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        schemes = schema.get("components", {}).get("securitySchemes", {})
+        if KEY_SCHEME in schemes:
+            schemes[PROJECT_SCHEME] = {"type": "apiKey", "in": "header", "name": "X-Project-Id"}
+            for operations in schema["paths"].values():
+                for operation in operations.values():
+                    for requirement in operation.get("security", []):
+                        if KEY_SCHEME in requirement:
+                            requirement[PROJECT_SCHEME] = []
+        return schema
+
+
+KEY_SCHEME = ProjectKeyAuth.__name__
+PROJECT_SCHEME = "ProjectIdHeader"
+
+api = MossApi(
     title="moss-web API",
     version="1",
     description="Sessions, turns, search, handoffs, the event stream and webhooks. "
     "Authenticate with the "
     "X-Project-Id and X-Project-Key headers.",
     auth=ProjectKeyAuth(),
+    parser=OneValueParser(),
     throttle=[ApiKeyRateThrottle()],
     urls_namespace="api-v1",
     docs_decorator=docs_switch,
@@ -47,6 +86,10 @@ api = NinjaAPI(
 api.add_router("/", sessions_router)
 api.add_router("/", events_router)
 api.add_router("/", webhooks_router)
+
+logger = logging.getLogger(__name__)
+# Where a parameter came from, which the message leaves out: "docs.1.text", "X-Agent".
+_SOURCES = {"body", "query", "path", "header", "cookie"}
 
 
 def _error(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
@@ -78,13 +121,42 @@ def throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
 
 @api.exception_handler(ValidationError)
 def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    problems = []
-    for error in exc.errors:
-        location = ".".join(
-            str(part) for part in error.get("loc", ()) if part not in ("body", "payload")
-        )
-        problems.append(f"{location}: {error.get('msg', 'invalid')}")
+    problems = [f"{_location(error.get('loc', ()))}: {_problem(error)}" for error in exc.errors]
     return _error(request, 422, "invalid_input", "; ".join(problems) or "invalid input")
+
+
+def _location(loc: Any) -> str:
+    parts = list(loc)
+    if parts and parts[0] in _SOURCES:
+        # A body's location also names the operation's parameter ("payload").
+        parts = parts[2:] if parts[0] == "body" else parts[1:]
+    return ".".join(str(part) for part in parts)
+
+
+def _problem(error: dict[str, Any]) -> str:
+    """Pydantic's message, reworded to name the limit (ninja leaves the input value out)."""
+    kind = error.get("type")
+    context: dict[str, Any] = error.get("ctx") or {}
+    if kind == "value_error" and "error" in context:
+        # Our own validators raise ValueError; pydantic would prefix "Value error, ".
+        return str(context["error"])
+    if kind == "string_too_short":
+        minimum = context.get("min_length")
+        return "must not be empty" if minimum == 1 else f"must be at least {minimum} characters"
+    if kind == "string_too_long":
+        return f"must be at most {context.get('max_length')} characters"
+    if kind in ("too_short", "too_long"):
+        count = context.get("actual_length")
+        if kind == "too_short":
+            return f"has {count} items, at least {context.get('min_length')} required"
+        return f"has {count} items, the limit is {context.get('max_length')}"
+    if kind == "finite_number":
+        return "must be a finite number"
+    if kind == "greater_than_equal":
+        return f"must be at least {context.get('ge')}"
+    if kind == "less_than_equal":
+        return f"must be at most {context.get('le')}"
+    return str(error.get("msg", "invalid"))
 
 
 @api.exception_handler(RequestDataTooBig)
@@ -101,3 +173,10 @@ def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     if message == "Cannot parse request body":
         message = "request body is not valid JSON"
     return _error(request, exc.status_code, "invalid_input", message)
+
+
+@api.exception_handler(Exception)
+def server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """A bug: logged with its traceback, answered in the one error shape, never as HTML."""
+    logger.exception("unhandled error in %s %s", request.method, request.path)
+    return _error(request, 500, "server_error", "internal server error")

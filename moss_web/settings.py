@@ -225,6 +225,14 @@ EMBEDDING_DEVICE = env_str("EMBEDDING_DEVICE", "cpu")
 MOSS_MAX_DOCS_PER_CALL = env_int("MOSS_MAX_DOCS_PER_CALL", 500)
 MOSS_MAX_TEXT_CHARS = env_int("MOSS_MAX_TEXT_CHARS", 16_000)
 MOSS_MAX_TOP_K = env_int("MOSS_MAX_TOP_K", 100)
+# Cost limits: what one call may make the server do (README, "Limits").
+# Embedding cost grows with the text of a call; 200,000 characters is a full
+# 500-doc call of 400-character turns.
+MOSS_MAX_CALL_TEXT_CHARS = env_int("MOSS_MAX_CALL_TEXT_CHARS", 200_000)
+# Every filter condition (each value of an $in / $nin list counts as one) is
+# evaluated against every turn searched.
+MOSS_MAX_FILTER_CLAUSES = env_int("MOSS_MAX_FILTER_CLAUSES", 100)
+MOSS_MAX_FILTER_DEPTH = env_int("MOSS_MAX_FILTER_DEPTH", 8)
 
 # The event log bots read (long-poll stream and webhooks).
 MOSS_EVENT_RETENTION_DAYS = env_int("MOSS_EVENT_RETENTION_DAYS", 14)

@@ -11,3 +11,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("sessions_app.urls")),
 ]
+
+handler400 = "moss_web.error_views.bad_request"
+handler404 = "moss_web.error_views.not_found"
+handler500 = "moss_web.error_views.server_error"

@@ -15,6 +15,13 @@ class InvalidInput(DomainError):
     status = 422
 
 
+class TooLarge(DomainError):
+    """Over a cost limit of one call; the same work split into smaller calls is accepted."""
+
+    code = "too_large"
+    status = 413
+
+
 class NotFound(DomainError):
     code = "not_found"
     status = 404

@@ -6,18 +6,41 @@ import math
 import re
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 
 from sessions_app.errors import InvalidInput
+from sessions_app.models import AuditEvent
 
-SESSION_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}$")
+# Also declared in the OpenAPI schema, where `$` means the end of the string;
+# Python's `$` also matches before a final newline, hence fullmatch below.
+SESSION_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}$"
+SESSION_NAME_RE = re.compile(SESSION_NAME_PATTERN)
 DOC_ID_MAX = 128
 METADATA_MAX_KEYS = 50
 METADATA_VALUE_MAX = 1000
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+# A turn's channel is also recorded on its audit event.
+METADATA_CHANNEL_MAX: int = AuditEvent._meta.get_field("channel").max_length  # type: ignore[assignment]
+
+
+def text_is_storable(text: str) -> bool:
+    """PostgreSQL text holds neither NUL nor lone surrogates (UTF-8 cannot encode them)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def session_name_is_valid(name: str) -> bool:
+    return SESSION_NAME_RE.fullmatch(name) is not None
 
 
 def session_name_check(name: str) -> None:
-    if not SESSION_NAME_RE.match(name):
+    if not session_name_is_valid(name):
         raise InvalidInput(
             "invalid session name: use 1-128 letters, digits and . _ : @ + -, "
             "starting with a letter or digit"
@@ -44,8 +67,11 @@ def metadata_check(metadata: dict[str, Any], *, where: str) -> None:
     if len(metadata) > METADATA_MAX_KEYS:
         raise InvalidInput(f"{where}: metadata has more than {METADATA_MAX_KEYS} keys")
     for key, value in metadata.items():
-        if not isinstance(key, str) or not key or "\x00" in key:
-            raise InvalidInput(f"{where}: metadata keys must be non-empty strings")
+        if not isinstance(key, str) or not key or "\x00" in key or len(key) > METADATA_VALUE_MAX:
+            raise InvalidInput(
+                f"{where}: metadata keys must be non-empty strings of at most "
+                f"{METADATA_VALUE_MAX} characters without NUL"
+            )
         if not isinstance(value, str):
             raise InvalidInput(f"{where}: metadata value for {key!r} must be a string")
         if "\x00" in value or len(value) > METADATA_VALUE_MAX:
@@ -53,6 +79,10 @@ def metadata_check(metadata: dict[str, Any], *, where: str) -> None:
                 f"{where}: metadata value for {key!r} must be at most "
                 f"{METADATA_VALUE_MAX} characters without NUL"
             )
+    if len(metadata.get("channel", "")) > METADATA_CHANNEL_MAX:
+        raise InvalidInput(
+            f"{where}: metadata channel must be at most {METADATA_CHANNEL_MAX} characters"
+        )
 
 
 def embedding_check(embedding: list[float], *, where: str) -> None:
@@ -61,7 +91,11 @@ def embedding_check(embedding: list[float], *, where: str) -> None:
             f"{where}: embedding has {len(embedding)} dimensions, "
             f"expected {settings.EMBEDDING_DIMENSIONS}"
         )
-    if not all(math.isfinite(x) for x in embedding):
-        raise InvalidInput(f"{where}: embedding values must be finite numbers")
-    if not any(embedding):
+    if not all(math.isfinite(x) and abs(x) <= FLOAT32_MAX for x in embedding):
+        raise InvalidInput(
+            f"{where}: embedding values must be finite numbers within ±{FLOAT32_MAX:.4g} "
+            "(they are stored as 32-bit floats)"
+        )
+    # Values too small for a 32-bit float become 0: check what will be stored.
+    if not np.asarray(embedding, dtype=np.float32).any():
         raise InvalidInput(f"{where}: embedding must not be all zeros")

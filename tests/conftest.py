@@ -9,6 +9,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.test import Client
 
 from sessions_app.models import Membership, Project, Team
@@ -50,6 +52,22 @@ def throttle_counters_cleared() -> None:
     a shared Redis cache is never flushed from here)."""
     if isinstance(caches["default"], LocMemCache):
         caches["default"].clear()
+
+
+@pytest.fixture
+def wsgi_app(db: None) -> Iterator[Any]:
+    """The real WSGI app for in-process HTTP clients (httpx, schemathesis), inside the test's
+    transaction. Like Django's test client, it keeps a request from closing the test's
+    database connection."""
+    from moss_web.wsgi import application
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield application
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 @pytest.fixture

@@ -15,25 +15,29 @@ def docs(*items):
 
 BAD_ADDS = [
     ("missing text", docs({"id": "a"}), "docs.1.text"),
-    ("empty text", docs({"id": "a", "text": ""}), "docs[1]: text must not be empty"),
+    ("empty text", docs({"id": "a", "text": ""}), "docs.1.text: must not be empty"),
     ("blank text", docs({"id": "a", "text": "   "}), "docs[1]: text must not be empty"),
-    ("text too long", docs({"id": "a", "text": LONG_TEXT}), "16001 characters, the limit is 16000"),
+    (
+        "text too long",
+        docs({"id": "a", "text": LONG_TEXT}),
+        "docs.1.text: must be at most 16000 characters",
+    ),
     ("NUL in text", docs({"id": "a", "text": "bad\x00byte"}), "must not contain NUL"),
     ("duplicate ids", docs({"id": "ok", "text": "again"}), "duplicate id 'ok'"),
-    ("empty id", docs({"id": "", "text": "t"}), "docs[1]: id must be"),
+    ("empty id", docs({"id": "", "text": "t"}), "docs.1.id: must not be empty"),
     ("non-string metadata", docs({"id": "a", "text": "t", "metadata": {"n": 5}}), "metadata.n"),
     (
         "short embedding",
         docs({"id": "a", "text": "t", "embedding": [0.1] * 383}),
-        "383 dimensions, expected 384",
+        "docs.1.embedding: has 383 items, at least 384 required",
     ),
-    ("NaN embedding", None, "embedding values must be finite"),
+    ("NaN embedding", None, "docs.1.embedding.0: must be a finite number"),
     (
         "too many docs",
         {"docs": [{"id": f"d{n}", "text": "t"} for n in range(501)]},
-        "501 docs in one call, the limit is 500",
+        "docs: has 501 items, the limit is 500",
     ),
-    ("no docs", {"docs": []}, "at least one document"),
+    ("no docs", {"docs": []}, "docs: has 0 items, at least 1 required"),
 ]
 
 
@@ -69,17 +73,18 @@ def test_bad_docs_are_rejected_whole(session, case, body, message):
 
 
 BAD_QUERIES = [
-    ({"query": "x", "top_k": 0}, "top_k must be between 1 and 100, got 0"),
-    ({"query": "x", "top_k": 101}, "top_k must be between 1 and 100, got 101"),
-    ({"query": "x", "alpha": 1.5}, "alpha must be between 0.0 and 1.0"),
-    ({"query": ""}, "query must not be empty"),
+    ({"query": "x", "top_k": 0}, "top_k: must be at least 1"),
+    ({"query": "x", "top_k": 101}, "top_k: must be at most 100"),
+    ({"query": "x", "alpha": 1.5}, "alpha: must be at most 1.0"),
+    ({"query": ""}, "query: must not be empty"),
+    ({"query": " "}, "query must not be empty"),
     ({"query": "x", "filter": {"channel": {"$regex": "a"}}}, "unknown filter operator '$regex'"),
     ({"query": "x", "filter": {"$not": {"a": "b"}}}, "unknown filter operator '$not'"),
     ({"query": "x", "filter": {"$and": {"a": "b"}}}, "$and takes a non-empty list"),
     ({"query": "x", "filter": {"a": {"$in": "b"}}}, "$in on 'a' takes a non-empty list"),
     ({"query": "x", "filter": {"a": {"$gt": [1]}}}, "$gt on 'a' takes a string or a number"),
     ({"query": "x", "filter": {"a": {}}}, "filter on 'a' has no operator"),
-    ({"query": "x", "embedding": [1.0, 2.0]}, "2 dimensions, expected 384"),
+    ({"query": "x", "embedding": [1.0, 2.0]}, "embedding: has 2 items, at least 384 required"),
     ({"query": "x", "top_k": "many"}, "top_k"),
 ]
 
@@ -149,9 +154,9 @@ def test_a_body_over_the_size_limit_is_a_json_413(session, settings):
     assert_nothing_written()
 
 
-def test_a_full_call_with_client_embeddings_fits_the_default_limit(session):
+def test_a_full_call_with_client_embeddings_fits_the_default_limits(session):
     vector = [0.123456789] * 384
-    full = {"docs": [{"id": f"d{n}", "text": "t" * 500, "embedding": vector} for n in range(500)]}
+    full = {"docs": [{"id": f"d{n}", "text": "t" * 400, "embedding": vector} for n in range(500)]}
     response = session.post("/sessions/s1/docs", full)
     assert response.status_code == 200
     assert response.json()["added"] == 500

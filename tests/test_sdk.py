@@ -242,7 +242,7 @@ async def test_server_errors_raise_typed_exceptions_with_the_server_message(
     session = await client.session("conv-errors")
     await session.add_docs(NOTE_TURNS)
     rejected_batches = {
-        "text must not be empty": [DocumentInfo(id="new", text=""), NOTE_TURNS[0]],
+        "text: must not be empty": [DocumentInfo(id="new", text=""), NOTE_TURNS[0]],
         "duplicate id 'x'": [DocumentInfo(id="x", text="a"), DocumentInfo(id="x", text="b")],
         "NUL": [DocumentInfo(id="n", text="a\x00b")],
         "embedding": [DocumentInfo(id="e", text="short vector", embedding=[0.1, 0.2])],
@@ -253,7 +253,7 @@ async def test_server_errors_raise_typed_exceptions_with_the_server_message(
     assert session.doc_count == 2
     assert [doc.id for doc in await session.get_docs()] == ["turn-1", "turn-2"]
 
-    with pytest.raises(ValidationError, match="top_k must be between 1 and"):
+    with pytest.raises(ValidationError, match="top_k: must be at least 1"):
         await session.query("refund", QueryOptions(top_k=0))
     with pytest.raises(ValidationError, match="unknown filter operator '\\$regex'"):
         await session.query("refund", QueryOptions(filter={"channel": {"$regex": "v.*"}}))

@@ -5,17 +5,31 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+from django.conf import settings
 from ninja import Field, Schema
 
+from sessions_app.api.fields import (
+    AgentName,
+    Channel,
+    CustomerId,
+    Device,
+    DocId,
+    Embedding,
+    Metadata,
+    ModelId,
+    Note,
+    SessionName,
+    Text,
+)
 from sessions_app.models import Handoff, Session, Turn
 
 
 class SessionOpenIn(Schema):
-    name: str = Field(..., description="The shared key: conversation, customer or ticket id")
-    model_id: str | None = Field(None, description="all-MiniLM-L6-v2 (alias moss-minilm)")
-    metadata: dict[str, str] | None = Field(None, description="e.g. customer_id")
-    channel: str = ""
-    device: str = ""
+    name: SessionName
+    model_id: ModelId | None = Field(None, description="all-MiniLM-L6-v2 (alias moss-minilm)")
+    metadata: Metadata | None = Field(None, description="e.g. customer_id")
+    channel: Channel = ""
+    device: Device = ""
 
 
 class ActorOut(Schema):
@@ -93,15 +107,21 @@ class SessionListOut(Schema):
 
 
 class DocumentIn(Schema):
-    id: str
-    text: str
-    metadata: dict[str, str] | None = None
-    embedding: list[float] | None = None
+    id: DocId
+    text: Text
+    metadata: Metadata | None = None
+    embedding: Embedding | None = None
 
 
 class AddDocsIn(Schema):
-    docs: list[DocumentIn]
-    channel: str = ""
+    docs: list[DocumentIn] = Field(
+        ...,
+        min_length=1,
+        max_length=settings.MOSS_MAX_DOCS_PER_CALL,
+        description="At most MOSS_MAX_DOCS_PER_CALL docs and MOSS_MAX_CALL_TEXT_CHARS "
+        "characters of text in all (413 beyond it; the SDK splits larger calls)",
+    )
+    channel: Channel = ""
 
 
 class AddDocsOut(Schema):
@@ -131,7 +151,7 @@ class DocsOut(Schema):
 
 
 class DeleteDocsIn(Schema):
-    ids: list[str]
+    ids: list[DocId] = Field(..., min_length=1, max_length=settings.MOSS_MAX_DOCS_PER_CALL)
 
 
 class DeleteDocsOut(Schema):
@@ -140,15 +160,22 @@ class DeleteDocsOut(Schema):
 
 
 class QueryIn(Schema):
-    query: str
-    top_k: int = 5
-    alpha: float = 0.8
-    filter: dict[str, Any] | None = None
-    embedding: list[float] | None = None
+    query: Text
+    top_k: int = Field(5, ge=1, le=settings.MOSS_MAX_TOP_K)
+    alpha: float = Field(
+        0.8, ge=0.0, le=1.0, allow_inf_nan=False, description="1.0 semantic, 0.0 keyword"
+    )
+    filter: dict[str, Any] | None = Field(
+        None,
+        description="Metadata filter: {key: value}, {key: {$eq|$ne|$gt|$gte|$lt|$lte: value}}, "
+        "{key: {$in|$nin: [values]}}, nestable under $and / $or; at most "
+        "MOSS_MAX_FILTER_CLAUSES conditions, MOSS_MAX_FILTER_DEPTH levels deep",
+    )
+    embedding: Embedding | None = None
 
 
 class CustomerQueryIn(QueryIn):
-    customer_id: str = Field(..., description="Searches every session whose metadata has it")
+    customer_id: CustomerId = Field(..., description="Searches every session whose metadata has it")
 
 
 class QueryDocOut(Schema):
@@ -168,10 +195,10 @@ class QueryOut(Schema):
 
 class PushIn(Schema):
     to: Literal["bot", "humans", "team", "user"] = "bot"
-    target: str = Field("", description="The bot, team or username handed to")
-    reason: str = ""
-    from_agent: str = ""
-    from_channel: str = ""
+    target: AgentName = Field("", description="The bot, team or username handed to")
+    reason: Note = ""
+    from_agent: AgentName = ""
+    from_channel: Channel = ""
     force: bool = Field(
         False, description="Take the session over even though a specialist holds it"
     )
@@ -186,8 +213,22 @@ class PushOut(Schema):
 
 
 class ErrorOut(Schema):
-    error: str
-    message: str
+    """The one error shape of API v1."""
+
+    error: str = Field(..., description="A stable code: invalid_input, not_found, too_large, ...")
+    message: str = Field(..., description="What was wrong, for a person to read")
+
+
+# Every operation can answer these: a missing or wrong key, invalid input, too
+# many requests, and (only through a bug) a server error, all in the ErrorOut shape.
+ALWAYS = (401, 422, 429, 500)
+# Operations with a JSON body: it may not parse (400) or be too large (413).
+WITH_BODY = (400, 413)
+
+
+def responses(ok: dict[int, Any], *errors: int) -> dict[int, Any]:
+    """An operation's documented replies: its successes and every error it can return."""
+    return {**ok, **dict.fromkeys(sorted({*ALWAYS, *errors}), ErrorOut)}
 
 
 class EventSessionOut(Schema):

@@ -6,7 +6,16 @@ from django.http import HttpRequest
 from ninja import Query, Router, Status
 
 from sessions_app.actors import Actor
+from sessions_app.api.fields import (
+    Cursor,
+    CustomerId,
+    DocId,
+    NamePrefix,
+    SessionName,
+    XAgent,
+)
 from sessions_app.api.schemas import (
+    WITH_BODY,
     AddDocsIn,
     AddDocsOut,
     CustomerQueryIn,
@@ -21,8 +30,8 @@ from sessions_app.api.schemas import (
     SessionListOut,
     SessionOpenIn,
     SessionOut,
+    responses,
 )
-from sessions_app.errors import InvalidInput
 from sessions_app.models import ApiKey, Session, SessionStatus
 from sessions_app.selectors import handoffs_of, session_get, session_list, turns_by_ids
 from sessions_app.services import handoffs, search, sessions, turns
@@ -36,8 +45,8 @@ def _key(request: HttpRequest) -> ApiKey:
     return request.auth  # type: ignore[attr-defined,no-any-return]
 
 
-def _actor(request: HttpRequest) -> Actor:
-    return Actor.for_key(_key(request), agent=request.headers.get("X-Agent", ""))
+def _actor(request: HttpRequest, agent: str) -> Actor:
+    return Actor.for_key(_key(request), agent=agent)
 
 
 def _session(request: HttpRequest, name: str) -> Session:
@@ -45,27 +54,18 @@ def _session(request: HttpRequest, name: str) -> Session:
 
 
 def _cursor(value: str | None) -> int:
-    if not value:
-        return 0
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise InvalidInput("cursor must be a value returned as next_cursor") from exc
+    return int(value) if value else 0
 
 
-def _limit(limit: int) -> int:
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
-    return limit
-
-
-@router.post("/sessions", response={200: SessionOut, 201: SessionOut})
-def open_session(request: HttpRequest, payload: SessionOpenIn) -> Status[Session]:
+@router.post("/sessions", response=responses({200: SessionOut, 201: SessionOut}, *WITH_BODY, 409))
+def open_session(
+    request: HttpRequest, payload: SessionOpenIn, agent: XAgent = ""
+) -> Status[Session]:
     """Open a session by name: create it, or resume it with everything stored."""
     session, created = sessions.session_open(
         project=_key(request).project,
         name=payload.name,
-        actor=_actor(request),
+        actor=_actor(request, agent),
         model_id=payload.model_id,
         metadata=payload.metadata,
         channel=payload.channel,
@@ -75,14 +75,14 @@ def open_session(request: HttpRequest, payload: SessionOpenIn) -> Status[Session
     return Status(201 if created else 200, session)
 
 
-@router.get("/sessions", response=SessionListOut)
+@router.get("/sessions", response=responses({200: SessionListOut}))
 def list_sessions(
     request: HttpRequest,
     status: SessionStatus | None = None,
-    prefix: str | None = None,
-    customer_id: str | None = None,
-    cursor: str | None = None,
-    limit: int = 50,
+    prefix: NamePrefix | None = None,
+    customer_id: CustomerId | None = None,
+    cursor: Cursor | None = None,
+    limit: int = Query(50, ge=1, le=MAX_PAGE),
 ) -> dict[str, object]:
     """Sessions of the project, newest first; filter by status, name prefix or customer."""
     rows = session_list(
@@ -94,62 +94,72 @@ def list_sessions(
     after = _cursor(cursor)
     if after:
         rows = rows.filter(id__lt=after)
-    page = list(rows[: _limit(limit) + 1])
+    page = list(rows[: limit + 1])
     more = len(page) > limit
     page = page[:limit]
     return {"sessions": page, "next_cursor": str(page[-1].pk) if more else None}
 
 
-@router.get("/sessions/{name}", response=SessionOut)
-def get_session(request: HttpRequest, name: str) -> Session:
+@router.get("/sessions/{name}", response=responses({200: SessionOut}, 404))
+def get_session(request: HttpRequest, name: SessionName) -> Session:
     return _session(request, name)
 
 
-@router.delete("/sessions/{name}", response={204: None})
-def delete_session(request: HttpRequest, name: str) -> Status[None]:
-    sessions.session_delete(project=_key(request).project, name=name, actor=_actor(request))
+@router.delete("/sessions/{name}", response=responses({204: None}, 404))
+def delete_session(request: HttpRequest, name: SessionName, agent: XAgent = "") -> Status[None]:
+    sessions.session_delete(project=_key(request).project, name=name, actor=_actor(request, agent))
     return Status(204, None)
 
 
-@router.post("/sessions/{name}/docs", response=AddDocsOut)
-def add_docs(request: HttpRequest, name: str, payload: AddDocsIn) -> turns.UpsertResult:
+@router.post("/sessions/{name}/docs", response=responses({200: AddDocsOut}, *WITH_BODY, 404))
+def add_docs(
+    request: HttpRequest, name: SessionName, payload: AddDocsIn, agent: XAgent = ""
+) -> turns.UpsertResult:
     """Upsert turns by id, all or nothing. Durable when this returns."""
     docs = [
         turns.DocInput(id=d.id, text=d.text, metadata=d.metadata or {}, embedding=d.embedding)
         for d in payload.docs
     ]
     return turns.turns_upsert(
-        session=_session(request, name), docs=docs, actor=_actor(request), channel=payload.channel
+        session=_session(request, name),
+        docs=docs,
+        actor=_actor(request, agent),
+        channel=payload.channel,
     )
 
 
-@router.get("/sessions/{name}/docs", response=DocsOut)
+@router.get("/sessions/{name}/docs", response=responses({200: DocsOut}, 404))
 def get_docs(
     request: HttpRequest,
-    name: str,
-    ids: list[str] = Query(None),  # noqa: B008
-    cursor: str | None = None,
-    limit: int = 100,
+    name: SessionName,
+    ids: list[DocId] | None = Query(None, max_length=MAX_PAGE),  # noqa: B008
+    cursor: Cursor | None = None,
+    limit: int = Query(100, ge=1, le=MAX_PAGE),
+    agent: XAgent = "",
 ) -> dict[str, object]:
     """Turns by id (in the order asked), or the thread in sequence order, a page at a time."""
     session = _session(request, name)
     if ids:
         return {"docs": turns_by_ids(session=session, doc_ids=ids)}
     page, next_seq = turns.thread_read(
-        session=session, actor=_actor(request), after_seq=_cursor(cursor), limit=_limit(limit)
+        session=session, actor=_actor(request, agent), after_seq=_cursor(cursor), limit=limit
     )
     return {"docs": page, "next_cursor": str(next_seq) if next_seq else None}
 
 
-@router.post("/sessions/{name}/docs/delete", response=DeleteDocsOut)
-def delete_docs(request: HttpRequest, name: str, payload: DeleteDocsIn) -> dict[str, int]:
+@router.post(
+    "/sessions/{name}/docs/delete", response=responses({200: DeleteDocsOut}, *WITH_BODY, 404)
+)
+def delete_docs(
+    request: HttpRequest, name: SessionName, payload: DeleteDocsIn, agent: XAgent = ""
+) -> dict[str, int]:
     session = _session(request, name)
-    deleted = turns.turns_delete(session=session, doc_ids=payload.ids, actor=_actor(request))
+    deleted = turns.turns_delete(session=session, doc_ids=payload.ids, actor=_actor(request, agent))
     return {"deleted": deleted, "doc_count": session.doc_count}
 
 
-@router.post("/sessions/{name}/query", response=QueryOut)
-def query_session(request: HttpRequest, name: str, payload: QueryIn) -> dict[str, object]:
+@router.post("/sessions/{name}/query", response=responses({200: QueryOut}, *WITH_BODY, 404))
+def query_session(request: HttpRequest, name: SessionName, payload: QueryIn) -> dict[str, object]:
     session = _session(request, name)
     result = search.turns_search(
         session_ids=[session.pk],
@@ -162,7 +172,7 @@ def query_session(request: HttpRequest, name: str, payload: QueryIn) -> dict[str
     return _query_out(result, index_name=session.name)
 
 
-@router.post("/query", response=QueryOut)
+@router.post("/query", response=responses({200: QueryOut}, *WITH_BODY))
 def query_customer(request: HttpRequest, payload: CustomerQueryIn) -> dict[str, object]:
     """Search every session of one customer (sessions whose metadata has its customer_id)."""
     session_ids = list(
@@ -199,28 +209,33 @@ def _query_out(result: search.SearchResult, *, index_name: str | None) -> dict[s
     }
 
 
-@router.get("/sessions/{name}/handoffs", response=HandoffListOut)
+@router.get("/sessions/{name}/handoffs", response=responses({200: HandoffListOut}, 404))
 def list_handoffs(
-    request: HttpRequest, name: str, cursor: str | None = None, limit: int = 100
+    request: HttpRequest,
+    name: SessionName,
+    cursor: Cursor | None = None,
+    limit: int = Query(100, ge=1, le=MAX_PAGE),
 ) -> dict[str, object]:
     """The session's handoffs, oldest first: who handed it to whom, why, and who claimed it."""
     page = handoffs_of(
-        session=_session(request, name), after_version=_cursor(cursor), limit=_limit(limit) + 1
+        session=_session(request, name), after_version=_cursor(cursor), limit=limit + 1
     )
     more = len(page) > limit
     page = page[:limit]
     return {"handoffs": page, "next_cursor": str(page[-1].version) if more else None}
 
 
-@router.post("/sessions/{name}/push", response=PushOut)
-def push_index(request: HttpRequest, name: str, payload: PushIn) -> dict[str, object]:
+@router.post("/sessions/{name}/push", response=responses({200: PushOut}, *WITH_BODY, 404, 409))
+def push_index(
+    request: HttpRequest, name: SessionName, payload: PushIn, agent: XAgent = ""
+) -> dict[str, object]:
     """Mark a handoff point. To "humans", a "team" or a "user", it waits in the escalation queue.
 
     A session a specialist holds answers 409 naming them, unless `force` is set."""
     session = _session(request, name)
     handoff = handoffs.session_push(
         session=session,
-        actor=_actor(request),
+        actor=_actor(request, agent),
         to_kind=payload.to,
         to_target=payload.target,
         reason=payload.reason,

@@ -45,7 +45,11 @@ def api_key_authenticate(*, project_public_id: str, raw_key: str) -> ApiKey | No
         .filter(key_hash=_key_hash(raw_key), revoked_at__isnull=True)
         .first()
     )
-    if api_key is None or not hmac.compare_digest(api_key.project.public_id, project_public_id):
+    # Bytes: compare_digest refuses str with non-ASCII characters, which a header can carry.
+    expected = api_key.project.public_id.encode() if api_key else b""
+    if api_key is None or not hmac.compare_digest(
+        expected, project_public_id.encode("utf-8", "surrogatepass")
+    ):
         return None
     now = timezone.now()
     # Touch last_used_at at most once a minute, not on every request.

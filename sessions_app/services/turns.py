@@ -11,7 +11,7 @@ from django.db import transaction
 
 from sessions_app import embeddings, events
 from sessions_app.actors import Actor
-from sessions_app.errors import InvalidInput
+from sessions_app.errors import InvalidInput, TooLarge
 from sessions_app.models import Session, SessionStatus, Turn
 from sessions_app.selectors import turns_page
 from sessions_app.services.audit import audit_record
@@ -45,6 +45,14 @@ def docs_check(docs: list[DocInput]) -> None:
     if len(docs) > settings.MOSS_MAX_DOCS_PER_CALL:
         raise InvalidInput(
             f"{len(docs)} docs in one call, the limit is {settings.MOSS_MAX_DOCS_PER_CALL}"
+        )
+    total_chars = sum(len(doc.text) for doc in docs)
+    if total_chars > settings.MOSS_MAX_CALL_TEXT_CHARS:
+        # Checked before anything is embedded: the model's work grows with the text.
+        raise TooLarge(
+            f"the docs of this call have {total_chars} characters of text in all, the limit "
+            f"is MOSS_MAX_CALL_TEXT_CHARS={settings.MOSS_MAX_CALL_TEXT_CHARS}; "
+            "split them into several calls"
         )
     seen: set[str] = set()
     for index, doc in enumerate(docs):
