@@ -343,7 +343,7 @@ BAD_QUERIES = [
     ({"wait": "31"}, "wait must be between 0 and 30 seconds"),
     ({"wait": "-1"}, "wait must be between 0 and 30 seconds"),
     ({"wait": "nan"}, "wait must be between 0 and 30 seconds"),
-    ({"wait": "soon"}, "query.wait: Input should be a valid number"),
+    ({"wait": "soon"}, "wait: Input should be a valid number"),
     ({"limit": "0"}, "limit must be between 1 and 500"),
     ({"limit": "501"}, "limit must be between 1 and 500"),
     ({"session": "no spaces"}, "invalid session name"),

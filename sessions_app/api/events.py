@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja import Router
 
-from sessions_app.api.schemas import EventPageOut
+from sessions_app.api.fields import NoNul
+from sessions_app.api.schemas import EventPageOut, responses
 from sessions_app.errors import InvalidInput
 from sessions_app.models import ApiKey
 from sessions_app.services.event_stream import After, EventPage, events_wait
@@ -28,12 +29,12 @@ def _types(value: str | None) -> list[str] | None:
     return types or None
 
 
-@router.get("/events", response=EventPageOut)
+@router.get("/events", response=responses({200: EventPageOut}))
 async def list_events(
     request: HttpRequest,
-    after: str | None = None,
-    types: str | None = None,
-    session: str | None = None,
+    after: NoNul | None = None,
+    types: NoNul | None = None,
+    session: NoNul | None = None,
     wait: float = 0,
     limit: int = 100,
 ) -> EventPage:

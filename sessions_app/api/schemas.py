@@ -17,6 +17,7 @@ from sessions_app.api.fields import (
     Embedding,
     Metadata,
     ModelId,
+    NoNul,
     Note,
     SessionName,
     Text,
@@ -254,8 +255,10 @@ class EventPageOut(Schema):
 
 
 class WebhookCreateIn(Schema):
-    url: str = Field(..., description="An http(s) URL that receives POSTs of events")
-    types: list[str] = Field(
+    url: NoNul = Field(
+        ..., max_length=2000, description="An http(s) URL that receives POSTs of events"
+    )
+    types: list[NoNul] = Field(
         default_factory=list, description="Event types to send; empty sends every type"
     )
 

@@ -8,7 +8,14 @@ from django.http import HttpRequest
 from ninja import Router, Status
 
 from sessions_app.actors import Actor
-from sessions_app.api.schemas import WebhookCreatedOut, WebhookCreateIn, WebhookListOut
+from sessions_app.api.fields import NoNul
+from sessions_app.api.schemas import (
+    WITH_BODY,
+    WebhookCreatedOut,
+    WebhookCreateIn,
+    WebhookListOut,
+    responses,
+)
 from sessions_app.models import ApiKey, WebhookAttempt, WebhookEndpoint
 from sessions_app.webhooks import services
 from sessions_app.webhooks.selectors import webhooks_of
@@ -56,7 +63,7 @@ def _webhook_out(endpoint: WebhookEndpoint, last_attempt: WebhookAttempt | None)
     }
 
 
-@router.post("/webhooks", response={201: WebhookCreatedOut})
+@router.post("/webhooks", response=responses({201: WebhookCreatedOut}, *WITH_BODY))
 def create_webhook(request: HttpRequest, payload: WebhookCreateIn) -> Status[dict[str, Any]]:
     """Register an endpoint for the events committed from now on. The secret that
     signs its deliveries is in this answer only."""
@@ -66,15 +73,15 @@ def create_webhook(request: HttpRequest, payload: WebhookCreateIn) -> Status[dic
     return Status(201, {**_webhook_out(endpoint, None), "secret": secret})
 
 
-@router.get("/webhooks", response=WebhookListOut)
+@router.get("/webhooks", response=responses({200: WebhookListOut}))
 def list_webhooks(request: HttpRequest) -> dict[str, Any]:
     """The project's endpoints (no secrets): enabled or why not, and the latest attempt."""
     summaries = webhooks_of(project=_key(request).project)
     return {"webhooks": [_webhook_out(s.endpoint, s.last_attempt) for s in summaries]}
 
 
-@router.delete("/webhooks/{webhook_id}", response={204: None})
-def delete_webhook(request: HttpRequest, webhook_id: str) -> Status[None]:
+@router.delete("/webhooks/{webhook_id}", response=responses({204: None}, 404))
+def delete_webhook(request: HttpRequest, webhook_id: NoNul) -> Status[None]:
     services.webhook_delete(
         project=_key(request).project, public_id=webhook_id, actor=_actor(request)
     )
