@@ -8,6 +8,7 @@
     await session.push_index()
 
 `MossClientSync` (also `moss_client.sync.MossClient`) is the same without `await`.
+`moss_client.webhooks.verify(secret, headers, body)` checks a webhook's signature.
 The SDK only speaks HTTP (httpx); it imports nothing of the server.
 """
 
@@ -21,6 +22,7 @@ from moss_client.errors import (
     PermissionDeniedError,
     ServerError,
     ValidationError,
+    WebhookVerificationError,
 )
 from moss_client.sync import MossClient as MossClientSync
 from moss_client.sync import Session as SessionSync
@@ -58,4 +60,5 @@ __all__ = [
     "SessionSync",
     "StoredDocument",
     "ValidationError",
+    "WebhookVerificationError",
 ]
