@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from moss_web import embedded_pg
@@ -74,7 +75,12 @@ def env_rate(name: str, default: str) -> str | None:
 
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY") or "insecure-dev-only-key-set-SECRET_KEY-in-production"
+# The fallback carries Django's own "insecure" prefix, so `check --deploy` flags it
+# and `make run` refuses to serve beyond loopback with it.
+INSECURE_SECRET_KEY_PREFIX = "django-insecure-"
+SECRET_KEY = env_str("SECRET_KEY") or (
+    INSECURE_SECRET_KEY_PREFIX + "moss-web-development-only-set-SECRET_KEY-in-production"
+)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
@@ -85,6 +91,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Listed so the API docs page uses ninja's own Swagger UI files, not a CDN.
+    "ninja",
+    "csp",
     "django_htmx",
     "channels",
     "axes",
@@ -93,7 +102,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "moss_web.middleware.AsyncWhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -129,6 +139,8 @@ DATA_DIR = Path(env_str("MOSS_DATA_DIR") or BASE_DIR / ".moss")
 PG_DATA_DIR = DATA_DIR / "pgdata"
 DATABASE_URL = env_str("DATABASE_URL") or embedded_pg.database_url(PG_DATA_DIR)
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+# A URL without query parameters gives no OPTIONS at all.
+DATABASES["default"].setdefault("OPTIONS", {})
 # dj-database-url leaves a socket folder given as ?host= in OPTIONS.
 if not DATABASES["default"]["HOST"] and "host" in DATABASES["default"]["OPTIONS"]:
     DATABASES["default"]["HOST"] = DATABASES["default"]["OPTIONS"].pop("host")
@@ -246,3 +258,34 @@ LOGGING = {
 if not DEBUG and env_bool("SECURE_COOKIES", False):
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+
+# HTTPS, for deployments behind TLS (README, "Production"). The health check stays
+# reachable over plain HTTP for load balancers.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Behind a proxy that terminates TLS and sets X-Forwarded-Proto (and strips it from clients).
+if env_bool("SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content-Security-Policy: scripts and styles only from this server's static files,
+# nothing inline (templates keep no inline script, style or hx-on handler).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        # 'self' covers the console's websocket on the same host and port.
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# The API's Swagger UI page and OpenAPI schema, /api/v1/docs and /api/v1/openapi.json.
+MOSS_API_DOCS = env_bool("MOSS_API_DOCS", True)

@@ -38,9 +38,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def server_process(*, env: dict[str, str] | None = None, timeout: float = 90) -> Iterator[str]:
-    """Start `uvicorn moss_web.asgi:application` on a free port; yield its base URL."""
-    port = free_port()
+def server_process(
+    *, env: dict[str, str] | None = None, timeout: float = 90, port: int | None = None
+) -> Iterator[str]:
+    """Start `uvicorn moss_web.asgi:application` on `port` (default: a free one); yield
+    its base URL."""
+    port = port or free_port()
     process_env = {**os.environ, "DATABASE_URL": test_database_url(), **(env or {})}
     if env is not None and "REDIS_URL" not in env:
         process_env.pop("REDIS_URL", None)

@@ -190,6 +190,28 @@ class ErrorOut(Schema):
     message: str
 
 
+class EventSessionOut(Schema):
+    name: str
+    status: str
+    holder: str | None
+    version: int
+
+
+class EventOut(Schema):
+    id: str = Field(..., description="evt_<hex>: unique; receivers deduplicate by it")
+    cursor: int = Field(..., description="Grows by one per project, in commit order")
+    type: str
+    created_at: str
+    session: EventSessionOut = Field(..., description="The session as the change left it")
+    actor: ActorOut
+    data: dict[str, Any]
+
+
+class EventPageOut(Schema):
+    events: list[EventOut]
+    next_cursor: int = Field(..., description="Pass it as `after` to continue")
+
+
 class WebhookCreateIn(Schema):
     url: str = Field(..., description="An http(s) URL that receives POSTs of events")
     types: list[str] = Field(

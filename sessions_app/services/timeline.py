@@ -206,6 +206,18 @@ def timeline_jsonl(entries: list[TimelineEntry]) -> Iterator[str]:
         yield json.dumps(entry.export_row(), ensure_ascii=False) + "\n"
 
 
+# Spreadsheets evaluate a cell that starts with one of these as a formula, so a customer's
+# "=HYPERLINK(...)" would run on the supervisor's machine (CSV injection). A leading
+# apostrophe makes such a cell plain text, as OWASP advises.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_safe(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
 def timeline_csv(entries: list[TimelineEntry]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS)
@@ -213,7 +225,7 @@ def timeline_csv(entries: list[TimelineEntry]) -> Iterator[str]:
     for entry in entries:
         row = entry.export_row()
         row["data"] = json.dumps(row["data"], ensure_ascii=False) if row["data"] else ""
-        writer.writerow(row)
+        writer.writerow({key: _spreadsheet_safe(value) for key, value in row.items()})
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate(0)
