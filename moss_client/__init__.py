@@ -10,6 +10,7 @@
         print(event.type, event.data)
 
 `MossClientSync` (also `moss_client.sync.MossClient`) is the same without `await`.
+`moss_client.webhooks.verify(secret, headers, body)` checks a webhook's signature.
 The SDK only speaks HTTP (httpx); it imports nothing of the server.
 """
 
@@ -24,6 +25,7 @@ from moss_client.errors import (
     ServerError,
     TooLargeError,
     ValidationError,
+    WebhookVerificationError,
 )
 from moss_client.sync import EventStream as EventStreamSync
 from moss_client.sync import MossClient as MossClientSync
@@ -79,4 +81,5 @@ __all__ = [
     "StoredDocument",
     "TooLargeError",
     "ValidationError",
+    "WebhookVerificationError",
 ]

@@ -6,9 +6,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from moss_client import DocumentInfo, MossClientSync
 from moss_client.webhooks import verify
@@ -108,9 +110,17 @@ def test_events_committed_while_no_worker_runs_are_delivered_when_one_starts(
     project, _ = make_project()
     webhook_create(project=project, actor=bot(project), url=receiver.url)
     open_sessions(project, "conv-1")  # no worker yet
+    # Another project's event past the retention period, for the worker's prune.
+    old, _ = make_project("Old")
+    open_sessions(old, "ancient")
+    Event.objects.filter(project=old).update(created_at=timezone.now() - timedelta(days=30))
 
     with worker_process(env=WORKER_ENV):
         receiver.wait_for(every_event_once(receiver, project))
+        deadline = time.monotonic() + 30
+        while Event.objects.filter(project=old).exists():
+            assert time.monotonic() < deadline, "the worker did not prune the event log"
+            time.sleep(0.1)
         open_sessions(project, "conv-2")
         receiver.wait_for(every_event_once(receiver, project))
     # Stopped (cleanly, on SIGTERM): these wait for the next worker.

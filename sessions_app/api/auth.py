@@ -5,7 +5,9 @@ from typing import Any
 from django.http import HttpRequest
 from ninja.security import APIKeyHeader
 
+from sessions_app.actors import Actor
 from sessions_app.api.throttles import AuthFailuresThrottled, AuthFailureThrottle
+from sessions_app.models import ApiKey
 from sessions_app.services.projects import api_key_authenticate
 
 
@@ -29,3 +31,13 @@ class ProjectKeyAuth(APIKeyHeader):
             return None
         request.api_key = api_key  # type: ignore[attr-defined]
         return api_key
+
+
+def request_key(request: HttpRequest) -> ApiKey:
+    """The key an authenticated API request came with (its project is the caller's)."""
+    return request.auth  # type: ignore[attr-defined,no-any-return]
+
+
+def request_actor(request: HttpRequest) -> Actor:
+    """The bot behind an API request, named by X-Agent for the audit log."""
+    return Actor.for_key(request_key(request), agent=request.headers.get("X-Agent", ""))

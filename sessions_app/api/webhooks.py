@@ -7,7 +7,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Router, Status
 
-from sessions_app.actors import Actor
+from sessions_app.api.auth import request_actor, request_key
 from sessions_app.api.fields import NoNul
 from sessions_app.api.schemas import (
     WITH_BODY,
@@ -16,19 +16,11 @@ from sessions_app.api.schemas import (
     WebhookListOut,
     responses,
 )
-from sessions_app.models import ApiKey, WebhookAttempt, WebhookEndpoint
+from sessions_app.models import WebhookAttempt, WebhookEndpoint
 from sessions_app.webhooks import services
 from sessions_app.webhooks.selectors import webhooks_of
 
 router = Router(tags=["webhooks"])
-
-
-def _key(request: HttpRequest) -> ApiKey:
-    return request.auth  # type: ignore[attr-defined,no-any-return]
-
-
-def _actor(request: HttpRequest) -> Actor:
-    return Actor.for_key(_key(request), agent=request.headers.get("X-Agent", ""))
 
 
 def _attempt_out(attempt: WebhookAttempt | None) -> dict[str, Any] | None:
@@ -68,7 +60,10 @@ def create_webhook(request: HttpRequest, payload: WebhookCreateIn) -> Status[dic
     """Register an endpoint for the events committed from now on. The secret that
     signs its deliveries is in this answer only."""
     endpoint, secret = services.webhook_create(
-        project=_key(request).project, actor=_actor(request), url=payload.url, types=payload.types
+        project=request_key(request).project,
+        actor=request_actor(request),
+        url=payload.url,
+        types=payload.types,
     )
     return Status(201, {**_webhook_out(endpoint, None), "secret": secret})
 
@@ -76,13 +71,13 @@ def create_webhook(request: HttpRequest, payload: WebhookCreateIn) -> Status[dic
 @router.get("/webhooks", response=responses({200: WebhookListOut}))
 def list_webhooks(request: HttpRequest) -> dict[str, Any]:
     """The project's endpoints (no secrets): enabled or why not, and the latest attempt."""
-    summaries = webhooks_of(project=_key(request).project)
+    summaries = webhooks_of(project=request_key(request).project)
     return {"webhooks": [_webhook_out(s.endpoint, s.last_attempt) for s in summaries]}
 
 
 @router.delete("/webhooks/{webhook_id}", response=responses({204: None}, 404))
 def delete_webhook(request: HttpRequest, webhook_id: NoNul) -> Status[None]:
     services.webhook_delete(
-        project=_key(request).project, public_id=webhook_id, actor=_actor(request)
+        project=request_key(request).project, public_id=webhook_id, actor=request_actor(request)
     )
     return Status(204, None)
