@@ -1,6 +1,8 @@
-"""API v1: the NinjaAPI instance, its auth, and one error shape for every 4xx."""
+"""API v1: the NinjaAPI instance, its auth, and one error shape for every error."""
 
 from __future__ import annotations
+
+import logging
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -8,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from moss_web.outages import DATABASE_UNAVAILABLE, failure_for
 from sessions_app.api.auth import ProjectKeyAuth
 from sessions_app.api.sessions import router as sessions_router
 from sessions_app.errors import DomainError
@@ -21,6 +24,8 @@ api = NinjaAPI(
     urls_namespace="api-v1",
 )
 api.add_router("/", sessions_router)
+
+logger = logging.getLogger(__name__)
 
 
 def _error(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
@@ -62,3 +67,28 @@ def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     if message == "Cannot parse request body":
         message = "request body is not valid JSON"
     return _error(request, exc.status_code, "invalid_input", message)
+
+
+def database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """503 with Retry-After: the request may be retried as it is."""
+    logger.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
+    return _server_failure(request, exc)
+
+
+for _exc_class in DATABASE_UNAVAILABLE:
+    api.add_exception_handler(_exc_class, database_unavailable)
+
+
+@api.exception_handler(Exception)
+def server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """Anything else: logged with its traceback, and a 500 in the one error shape."""
+    logger.error("server error on %s %s", request.method, request.path, exc_info=exc)
+    return _server_failure(request, exc)
+
+
+def _server_failure(request: HttpRequest, exc: Exception) -> HttpResponse:
+    failure = failure_for(exc)
+    response = _error(request, failure.status, failure.code, failure.message)
+    for name, value in failure.headers().items():
+        response[name] = value
+    return response

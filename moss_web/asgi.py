@@ -9,10 +9,11 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from sessions_app import embeddings  # noqa: E402
+from sessions_app.embedding_worker import embedding_worker_start  # noqa: E402
 from sessions_app.routing import websocket_urlpatterns  # noqa: E402
 
-embeddings.model_warm_up_in_background()
+# Loads the model now, so no request pays for it, and keeps retrying if it is unavailable.
+embedding_worker_start()
 
 application = ProtocolTypeRouter(
     {

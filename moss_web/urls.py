@@ -11,3 +11,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("sessions_app.urls")),
 ]
+
+# Uncaught errors outside the API (which maps its own): a short 503 page while
+# the database is down, a short 500 page otherwise.
+handler500 = "moss_web.outages.server_error"
