@@ -135,7 +135,7 @@ if DB_STATEMENT_TIMEOUT > 0:
 # While the database is down the pool retries in the background; giving up
 # after DB_POOL_RECONNECT_TIMEOUT lets the next request start a fresh attempt
 # instead of waiting out psycopg's exponential backoff (up to 5 minutes).
-DB_POOL_TIMEOUT = env_float("DB_POOL_TIMEOUT", 1.5)
+DB_POOL_TIMEOUT = env_float("DB_POOL_TIMEOUT", 1.0)
 if env_bool("DB_POOL", True):
     DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": 1,
