@@ -149,10 +149,25 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # otherwise the in-memory layer, which serves one process.
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        # A pooled connection left over from before a Redis restart
+                        # fails once; retry it on a new connection.
+                        "retry_on_error": [RedisConnectionError],
+                        # An unreachable Redis fails fast; reads outlast the
+                        # layer's 5 s blocking receive.
+                        "socket_connect_timeout": 2,
+                        "socket_timeout": 10,
+                    }
+                ]
+            },
         }
     }
 else:
