@@ -76,7 +76,7 @@ def database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 for _exc_class in DATABASE_UNAVAILABLE:
-    api.add_exception_handler(_exc_class, database_unavailable)
+    api.exception_handler(_exc_class)(database_unavailable)
 
 
 @api.exception_handler(Exception)

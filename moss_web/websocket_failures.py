@@ -70,9 +70,7 @@ async def _refuse_or_close(
         headers = [(b"content-type", b"text/plain")]
         if retry:
             headers.append((b"retry-after", str(settings.MOSS_RETRY_AFTER_SECONDS).encode()))
-        await send(
-            {"type": "websocket.http.response.start", "status": status, "headers": headers}
-        )
+        await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
         await send({"type": "websocket.http.response.body", "body": body, "more_body": False})
     else:
         # Without the denial-response extension a refused handshake is a 403.

@@ -12,7 +12,7 @@ from sessions_app import embeddings
 
 # The database check gets this long; a database that has not answered by then
 # is reported down (its check finishes in the background, bounded by DB_POOL_TIMEOUT).
-DATABASE_CHECK_SECONDS = 0.7
+DATABASE_CHECK_SECONDS = 0.5
 
 
 def _database_check() -> dict[str, object]:

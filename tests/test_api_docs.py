@@ -33,6 +33,7 @@ def test_add_docs_stores_turns_in_order_with_embeddings(api):
     turns = list(Turn.objects.order_by("seq"))
     assert [(t.doc_id, t.seq) for t in turns] == [("turn-1", 1), ("turn-2", 2)]
     expected = embeddings.texts_embed(["Customer reported a duplicate charge."])[0]
+    assert turns[0].embedding is not None
     assert np.allclose(turns[0].embedding, expected, atol=1e-5)
     assert turns[0].model_id == "all-MiniLM-L6-v2"
 
@@ -50,6 +51,7 @@ def test_adding_an_existing_id_updates_it_in_place(api):
     }
     turn = Turn.objects.get(doc_id="t1")
     assert turn.text == "second version" and turn.seq == 1
+    assert turn.embedding is not None
     assert np.allclose(turn.embedding, embeddings.texts_embed(["second version"])[0], atol=1e-5)
 
 
@@ -75,6 +77,7 @@ def test_a_client_embedding_is_stored_as_given(api):
     vector[7] = 1.0
     add(api, "s1", [{"id": "t1", "text": "custom", "embedding": vector}])
     turn = Turn.objects.get(doc_id="t1")
+    assert turn.embedding is not None
     assert list(turn.embedding) == vector
     assert turn.model_id == "client"
 

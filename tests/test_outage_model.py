@@ -26,7 +26,7 @@ from sessions_app.models import Project, Turn
 from tests.conftest import ApiClient
 from tests.servers import other_database_sessions_end, server_process
 
-TURNS = [
+TURNS: list[dict[str, Any]] = [
     {
         "id": "t1",
         "text": "Customer reported a duplicate $49.99 charge.",
