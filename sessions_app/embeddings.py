@@ -62,12 +62,15 @@ def _failed(message: str) -> ModelUnavailable:
     return ModelUnavailable(message)
 
 
-def model_load() -> SentenceTransformer:
-    """The model, loading it now if it is not loaded yet (ignores the retry interval)."""
+def model_load(*, retry_now: bool = True) -> SentenceTransformer:
+    """The model, loading it now if it is not loaded yet. After a failed load,
+    retry_now=False raises at once until MOSS_EMBED_RETRY_SECONDS have passed."""
     global _model, _failure
     with _lock:
         if _model is not None:
             return _model
+        if not retry_now and _failure and _retry_not_due():
+            raise ModelUnavailable(_failure)
         path = model_path()
         if not (path / "config.json").is_file():
             raise _failed(f"no model files in {path}")
@@ -87,13 +90,17 @@ def model_load() -> SentenceTransformer:
         return _model
 
 
+def _retry_not_due() -> bool:
+    return time.monotonic() - _failed_at < settings.MOSS_EMBED_RETRY_SECONDS
+
+
 def model_get() -> SentenceTransformer:
-    """The loaded model; after a failed load, ModelUnavailable at once until it is retried."""
+    """The loaded model; after a failed load, ModelUnavailable at once until a retry is due."""
     if _model is not None:
         return _model
-    if _failure and time.monotonic() - _failed_at < settings.MOSS_EMBED_RETRY_SECONDS:
+    if _failure and _retry_not_due():
         raise ModelUnavailable(_failure)
-    return model_load()
+    return model_load(retry_now=False)
 
 
 def model_status() -> ModelStatus:
