@@ -211,6 +211,9 @@ MOSS_CONSOLE_RETRY_SECONDS = env_float("MOSS_CONSOLE_RETRY_SECONDS", 5.0)
 MOSS_MAX_DOCS_PER_CALL = env_int("MOSS_MAX_DOCS_PER_CALL", 500)
 MOSS_MAX_TEXT_CHARS = env_int("MOSS_MAX_TEXT_CHARS", 16_000)
 MOSS_MAX_TOP_K = env_int("MOSS_MAX_TOP_K", 100)
+
+# The event log bots read (long-poll stream and webhooks).
+MOSS_EVENT_RETENTION_DAYS = env_int("MOSS_EVENT_RETENTION_DAYS", 14)
 # A full add_docs call (500 docs with client embeddings) is several MB of JSON.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MOSS_MAX_BODY_BYTES", 32 * 1024 * 1024)
 

@@ -41,6 +41,8 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
     watched: fragments.WatchedSession | None = None
     after_seq: int = 0
     after_version: int = 0
+    # Whether the page shows the watched session as held by this user.
+    held: bool | None = None
     last_event: tuple[Any, ...] = ()
 
     async def connect(self) -> None:
@@ -98,6 +100,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             # A new watch starts from what the page has; afterwards our own cursor is ahead.
             self.after_seq = _int(message.get("after_seq"))
             self.after_version = _int(message.get("version"))
+            self.held = message.get("holds") == "1"
         await self._send_session_update()
 
     async def session_changed(self, event: dict[str, Any]) -> None:
@@ -128,6 +131,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             watched=self.watched,
             after_seq=self.after_seq,
             after_version=self.after_version,
+            held_before=self.held,
         )
         if update is None:
             await self._send_notice("session-notice", "This session is no longer available.")
@@ -137,6 +141,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             self.watched = None
             return
         self.after_seq, self.after_version = update.last_seq, update.version
+        self.held = update.holds
         await self.send(text_data=update.html)
 
     async def _send_notice(self, notice_id: str, message: str) -> None:

@@ -16,13 +16,13 @@ from django.template.loader import render_to_string
 from sessions_app.access import session_get_for_user, user_projects
 from sessions_app.forms_console import HandBackForm, ReplyForm, ResolveForm, TransferForm
 from sessions_app.models import Session, SessionStatus
+from sessions_app.selectors import last_escalation
 from sessions_app.services.console import (
     REPLY_CHANNELS,
     ThreadChunk,
     console_queue,
     console_thread,
     last_customer_turn,
-    last_escalation,
 )
 
 
@@ -116,13 +116,32 @@ class SessionUpdate:
     html: str
     last_seq: int
     version: int
+    holds: bool
+
+
+def _lost_notice(session: Session, user: User) -> str:
+    """Why a session this user held is no longer theirs, when someone else moved it."""
+    handoff = session.last_handoff
+    if handoff is None or handoff.by_user_id == user.pk:
+        return ""
+    who = handoff.from_agent or "someone"
+    return (
+        f"{who} took this session over ({session.get_status_display().lower()}); "
+        "replies and hand-offs are closed to you."
+    )
 
 
 def session_update_html(
-    *, user: User, watched: WatchedSession, after_seq: int, after_version: int
+    *,
+    user: User,
+    watched: WatchedSession,
+    after_seq: int,
+    after_version: int,
+    held_before: bool | None = None,
 ) -> SessionUpdate | None:
     """What changed in a watched session since the cursor: the thread's new items and the
-    status panel. None when the user may no longer see the session."""
+    status panel, and the reply and hand-off forms when this user's hold on it changed.
+    None when the user may no longer see the session."""
     try:
         _, session = session_get_for_user(
             user=user, project_id=watched.project_public_id, name=watched.name
@@ -132,10 +151,16 @@ def session_update_html(
     chunk: ThreadChunk = console_thread(
         session=session, after_seq=after_seq, after_version=after_version
     )
+    side = side_context(session=session, user=user)
+    holds_changed = held_before is not None and held_before != side["holds"]
     context = {
-        **side_context(session=session, user=user),
+        **side,
         "chunk": chunk,
         "tail": True,
+        "holds_changed": holds_changed,
+        "lost_notice": _lost_notice(session, user) if holds_changed and held_before else "",
     }
     html = render_to_string("console/_session_update.html", context)
-    return SessionUpdate(html=html, last_seq=chunk.last_seq, version=chunk.version)
+    return SessionUpdate(
+        html=html, last_seq=chunk.last_seq, version=chunk.version, holds=side["holds"]
+    )

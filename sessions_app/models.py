@@ -19,6 +19,9 @@ class Project(models.Model):
     public_id = models.CharField(max_length=40, unique=True, default=_public_id, editable=False)
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The last event cursor issued. Incremented under the row lock in the same
+    # transaction as each event, so cursors are issued in commit order.
+    event_cursor = models.PositiveBigIntegerField(default=0, editable=False)
 
     def __str__(self) -> str:
         return self.name
@@ -117,6 +120,9 @@ class Session(models.Model):
     )
     waiting_since = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=0, help_text="Incremented at every handoff")
+    last_handoff = models.ForeignKey(
+        "Handoff", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     doc_count = models.PositiveIntegerField(default=0)
     last_seq = models.PositiveBigIntegerField(default=0, help_text="Last sequence number issued")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -247,3 +253,36 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.kind} {self.session_name}"
+
+
+class Event(models.Model):
+    """The outbox: one row per change, written in the change's transaction.
+
+    Bots read it through the long-poll stream and webhooks. `cursor` grows by
+    one per project in commit order, so a reader that saw cursor N has seen
+    every event before it.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="events")
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    cursor = models.PositiveBigIntegerField()
+    type = models.CharField(max_length=50)
+    session = models.ForeignKey(
+        Session, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    session_name = models.CharField(max_length=128)
+    # The session as the change left it: name, status, holder, version.
+    session_state = models.JSONField(default=dict)
+    actor_kind = models.CharField(max_length=20)
+    actor_name = models.CharField(max_length=200, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "cursor"], name="event_unique_cursor")
+        ]
+        indexes = [models.Index(fields=["project", "session_name", "cursor"])]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.session_name} #{self.cursor}"

@@ -5,7 +5,17 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from sessions_app.errors import NotFound
-from sessions_app.models import Project, Session, SessionStatus, Turn
+from sessions_app.models import (
+    Event,
+    Handoff,
+    HandoffTarget,
+    Project,
+    Session,
+    SessionStatus,
+    Turn,
+)
+
+ESCALATIONS = (HandoffTarget.HUMANS, HandoffTarget.TEAM, HandoffTarget.USER)
 
 
 def session_get(*, project: Project, name: str, for_update: bool = False) -> Session:
@@ -50,3 +60,34 @@ def turns_by_ids(*, session: Session, doc_ids: list[str]) -> list[Turn]:
 
 def turns_page(*, session: Session, after_seq: int = 0, limit: int = 100) -> list[Turn]:
     return list(Turn.objects.filter(session=session, seq__gt=after_seq).order_by("seq")[:limit])
+
+
+def events_after(
+    *,
+    project: Project,
+    after: int = 0,
+    types: list[str] | None = None,
+    session_name: str | None = None,
+    limit: int = 100,
+) -> list[Event]:
+    """The project's events after a cursor, oldest first."""
+    events = Event.objects.filter(project=project, cursor__gt=after)
+    if types:
+        events = events.filter(type__in=types)
+    if session_name:
+        events = events.filter(session_name=session_name)
+    return list(events.order_by("cursor")[:limit])
+
+
+def handoffs_of(*, session: Session, after_version: int = 0, limit: int = 100) -> list[Handoff]:
+    """The session's handoff history after a version, oldest first."""
+    return list(
+        Handoff.objects.filter(session=session, version__gt=after_version)
+        .select_related("by_user", "by_key", "claimed_by")
+        .order_by("version")[:limit]
+    )
+
+
+def last_escalation(*, session: Session) -> Handoff | None:
+    escalations = Handoff.objects.filter(session=session, to_kind__in=ESCALATIONS)
+    return escalations.order_by("-version").first()

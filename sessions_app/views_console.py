@@ -170,6 +170,7 @@ def session_updates(request: HtmxHttpRequest, project_id: str, name: str) -> Htt
         watched=watched,
         after_seq=_cursor_value(request.GET.get("after_seq")),
         after_version=_cursor_value(request.GET.get("version")),
+        held_before=request.GET.get("holds") == "1",
     )
     if not update:
         raise Http404("no such session")

@@ -62,3 +62,19 @@ def test_seed_demo_is_idempotent_and_prints_a_working_key(db, settings, tmp_path
     assert Session.objects.get(name="conv-123").doc_count == 5
     assert Session.objects.get(name="ticket-9034").status == "resolved"
     assert Session.objects.get(name="conv-771").status == "bot"
+
+
+def test_prune_events_keeps_what_is_within_retention(api):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from sessions_app.models import Event
+
+    api.post("/sessions", {"name": "old"})
+    api.post("/sessions", {"name": "new"})
+    Event.objects.filter(session_name="old").update(created_at=timezone.now() - timedelta(days=20))
+    out = StringIO()
+    call_command("prune_events", stdout=out)
+    assert out.getvalue().strip() == "deleted 1 events"
+    assert list(Event.objects.values_list("session_name", flat=True)) == ["new"]

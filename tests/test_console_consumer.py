@@ -193,3 +193,31 @@ async def test_garbage_messages_are_ignored(people: dict[str, Any]) -> None:
     await ana.send_to(text_data=json.dumps({"view": "nothing"}))
     assert await ana.receive_nothing(timeout=0.3)
     await ana.disconnect()
+
+
+@database_sync_to_async
+def force_push(project: Project, name: str) -> None:
+    session = project.sessions.get(name=name)
+    session_push(session=session, actor=BOT, to_kind="bot", to_target="chat-bot", force=True)
+
+
+async def test_a_forced_take_over_closes_the_holders_forms_live(people: dict[str, Any]) -> None:
+    acme = people["acme"]
+    await escalate(acme)
+    await claim(acme, "conv-1", people["ana"])
+    _, ana = await connect(people["ana"])
+    hello = {"view": "session", "project": acme.public_id, "session": "conv-1"}
+    await ana.send_to(
+        text_data=json.dumps({**hello, "after_seq": "2", "version": "1", "holds": "1"})
+    )
+    assert 'name="holds" value="1"' in await ana.receive_from()
+
+    await force_push(acme, "conv-1")
+
+    update = await receive_until(ana, "took this session over")
+    assert "chat-bot took this session over" in update
+    # The reply box and the hand-off forms are swapped for their closed versions.
+    assert 'id="reply"' in update and "Claim this session to reply." in update
+    assert 'id="session-actions-slot"' in update and "Hand back" not in update
+    assert 'name="holds" value="0"' in update
+    await ana.disconnect()

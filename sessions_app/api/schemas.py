@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from ninja import Field, Schema
 
-from sessions_app.models import Session, Turn
+from sessions_app.models import Handoff, Session, Turn
 
 
 class SessionOpenIn(Schema):
@@ -16,6 +16,56 @@ class SessionOpenIn(Schema):
     metadata: dict[str, str] | None = Field(None, description="e.g. customer_id")
     channel: str = ""
     device: str = ""
+
+
+class ActorOut(Schema):
+    kind: Literal["bot", "user", "system"]
+    name: str
+
+
+class HandoffTargetOut(Schema):
+    kind: str
+    target: str
+
+
+class HandoffOut(Schema):
+    version: int
+    job_id: str
+    from_agent: str
+    from_channel: str
+    to: HandoffTargetOut
+    reason: str = Field(..., description="Why; for a hand-back, the specialist's note")
+    actor: ActorOut
+    doc_count: int
+    last_seq: int
+    created_at: datetime
+    claimed_by: str | None
+    claimed_at: datetime | None
+
+    @staticmethod
+    def resolve_job_id(obj: Handoff) -> str:
+        return str(obj.job_id)
+
+    @staticmethod
+    def resolve_to(obj: Handoff) -> dict[str, str]:
+        return {"kind": obj.to_kind, "target": obj.to_target}
+
+    @staticmethod
+    def resolve_actor(obj: Handoff) -> dict[str, str]:
+        if obj.by_user is not None:
+            return {"kind": "user", "name": obj.by_user.get_username()}
+        if obj.by_key is not None:
+            return {"kind": "bot", "name": obj.from_agent}
+        return {"kind": "system", "name": obj.from_agent}
+
+    @staticmethod
+    def resolve_claimed_by(obj: Handoff) -> str | None:
+        return obj.claimed_by.get_username() if obj.claimed_by else None
+
+
+class HandoffListOut(Schema):
+    handoffs: list[HandoffOut]
+    next_cursor: str | None = None
 
 
 class SessionOut(Schema):
@@ -30,6 +80,7 @@ class SessionOut(Schema):
     created_at: datetime
     updated_at: datetime
     created: bool = False
+    last_handoff: HandoffOut | None = Field(None, description="The latest handoff, if any")
 
     @staticmethod
     def resolve_holder(obj: Session) -> str | None:
@@ -130,6 +181,9 @@ class PushIn(Schema):
     reason: str = ""
     from_agent: str = ""
     from_channel: str = ""
+    force: bool = Field(
+        False, description="Take the session over even though a specialist holds it"
+    )
 
 
 class PushOut(Schema):

@@ -13,6 +13,7 @@ from sessions_app.api.schemas import (
     DeleteDocsIn,
     DeleteDocsOut,
     DocsOut,
+    HandoffListOut,
     PushIn,
     PushOut,
     QueryIn,
@@ -23,7 +24,7 @@ from sessions_app.api.schemas import (
 )
 from sessions_app.errors import InvalidInput
 from sessions_app.models import ApiKey, Session, SessionStatus
-from sessions_app.selectors import session_get, session_list, turns_by_ids
+from sessions_app.selectors import handoffs_of, session_get, session_list, turns_by_ids
 from sessions_app.services import handoffs, search, sessions, turns
 
 router = Router(tags=["sessions"])
@@ -89,7 +90,7 @@ def list_sessions(
         status=status,
         name_prefix=prefix,
         metadata={"customer_id": customer_id} if customer_id else None,
-    )
+    ).select_related("last_handoff__by_user", "last_handoff__claimed_by")
     after = _cursor(cursor)
     if after:
         rows = rows.filter(id__lt=after)
@@ -199,9 +200,24 @@ def _query_out(result: search.SearchResult, *, index_name: str | None) -> dict[s
     }
 
 
+@router.get("/sessions/{name}/handoffs", response=HandoffListOut)
+def list_handoffs(
+    request: HttpRequest, name: str, cursor: str | None = None, limit: int = 100
+) -> dict[str, object]:
+    """The session's handoffs, oldest first: who handed it to whom, why, and who claimed it."""
+    page = handoffs_of(
+        session=_session(request, name), after_version=_cursor(cursor), limit=_limit(limit) + 1
+    )
+    more = len(page) > limit
+    page = page[:limit]
+    return {"handoffs": page, "next_cursor": str(page[-1].version) if more else None}
+
+
 @router.post("/sessions/{name}/push", response=PushOut)
 def push_index(request: HttpRequest, name: str, payload: PushIn) -> dict[str, object]:
-    """Mark a handoff point. To "humans", a "team" or a "user", it waits in the escalation queue."""
+    """Mark a handoff point. To "humans", a "team" or a "user", it waits in the escalation queue.
+
+    A session a specialist holds answers 409 naming them, unless `force` is set."""
     session = _session(request, name)
     handoff = handoffs.session_push(
         session=session,
@@ -211,6 +227,7 @@ def push_index(request: HttpRequest, name: str, payload: PushIn) -> dict[str, ob
         reason=payload.reason,
         from_agent=payload.from_agent,
         from_channel=payload.from_channel,
+        force=payload.force,
     )
     return {
         "job_id": str(handoff.job_id),

@@ -18,13 +18,12 @@ from sessions_app.access import user_projects
 from sessions_app.actors import Actor
 from sessions_app.errors import Conflict, InvalidInput
 from sessions_app.models import Handoff, HandoffTarget, Session, SessionStatus, Team, Turn
-from sessions_app.selectors import escalations_waiting
+from sessions_app.selectors import escalations_waiting, last_escalation
 from sessions_app.services.audit import audit_record
 from sessions_app.services.search import Hit, turns_search
 from sessions_app.services.turns import DocInput, turns_upsert
 
 REPLY_CHANNELS = ("chat", "email", "sms", "voice")
-ESCALATIONS = (HandoffTarget.HUMANS, HandoffTarget.TEAM, HandoffTarget.USER)
 RELEVANT_TOP_K = 5
 
 
@@ -121,11 +120,6 @@ def console_thread(*, session: Session, after_seq: int = 0, after_version: int =
     items = [ThreadItem(turn=t) for t in turns] + [ThreadItem(handoff=h) for h in handoffs]
     items.sort(key=lambda item: item.key)
     return ThreadChunk(items=items, last_seq=last_seq, version=version)
-
-
-def last_escalation(*, session: Session) -> Handoff | None:
-    escalations = Handoff.objects.filter(session=session, to_kind__in=ESCALATIONS)
-    return escalations.order_by("-version").first()
 
 
 def last_customer_turn(*, session: Session) -> Turn | None:

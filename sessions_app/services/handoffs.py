@@ -22,7 +22,19 @@ from sessions_app.models import (
     SessionStatus,
     Team,
 )
+from sessions_app.selectors import ESCALATIONS, last_escalation
 from sessions_app.services.audit import audit_record
+from sessions_app.services.event_log import event_record
+
+# The event each kind of handoff writes to the log bots read.
+EVENT_TYPE = {
+    "escalated": "session.escalated",
+    "handoff": "session.pushed",
+    "handed_back": "session.handed_back",
+    "transferred": "session.transferred",
+    "resolved": "session.resolved",
+    "reopened": "session.reopened",
+}
 
 STATUS_AFTER = {
     HandoffTarget.BOT: SessionStatus.BOT,
@@ -62,6 +74,7 @@ def handoff_record(
     from_agent: str = "",
     from_channel: str = "",
     audit_kind: str = "handoff",
+    extra: dict[str, object] | None = None,
 ) -> Handoff:
     """Record a handoff on a locked session and move it to the status it leads to."""
     if to_kind not in HandoffTarget.values:
@@ -84,7 +97,6 @@ def handoff_record(
         session.waiting_since = None
         session.holder = None
         session.holder_label = to_target if to_kind == HandoffTarget.BOT else ""
-    session.save()
     handoff = Handoff.objects.create(
         session=session,
         version=session.version,
@@ -98,6 +110,8 @@ def handoff_record(
         by_user=actor.user,
         by_key=actor.api_key,
     )
+    session.last_handoff = handoff
+    session.save()
     audit_record(
         project=session.project,
         session=session,
@@ -111,10 +125,31 @@ def handoff_record(
             "reason": reason,
             "doc_count": session.doc_count,
             "job_id": str(handoff.job_id),
+            **(extra or {}),
         },
+    )
+    event_record(
+        session=session,
+        actor=actor,
+        type=EVENT_TYPE[audit_kind],
+        data={**handoff_data(handoff), **(extra or {})},
     )
     events.session_changed(session=session, kind=audit_kind, data={"to_kind": to_kind})
     return handoff
+
+
+def handoff_data(handoff: Handoff) -> dict[str, object]:
+    """A handoff as events and the API describe it."""
+    return {
+        "version": handoff.version,
+        "job_id": str(handoff.job_id),
+        "from_agent": handoff.from_agent,
+        "from_channel": handoff.from_channel,
+        "to": {"kind": handoff.to_kind, "target": handoff.to_target},
+        "reason": handoff.reason,
+        "doc_count": handoff.doc_count,
+        "last_seq": handoff.last_seq,
+    }
 
 
 def session_push(
@@ -126,12 +161,24 @@ def session_push(
     reason: str = "",
     from_agent: str = "",
     from_channel: str = "",
+    force: bool = False,
 ) -> Handoff:
-    """push_index: mark the handoff point and notify whoever is next."""
-    escalation = (HandoffTarget.HUMANS, HandoffTarget.TEAM, HandoffTarget.USER)
-    kind = "escalated" if to_kind in escalation else "handoff"
+    """push_index: mark the handoff point and notify whoever is next.
+
+    A session a specialist holds is theirs until they hand it on: a bot takes
+    it over only with `force`, and the take-over is recorded with whom it was
+    taken from.
+    """
+    kind = "escalated" if to_kind in ESCALATIONS else "handoff"
     with transaction.atomic():
         locked = Session.objects.select_for_update().get(pk=session.pk)
+        extra: dict[str, object] = {}
+        if locked.status == SessionStatus.HELD:
+            if not force:
+                raise Conflict(
+                    f"{locked.holder_label} holds {locked.name}; send force=true to take it over"
+                )
+            extra = {"forced": True, "taken_over_from": locked.holder_label}
         handoff = handoff_record(
             session=locked,
             actor=actor,
@@ -141,6 +188,7 @@ def session_push(
             from_agent=from_agent,
             from_channel=from_channel,
             audit_kind=kind,
+            extra=extra,
         )
     _copy_state(locked, session)
     return handoff
@@ -174,6 +222,16 @@ def session_claim(*, session: Session, user: User) -> Session:
             actor=Actor.for_user(user),
             data={"version": locked.version, "waited_seconds": waited},
         )
+        event_record(
+            session=locked,
+            actor=Actor.for_user(user),
+            type="session.claimed",
+            data={
+                "version": locked.version,
+                "holder": user.get_username(),
+                "waited_seconds": waited,
+            },
+        )
         events.session_changed(session=locked, kind="claimed", data={"holder": user.pk})
     _copy_state(locked, session)
     return session
@@ -192,6 +250,30 @@ def session_hand_back(*, session: Session, user: User, bot: str, note: str) -> H
         to_target=bot or "bot",
         reason=note,
         audit_kind="handed_back",
+        extra={"bot": bot or "bot", "note": note},
+    )
+
+
+def session_reopen(*, session: Session, actor: Actor) -> Handoff:
+    """A resolved session the customer wrote to again goes back to the human queue,
+    to the team of its last escalation if it had one. Runs on a locked session."""
+    last = last_escalation(session=session)
+    to_kind, to_target = HandoffTarget.HUMANS, ""
+    team_still_there = (
+        last is not None
+        and last.to_kind == HandoffTarget.TEAM
+        and Team.objects.filter(project_id=session.project_id, name=last.to_target).exists()
+    )
+    if last is not None and team_still_there:
+        to_kind, to_target = HandoffTarget.TEAM, last.to_target
+    return handoff_record(
+        session=session,
+        actor=actor,
+        to_kind=to_kind,
+        to_target=to_target,
+        reason="the customer wrote after the session was resolved",
+        from_agent=actor.label,
+        audit_kind="reopened",
     )
 
 
@@ -229,6 +311,7 @@ def _specialist_handoff(
     to_target: str,
     reason: str,
     audit_kind: str,
+    extra: dict[str, object] | None = None,
 ) -> Handoff:
     with transaction.atomic():
         locked = Session.objects.select_for_update().get(pk=session.pk)
@@ -242,6 +325,7 @@ def _specialist_handoff(
             from_agent=user.get_username(),
             from_channel="console",
             audit_kind=audit_kind,
+            extra=extra,
         )
     _copy_state(locked, session)
     return handoff
@@ -257,6 +341,7 @@ def _copy_state(source: Session, target: Session) -> None:
             "waiting_since",
             "queue_team_id",
             "queue_user_id",
+            "last_handoff_id",
             "doc_count",
             "last_seq",
         ):

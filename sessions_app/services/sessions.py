@@ -11,6 +11,7 @@ from sessions_app.errors import Conflict, InvalidInput
 from sessions_app.models import Project, Session
 from sessions_app.selectors import session_get
 from sessions_app.services.audit import audit_record
+from sessions_app.services.event_log import event_record
 from sessions_app.validation import metadata_check, session_name_check
 
 SUPPORTED_MODELS = {settings.EMBEDDING_MODEL_ID, "moss-minilm"}
@@ -75,6 +76,12 @@ def session_open(
             device=device,
         )
         if created:
+            event_record(
+                session=session,
+                actor=actor,
+                type="session.created",
+                data={"metadata": session.metadata, "channel": channel, "device": device},
+            )
             events.session_changed(session=session, kind="session.created")
     return session, created
 
@@ -87,6 +94,12 @@ def session_delete(*, project: Project, name: str, actor: Actor) -> None:
             session=session,
             kind="session.deleted",
             actor=actor,
+            data={"doc_count": session.doc_count},
+        )
+        event_record(
+            session=session,
+            actor=actor,
+            type="session.deleted",
             data={"doc_count": session.doc_count},
         )
         events.session_changed(session=session, kind="session.deleted")

@@ -12,9 +12,11 @@ from django.db import transaction
 from sessions_app import embeddings, events
 from sessions_app.actors import Actor
 from sessions_app.errors import InvalidInput
-from sessions_app.models import Session, Turn
+from sessions_app.models import Session, SessionStatus, Turn
 from sessions_app.selectors import turns_page
 from sessions_app.services.audit import audit_record
+from sessions_app.services.event_log import EventInput, events_record, turn_data
+from sessions_app.services.handoffs import session_reopen
 from sessions_app.validation import doc_id_check, embedding_check, metadata_check, text_check
 
 logger = logging.getLogger(__name__)
@@ -155,6 +157,16 @@ def turns_upsert(
                     "seqs": [t.seq for t in new_turns],
                 },
             )
+            events_record(
+                session=locked,
+                actor=actor,
+                events=[EventInput("turn.added", turn_data(t)) for t in new_turns]
+                + [EventInput("turn.updated", turn_data(t)) for t in changed],
+            )
+            if locked.status == SessionStatus.RESOLVED and any(
+                t.metadata.get("role") == "customer" for t in new_turns
+            ):
+                session_reopen(session=locked, actor=actor)
             events.session_changed(
                 session=locked,
                 kind="turns.added",
@@ -217,6 +229,11 @@ def turns_delete(*, session: Session, doc_ids: list[str], actor: Actor) -> int:
         raise InvalidInput("ids must contain at least one id")
     with transaction.atomic():
         locked = Session.objects.select_for_update().get(pk=session.pk)
+        doomed = list(
+            Turn.objects.filter(session=locked, doc_id__in=doc_ids)
+            .order_by("seq")
+            .values_list("doc_id", "seq")
+        )
         deleted, _ = Turn.objects.filter(session=locked, doc_id__in=doc_ids).delete()
         if deleted:
             locked.doc_count -= deleted
@@ -227,6 +244,13 @@ def turns_delete(*, session: Session, doc_ids: list[str], actor: Actor) -> int:
                 kind="turns.deleted",
                 actor=actor,
                 data={"ids": doc_ids, "deleted": deleted},
+            )
+            events_record(
+                session=locked,
+                actor=actor,
+                events=[
+                    EventInput("turn.deleted", {"id": doc_id, "seq": seq}) for doc_id, seq in doomed
+                ],
             )
             events.session_changed(session=locked, kind="turns.deleted")
     session.doc_count = locked.doc_count

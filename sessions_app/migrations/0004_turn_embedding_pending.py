@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sessions_app', '0002_turn_search_vector_gin'),
+        ('sessions_app', '0003_event_log'),
     ]
 
     operations = [

@@ -1,0 +1,113 @@
+"""The return path, readable: handoff history, the session's last handoff, forced take-over."""
+
+from sessions_app.models import AuditEvent, Event
+from sessions_app.selectors import session_get
+from sessions_app.services.handoffs import session_claim, session_hand_back
+
+
+def escalate_and_claim(api, user):
+    api.post("/sessions", {"name": "conv-1"})
+    api.post(
+        "/sessions/conv-1/push",
+        {
+            "to": "humans",
+            "reason": "wants a refund",
+            "from_agent": "sms-bot",
+            "from_channel": "sms",
+        },
+    )
+    session_claim(session=session_get(project=api.project, name="conv-1"), user=user)
+
+
+def test_handoff_history_shows_who_handed_to_whom_and_why(api, make_user):
+    ana = make_user("ana", api.project)
+    escalate_and_claim(api, ana)
+    session_hand_back(
+        session=session_get(project=api.project, name="conv-1"),
+        user=ana,
+        bot="sms-bot",
+        note="I've reversed the fee",
+    )
+    response = api.get("/sessions/conv-1/handoffs")
+    assert response.status_code == 200
+    handoffs = response.json()["handoffs"]
+    assert [(h["version"], h["to"]["kind"], h["to"]["target"]) for h in handoffs] == [
+        (1, "humans", ""),
+        (2, "bot", "sms-bot"),
+    ]
+    escalation, hand_back = handoffs
+    assert escalation["from_agent"] == "sms-bot"
+    assert escalation["from_channel"] == "sms"
+    assert escalation["reason"] == "wants a refund"
+    assert escalation["actor"]["kind"] == "bot"
+    assert escalation["claimed_by"] == "ana"
+    assert escalation["claimed_at"] is not None
+    assert hand_back["reason"] == "I've reversed the fee"
+    assert hand_back["actor"] == {"kind": "user", "name": "ana"}
+    assert hand_back["from_channel"] == "console"
+
+
+def test_the_session_carries_its_last_handoff(api, make_user):
+    api.post("/sessions", {"name": "conv-1"})
+    assert api.get("/sessions/conv-1").json()["last_handoff"] is None
+    api.post("/sessions/conv-1/push", {"to": "humans", "reason": "angry"})
+    session = api.get("/sessions/conv-1").json()
+    assert session["last_handoff"]["reason"] == "angry"
+    assert session["last_handoff"]["version"] == 1
+    listed = api.get("/sessions").json()["sessions"]
+    assert listed[0]["last_handoff"]["to"] == {"kind": "humans", "target": ""}
+
+
+def test_handoff_history_pages(api):
+    api.post("/sessions", {"name": "conv-1"})
+    for _ in range(3):
+        api.post("/sessions/conv-1/push", {})
+    first = api.get("/sessions/conv-1/handoffs", limit=2).json()
+    assert [h["version"] for h in first["handoffs"]] == [1, 2]
+    rest = api.get("/sessions/conv-1/handoffs", limit=2, cursor=first["next_cursor"]).json()
+    assert [h["version"] for h in rest["handoffs"]] == [3]
+    assert rest["next_cursor"] is None
+
+
+def test_handoffs_of_another_projects_session_are_not_found(api, other_api):
+    other_api.post("/sessions", {"name": "conv-1"})
+    response = api.get("/sessions/conv-1/handoffs")
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"
+
+
+def test_a_bot_cannot_push_a_session_a_specialist_holds(api, make_user):
+    escalate_and_claim(api, make_user("ana", api.project))
+    response = api.post("/sessions/conv-1/push", {"to": "bot", "target": "sms-bot"})
+    assert response.status_code == 409
+    assert "ana holds conv-1" in response.json()["message"]
+    assert "force" in response.json()["message"]
+    session = api.get("/sessions/conv-1").json()
+    assert (session["status"], session["holder"], session["version"]) == ("held", "ana", 1)
+
+
+def test_a_forced_push_takes_the_session_over_and_says_so(api, make_user):
+    escalate_and_claim(api, make_user("ana", api.project))
+    response = api.post("/sessions/conv-1/push", {"to": "bot", "target": "sms-bot", "force": True})
+    assert response.status_code == 200
+    assert response.json()["status"] == "bot"
+    audit = AuditEvent.objects.get(kind="handoff")
+    assert audit.data["taken_over_from"] == "ana"
+    event = Event.objects.get(type="session.pushed")
+    assert event.data["forced"] is True
+    assert event.data["taken_over_from"] == "ana"
+
+
+def test_a_customer_turn_through_the_api_reopens_a_resolved_session(api, make_user):
+    from sessions_app.services.handoffs import session_resolve
+
+    ana = make_user("ana", api.project)
+    escalate_and_claim(api, ana)
+    session_resolve(session=session_get(project=api.project, name="conv-1"), user=ana, note="ok")
+    api.post(
+        "/sessions/conv-1/docs",
+        {"docs": [{"id": "c9", "text": "Still broken", "metadata": {"role": "customer"}}]},
+    )
+    session = api.get("/sessions/conv-1").json()
+    assert session["status"] == "waiting"
+    assert session["last_handoff"]["reason"] == "the customer wrote after the session was resolved"
