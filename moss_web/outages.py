@@ -15,8 +15,8 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
-# Connection refused or lost, no pooled connection within DB_POOL_TIMEOUT, the
-# server shutting down, a statement over DB_STATEMENT_TIMEOUT: all retryable.
+# Connection refused or lost, no pooled connection in time (moss_web/postgres),
+# the server shutting down, a statement over DB_STATEMENT_TIMEOUT: all retryable.
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 
 

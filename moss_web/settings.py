@@ -131,16 +131,19 @@ if DB_STATEMENT_TIMEOUT > 0:
         if part
     )
 # A connection pool spares each request a new PostgreSQL backend (several ms).
-# A request waits at most DB_POOL_TIMEOUT for a connection, then gets a 503.
+# Our backend's pool (moss_web/postgres) tells a busy pool from a dead
+# database: a request waits up to DB_POOL_TIMEOUT for a busy pool, but only
+# DB_UNAVAILABLE_TIMEOUT while the pool cannot connect, then gets a 503.
 # While the database is down the pool retries in the background; giving up
 # after DB_POOL_RECONNECT_TIMEOUT lets the next request start a fresh attempt
 # instead of waiting out psycopg's exponential backoff (up to 5 minutes).
-DB_POOL_TIMEOUT = env_float("DB_POOL_TIMEOUT", 1.0)
+DATABASES["default"]["ENGINE"] = "moss_web.postgres"
 if env_bool("DB_POOL", True):
     DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": 1,
         "max_size": env_int("DB_POOL_MAX", 10),
-        "timeout": DB_POOL_TIMEOUT,
+        "timeout": env_float("DB_POOL_TIMEOUT", 10.0),
+        "unavailable_timeout": env_float("DB_UNAVAILABLE_TIMEOUT", 1.0),
         "reconnect_timeout": env_float("DB_POOL_RECONNECT_TIMEOUT", 10.0),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

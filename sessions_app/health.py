@@ -11,7 +11,7 @@ from django.http import HttpRequest, JsonResponse
 from sessions_app import embeddings
 
 # The database check gets this long; a database that has not answered by then
-# is reported down (its check finishes in the background, bounded by DB_POOL_TIMEOUT).
+# is reported down (its check finishes in the background, bounded by the pool's timeouts).
 DATABASE_CHECK_SECONDS = 0.5
 
 

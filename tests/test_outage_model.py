@@ -24,7 +24,7 @@ from django.test import Client
 from sessions_app import embeddings
 from sessions_app.models import Project, Turn
 from tests.conftest import ApiClient
-from tests.servers import other_database_sessions_end, server_process
+from tests.servers import server_process
 
 TURNS: list[dict[str, Any]] = [
     {
@@ -215,7 +215,6 @@ def test_a_server_without_its_model_stores_turns_and_embeds_them_when_it_returns
         assert semantic.json()["degraded"] is None
         assert semantic.json()["docs"][0]["id"] == "t2"
         assert httpx.get(f"{base_url}/healthz", timeout=10).json()["status"] == "ok"
-    other_database_sessions_end()
     expected = embeddings.texts_embed([doc["text"] for doc in TURNS])
     stored = [Turn.objects.get(doc_id=doc["id"]).embedding for doc in TURNS]
     assert np.allclose(np.array(stored), expected, atol=1e-5)

@@ -23,7 +23,7 @@ from websockets.sync.client import ClientConnection, connect
 from sessions_app.models import Project
 from tests.backing_services import ThrowawayRedis
 from tests.conftest import ApiClient, need
-from tests.servers import other_database_sessions_end, server_process
+from tests.servers import server_process
 
 TURNS = [
     {"id": "t1", "text": "Where is my refund?", "metadata": {"role": "customer"}},
@@ -112,7 +112,6 @@ def test_the_api_works_and_console_sockets_get_no_500_while_redis_is_down(
             # ...and is live again.
             escalate(bot, "conv-up", reason="Back online")
             assert "Back online" in receive_until(console, 'data-session="conv-up"')
-    other_database_sessions_end()
 
 
 def test_the_updates_view_sends_what_the_socket_would_after_the_cursor(
@@ -198,4 +197,3 @@ def test_the_console_polls_while_redis_is_down_and_goes_live_again(
         assert bot.post("/sessions/conv-1/docs", json={"docs": [last]}).status_code == 200
         expect(page.locator("#turn-4")).to_contain_text("confirmed receipt", timeout=15_000)
         expect(page.locator("#thread > li.turn")).to_have_count(4)
-    other_database_sessions_end()
