@@ -9,13 +9,20 @@ TORCH_SPEC ?= torch==2.13.0
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
+# DEMO=false serves without the demo project and people.
+DEMO ?= true
 STAMP := $(VENV)/.installed
 
 .PHONY: run test setup install db migrate demo lint typecheck bench browser screenshots db-stop clean
 
+# prepare_run refuses a non-loopback HOST without SECRET_KEY, seeds the demo, prints the banner.
 run: setup
+	$(BIN)/python manage.py prepare_run --host $(HOST) --port $(PORT) --demo $(DEMO)
 	$(BIN)/python manage.py collectstatic --noinput -v0
-	$(BIN)/python manage.py seed_demo --host $(HOST) --port $(PORT)
+	@# The webhook worker runs beside the server and stops with it (Ctrl-C, or the
+	@# server exiting); a deployment runs `manage.py deliver_webhooks` as its own process.
+	$(BIN)/python manage.py deliver_webhooks & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/uvicorn moss_web.asgi:application --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 test: setup browser

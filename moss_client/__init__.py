@@ -5,13 +5,15 @@
     client = MossClient(PROJECT_ID, PROJECT_KEY, base_url="http://127.0.0.1:8000")
     session = await client.session(index_name="conv-123")
     await session.add_docs([DocumentInfo(id="turn-1", text="...")])
-    await session.push_index()
+    await session.push_index(to="humans", reason="wants a refund")
+    async for event in client.events(session="conv-123"):  # what happened next
+        print(event.type, event.data)
 
 `MossClientSync` (also `moss_client.sync.MossClient`) is the same without `await`.
 The SDK only speaks HTTP (httpx); it imports nothing of the server.
 """
 
-from moss_client.client import MossClient, Session
+from moss_client.client import EventStream, MossClient, Session
 from moss_client.errors import (
     AuthenticationError,
     ConflictError,
@@ -22,12 +24,19 @@ from moss_client.errors import (
     ServerError,
     ValidationError,
 )
+from moss_client.sync import EventStream as EventStreamSync
 from moss_client.sync import MossClient as MossClientSync
 from moss_client.sync import Session as SessionSync
 from moss_client.types import (
+    Actor,
     AddDocsResult,
     DeleteDocsResult,
     DocumentInfo,
+    Event,
+    EventPage,
+    EventSession,
+    Handoff,
+    HandoffTarget,
     PushIndexResult,
     QueryOptions,
     QueryResultDoc,
@@ -37,11 +46,19 @@ from moss_client.types import (
 )
 
 __all__ = [
+    "Actor",
     "AddDocsResult",
     "AuthenticationError",
     "ConflictError",
     "DeleteDocsResult",
     "DocumentInfo",
+    "Event",
+    "EventPage",
+    "EventSession",
+    "EventStream",
+    "EventStreamSync",
+    "Handoff",
+    "HandoffTarget",
     "MossClient",
     "MossClientSync",
     "MossConnectionError",

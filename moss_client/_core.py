@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import random
 import re
+from collections import deque
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,11 +22,17 @@ from urllib.parse import quote
 
 import httpx
 
-from moss_client.errors import MossConnectionError, MossError, error_for_status
+from moss_client.errors import MossConnectionError, MossError, ServerError, error_for_status
 from moss_client.types import (
+    Actor,
     AddDocsResult,
     DeleteDocsResult,
     DocumentInfo,
+    Event,
+    EventPage,
+    EventSession,
+    Handoff,
+    HandoffTarget,
     HandoffTo,
     PushIndexResult,
     QueryOptions,
@@ -41,6 +49,10 @@ API_PREFIX = "/api/v1"
 DEFAULT_TIMEOUT = 60.0
 PAGE_SIZE = 500  # the server's largest page
 IDS_PER_REQUEST = 50  # keeps ?ids=…&ids=… well under URL length limits
+EVENTS_WAIT = 25.0  # seconds a stream request waits on the server (its limit is 30)
+EVENTS_REQUEST_MARGIN = 10.0  # a long-poll's HTTP timeout is its wait plus this
+RETRY_FIRST_DELAY = 0.5
+RETRY_MAX_DELAY = 15.0
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,7 @@ class Request:
     path: str
     params: tuple[tuple[str, str], ...] | None = None
     json: Any = None
+    timeout: float | None = None  # None: the client's own timeout
 
 
 @dataclass(frozen=True)
@@ -180,6 +193,11 @@ class SessionBase:
         """True when the call that opened this object created the session."""
         return self._info.created
 
+    @property
+    def last_handoff(self) -> Handoff | None:
+        """The session's latest handoff (a hand-back's note is its `reason`), if any."""
+        return self._info.last_handoff
+
     def __repr__(self) -> str:
         return (
             f"<{type(self).__name__} {self.name!r} doc_count={self.doc_count} "
@@ -203,6 +221,46 @@ def session_info_parse(body: dict[str, Any]) -> SessionInfo:
         created_at=datetime.fromisoformat(body["created_at"]),
         updated_at=datetime.fromisoformat(body["updated_at"]),
         created=bool(body.get("created", False)),
+        last_handoff=handoff_parse(body["last_handoff"]) if body.get("last_handoff") else None,
+    )
+
+
+def _optional_datetime(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def handoff_parse(body: dict[str, Any]) -> Handoff:
+    return Handoff(
+        version=body["version"],
+        job_id=body["job_id"],
+        from_agent=body["from_agent"],
+        from_channel=body["from_channel"],
+        to=HandoffTarget(kind=body["to"]["kind"], target=body["to"]["target"]),
+        reason=body["reason"],
+        actor=Actor(kind=body["actor"]["kind"], name=body["actor"]["name"]),
+        doc_count=body["doc_count"],
+        last_seq=body["last_seq"],
+        created_at=datetime.fromisoformat(body["created_at"]),
+        claimed_by=body.get("claimed_by"),
+        claimed_at=_optional_datetime(body.get("claimed_at")),
+    )
+
+
+def event_parse(body: dict[str, Any]) -> Event:
+    session = body["session"]
+    return Event(
+        id=body["id"],
+        cursor=body["cursor"],
+        type=body["type"],
+        created_at=datetime.fromisoformat(body["created_at"]),
+        session=EventSession(
+            name=session["name"],
+            status=session["status"],
+            holder=session.get("holder"),
+            version=session["version"],
+        ),
+        actor=Actor(kind=body["actor"]["kind"], name=body["actor"]["name"]),
+        data=dict(body.get("data") or {}),
     )
 
 
@@ -391,14 +449,17 @@ def session_push(
     reason: str,
     from_agent: str,
     from_channel: str,
+    force: bool = False,
 ) -> Operation[PushIndexResult]:
-    body = {
+    body: dict[str, Any] = {
         "to": to,
         "target": target,
         "reason": reason,
         "from_agent": from_agent,
         "from_channel": from_channel,
     }
+    if force:
+        body["force"] = True
     reply = yield Request("POST", _session_path(session.name, "/push"), json=body)
     result = PushIndexResult(
         job_id=reply["job_id"],
@@ -411,3 +472,109 @@ def session_push(
     # properties tell the truth (a cheap read; handoffs are rare).
     yield from session_refresh(session)
     return result
+
+
+def session_handoffs(session: SessionBase) -> Operation[list[Handoff]]:
+    """The session's whole handoff history, oldest first, following the server's pages."""
+    found: list[Handoff] = []
+    cursor: str | None = None
+    while True:
+        params = [("limit", str(PAGE_SIZE))]
+        if cursor:
+            params.append(("cursor", cursor))
+        reply = yield Request("GET", _session_path(session.name, "/handoffs"), params=tuple(params))
+        found.extend(handoff_parse(item) for item in reply["handoffs"])
+        cursor = reply.get("next_cursor")
+        if not cursor:
+            return found
+
+
+# `after`: a cursor, None for the oldest event the server keeps, "now" for new events only.
+After = int | Literal["now"] | None
+
+
+def events_page(
+    *,
+    after: After,
+    types: Sequence[str] | None,
+    session: str | None,
+    wait: float,
+    limit: int | None = None,
+) -> Operation[EventPage]:
+    """One long-poll: events after `after`, waiting up to `wait` seconds for the first."""
+    params: list[tuple[str, str]] = [("wait", f"{wait:g}")]
+    if after is not None:
+        params.append(("after", str(after)))
+    if types:
+        params.append(("types", ",".join(types)))
+    if session:
+        params.append(("session", session))
+    if limit is not None:
+        params.append(("limit", str(limit)))
+    reply = yield Request(
+        "GET", "/events", params=tuple(params), timeout=wait + EVENTS_REQUEST_MARGIN
+    )
+    return EventPage(
+        events=[event_parse(item) for item in reply["events"]], next_cursor=reply["next_cursor"]
+    )
+
+
+def is_transient(error: MossError) -> bool:
+    """Worth retrying: no reply, a timeout, or the server (or its proxy) failing."""
+    return isinstance(error, MossConnectionError | ServerError) or error.status == 429
+
+
+class EventFollower:
+    """The state of `client.events(...)`, free of I/O: which page to ask for next,
+    the events received but not yet handed out, and how long to back off after a
+    failure. `cursor` is where the stream would resume: the last event handed out
+    (or the server's next_cursor once a page is used up), so a reconnect neither
+    repeats nor skips anything."""
+
+    def __init__(
+        self,
+        *,
+        after: After,
+        types: Sequence[str] | None,
+        session: str | None,
+        wait: float,
+    ) -> None:
+        if not wait > 0:
+            raise ValueError("the stream long-polls: wait must be more than 0 seconds")
+        self.cursor: After = after
+        self._types = list(types) if types else None
+        self._session = session
+        self._wait = wait
+        self._buffer: deque[Event] = deque()
+        self._page_end: int | None = None
+        self._failures = 0
+
+    def page(self) -> Operation[EventPage]:
+        return events_page(
+            after=self.cursor, types=self._types, session=self._session, wait=self._wait
+        )
+
+    def received(self, page: EventPage) -> None:
+        self._failures = 0
+        self._buffer.extend(page.events)
+        self._page_end = page.next_cursor
+        if not self._buffer:
+            self.cursor = page.next_cursor
+
+    def take(self) -> Event | None:
+        """The next event received, or None when another page is needed."""
+        if not self._buffer:
+            return None
+        event = self._buffer.popleft()
+        self.cursor = event.cursor
+        if not self._buffer and self._page_end is not None:
+            self.cursor = max(event.cursor, self._page_end)
+        return event
+
+    def retry_delay(self, error: MossError) -> float:
+        """Seconds to wait before asking again; re-raises errors not worth retrying."""
+        if not is_transient(error):
+            raise error
+        delay = min(RETRY_FIRST_DELAY * 2**self._failures, RETRY_MAX_DELAY)
+        self._failures += 1
+        return delay * random.uniform(0.5, 1.0)

@@ -58,3 +58,8 @@ ERRORS_BY_STATUS: dict[int, type[MossError]] = {
 def error_for_status(status: int, *, code: str, message: str) -> MossError:
     error_class = ERRORS_BY_STATUS.get(status) or (ServerError if status >= 500 else MossError)
     return error_class(message, status=status, code=code)
+
+
+class WebhookVerificationError(MossError):
+    """A webhook whose signature does not match, whose timestamp is stale (more than
+    five minutes off), or whose headers or body are malformed. Answer it with 4xx."""

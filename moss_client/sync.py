@@ -5,6 +5,8 @@ Both clients run the same operations from `_core`; only the sending differs.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from types import TracebackType
 from typing import TypeVar
@@ -12,10 +14,13 @@ from typing import TypeVar
 import httpx
 
 from moss_client import _core
+from moss_client.errors import MossError
 from moss_client.types import (
     AddDocsResult,
     DeleteDocsResult,
     DocumentInfo,
+    Event,
+    Handoff,
     HandoffTo,
     PushIndexResult,
     QueryOptions,
@@ -25,6 +30,8 @@ from moss_client.types import (
 )
 
 T = TypeVar("T")
+
+logger = logging.getLogger("moss_client")
 
 
 class MossClient:
@@ -53,7 +60,11 @@ class MossClient:
         while isinstance(step, _core.Request):
             with _core.transport_errors():
                 response = self._http.request(
-                    step.method, step.path, params=step.params, json=step.json
+                    step.method,
+                    step.path,
+                    params=step.params,
+                    json=step.json,
+                    timeout=httpx.USE_CLIENT_DEFAULT if step.timeout is None else step.timeout,
                 )
             step = _core.advance(operation, _core.response_decode(response))
         return step.value
@@ -103,6 +114,30 @@ class MossClient:
             _core.customer_query(customer_id=customer_id, query=query, options=options)
         )
 
+    def events(
+        self,
+        *,
+        after: _core.After = None,
+        types: Sequence[str] | None = None,
+        session: str | None = None,
+        wait: float = _core.EVENTS_WAIT,
+    ) -> EventStream:
+        """Follow the project's event log: `for event in client.events(...)`.
+
+        Long-polls (`wait` seconds per request, at most 30), never ends by itself,
+        and on a lost connection or a 5xx retries with backoff from the last event
+        it handed out (`stream.cursor`, worth saving to resume after a restart).
+        `after`: a cursor; None for the oldest event kept; "now" for new ones only.
+        """
+        follower = _core.EventFollower(after=after, types=types, session=session, wait=wait)
+        return EventStream(self, follower)
+
+    def latest_event_cursor(self) -> int:
+        """The cursor of the project's latest event: pass it as `after` to follow only
+        what happens from now on."""
+        page = self._run(_core.events_page(after="now", types=None, session=None, wait=0))
+        return page.next_cursor
+
     def close(self) -> None:
         self._http.close()
 
@@ -147,8 +182,12 @@ class Session(_core.SessionBase):
         reason: str = "",
         from_agent: str = "",
         from_channel: str = "",
+        force: bool = False,
     ) -> PushIndexResult:
-        """Record a handoff. `to="humans"` (or a team / user) puts it in the escalation queue."""
+        """Record a handoff. `to="humans"` (or a team / user) puts it in the escalation queue.
+
+        A session a specialist holds raises ConflictError naming them, unless `force`
+        is set: then the bot takes it over and the specialist's page says so."""
         return self._client._run(
             _core.session_push(
                 self,
@@ -157,11 +196,43 @@ class Session(_core.SessionBase):
                 reason=reason,
                 from_agent=from_agent,
                 from_channel=from_channel,
+                force=force,
             )
         )
+
+    def handoffs(self) -> list[Handoff]:
+        """The session's handoff history, oldest first."""
+        return self._client._run(_core.session_handoffs(self))
 
     def refresh(self) -> SessionInfo:
         return self._client._run(_core.session_refresh(self))
 
 
-__all__ = ["MossClient", "Session"]
+class EventStream:
+    """`for event in client.events(...)`; `cursor` is where it would resume."""
+
+    def __init__(self, client: MossClient, follower: _core.EventFollower) -> None:
+        self._client = client
+        self._follower = follower
+
+    @property
+    def cursor(self) -> _core.After:
+        return self._follower.cursor
+
+    def __iter__(self) -> EventStream:
+        return self
+
+    def __next__(self) -> Event:
+        while (event := self._follower.take()) is None:
+            try:
+                page = self._client._run(self._follower.page())
+            except MossError as exc:
+                delay = self._follower.retry_delay(exc)
+                logger.warning("event stream: %s; retrying in %.1fs", exc, delay)
+                time.sleep(delay)
+                continue
+            self._follower.received(page)
+        return event
+
+
+__all__ = ["EventStream", "MossClient", "Session"]

@@ -46,6 +46,7 @@ class SessionInfo:
     created_at: datetime
     updated_at: datetime
     created: bool = False
+    last_handoff: Handoff | None = None
 
 
 @dataclass(frozen=True)
@@ -103,3 +104,70 @@ class PushIndexResult:
     doc_count: int
     status: str
     version: int
+
+
+@dataclass(frozen=True)
+class HandoffTarget:
+    """Whom a handoff went to: `kind` bot / humans / team / user / resolved, and its name."""
+
+    kind: str
+    target: str
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acted: `kind` is "bot" (a project key), "user" (a specialist) or "system"."""
+
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """One handoff of a session; `reason` is a hand-back's or resolution's note too."""
+
+    version: int
+    job_id: str
+    from_agent: str
+    from_channel: str
+    to: HandoffTarget
+    reason: str
+    actor: Actor
+    doc_count: int
+    last_seq: int
+    created_at: datetime
+    claimed_by: str | None
+    claimed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class EventSession:
+    """The session as the change left it."""
+
+    name: str
+    status: str
+    holder: str | None
+    version: int
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of the project's event log. `id` is unique (deduplicate by it);
+    `cursor` grows by one per project in commit order. `data` depends on `type`:
+    for turn.* it has id, seq, role, author, channel, text and metadata."""
+
+    id: str
+    cursor: int
+    type: str
+    created_at: datetime
+    session: EventSession
+    actor: Actor
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """One reply of the stream: events, and the cursor to pass as `after` next."""
+
+    events: list[Event]
+    next_cursor: int

@@ -3,27 +3,52 @@
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
 
 from moss_web.outages import DATABASE_UNAVAILABLE, failure_for
 from sessions_app.api.auth import ProjectKeyAuth
+from sessions_app.api.events import router as events_router
 from sessions_app.api.sessions import router as sessions_router
+from sessions_app.api.throttles import ApiKeyRateThrottle, AuthFailuresThrottled
+from sessions_app.api.webhooks import router as webhooks_router
 from sessions_app.errors import DomainError
+
+
+def docs_switch(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """The docs page and the OpenAPI schema exist only while MOSS_API_DOCS is on."""
+
+    @wraps(view)
+    def switched(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not settings.MOSS_API_DOCS:
+            raise Http404("API docs are switched off (MOSS_API_DOCS=false)")
+        return view(request, *args, **kwargs)
+
+    return switched
+
 
 api = NinjaAPI(
     title="moss-web API",
     version="1",
-    description="Sessions, turns, search and handoffs. Authenticate with the "
+    description="Sessions, turns, search, handoffs, the event stream and webhooks. "
+    "Authenticate with the "
     "X-Project-Id and X-Project-Key headers.",
     auth=ProjectKeyAuth(),
+    throttle=[ApiKeyRateThrottle()],
     urls_namespace="api-v1",
+    docs_decorator=docs_switch,
 )
 api.add_router("/", sessions_router)
+api.add_router("/", events_router)
+api.add_router("/", webhooks_router)
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +65,19 @@ def domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
 @api.exception_handler(AuthenticationError)
 def authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     return _error(request, 401, "unauthorized", "missing or invalid X-Project-Id / X-Project-Key")
+
+
+@api.exception_handler(Throttled)
+def throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
+    wait = max(1, math.ceil(exc.wait)) if exc.wait is not None else None
+    if isinstance(exc, AuthFailuresThrottled):
+        message = "too many failed authentications from this address"
+    else:
+        message = "too many requests for this API key"
+    response = _error(request, 429, "throttled", message + (f"; retry in {wait} s" if wait else ""))
+    if wait is not None:
+        response["Retry-After"] = str(wait)
+    return response
 
 
 @api.exception_handler(ValidationError)

@@ -8,9 +8,9 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from moss_web.websocket_failures import WebsocketFailures  # noqa: E402
+from moss_web.websocket_origin import WebsocketOriginValidator  # noqa: E402
 from sessions_app.embedding_worker import embedding_worker_start  # noqa: E402
 from sessions_app.routing import websocket_urlpatterns  # noqa: E402
 
@@ -34,7 +34,7 @@ application = ProtocolTypeRouter(
         "lifespan": lifespan,
         "http": django_asgi_app,
         "websocket": WebsocketFailures(
-            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+            WebsocketOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

@@ -7,9 +7,13 @@ they cannot parse rather than guessing.
 from __future__ import annotations
 
 import os
+import re
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 from moss_web import embedded_pg
 
@@ -55,8 +59,28 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
+_RATE = re.compile(r"^\d+/\d*(s|sec|m|min|h|hour|d|day)$")
+
+
+def env_rate(name: str, default: str) -> str | None:
+    """A throttle rate like "600/min" or "20/10s" (django-ninja's format); "off" is None."""
+    value = env_str(name, default).strip()
+    if value.lower() in ("off", "none", "0"):
+        return None
+    if not _RATE.match(value):
+        raise ImproperlyConfigured(
+            f"{name} must look like 600/min, 20/10s or off (units s, m, h, d), got {value!r}"
+        )
+    return value
+
+
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY") or "insecure-dev-only-key-set-SECRET_KEY-in-production"
+# The fallback carries Django's own "insecure" prefix, so `check --deploy` flags it
+# and `make run` refuses to serve beyond loopback with it.
+INSECURE_SECRET_KEY_PREFIX = "django-insecure-"
+SECRET_KEY = env_str("SECRET_KEY") or (
+    INSECURE_SECRET_KEY_PREFIX + "moss-web-development-only-set-SECRET_KEY-in-production"
+)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
@@ -67,14 +91,19 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Listed so the API docs page uses ninja's own Swagger UI files, not a CDN.
+    "ninja",
+    "csp",
     "django_htmx",
     "channels",
+    "axes",
     "sessions_app",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "moss_web.middleware.AsyncWhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -82,6 +111,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "moss_web.urls"
@@ -112,6 +143,8 @@ DATABASE_URL = env_str("DATABASE_URL") or embedded_pg.database_url(PG_DATA_DIR)
 DATABASES = {
     "default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)
 }
+# A URL without query parameters gives no OPTIONS at all.
+DATABASES["default"].setdefault("OPTIONS", {})
 # dj-database-url leaves a socket folder given as ?host= in OPTIONS.
 if not DATABASES["default"]["HOST"] and "host" in DATABASES["default"]["OPTIONS"]:
     DATABASES["default"]["HOST"] = DATABASES["default"]["OPTIONS"].pop("host")
@@ -176,6 +209,39 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# The cache holds the API throttles' counters: in Redis when REDIS_URL is set,
+# so every server process counts against one limit; per process otherwise. The
+# short timeouts keep a Redis outage from stalling requests (throttles fail open).
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "moss",
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Throttling (README, "Throttling"). The client address is REMOTE_ADDR: uvicorn
+# sets it from X-Forwarded-For only for the proxies in FORWARDED_ALLOW_IPS, so a
+# client cannot pick its own address with a header.
+NINJA_NUM_PROXIES = 0
+MOSS_API_KEY_RATE = env_rate("MOSS_API_KEY_RATE", "6000/min")
+MOSS_API_AUTH_FAILURE_RATE = env_rate("MOSS_API_AUTH_FAILURE_RATE", "30/min")
+# Console and admin sign-in: django-axes locks a client address, and separately
+# a username, after MOSS_LOGIN_FAILURE_LIMIT failures, for MOSS_LOGIN_COOLOFF_SECONDS.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("MOSS_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(seconds=env_int("MOSS_LOGIN_COOLOFF_SECONDS", 900))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "sessions_app.views_login.login_locked_out"
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -217,6 +283,19 @@ MOSS_MAX_TOP_K = env_int("MOSS_MAX_TOP_K", 100)
 
 # The event log bots read (long-poll stream and webhooks).
 MOSS_EVENT_RETENTION_DAYS = env_int("MOSS_EVENT_RETENTION_DAYS", 14)
+
+# Webhooks (README "Webhooks"): delivery worker `manage.py deliver_webhooks`.
+MOSS_WEBHOOK_MAX_ENDPOINTS = env_int("MOSS_WEBHOOK_MAX_ENDPOINTS", 10)
+# Refuse receivers on loopback, private, link-local and reserved addresses (SSRF),
+# checked at registration and again at every delivery.
+MOSS_WEBHOOK_ALLOW_PRIVATE = env_bool("MOSS_WEBHOOK_ALLOW_PRIVATE", False)
+MOSS_WEBHOOK_TIMEOUT_SECONDS = env_float("MOSS_WEBHOOK_TIMEOUT_SECONDS", 5.0)
+MOSS_WEBHOOK_RETRY_BASE_SECONDS = env_float("MOSS_WEBHOOK_RETRY_BASE_SECONDS", 5.0)
+MOSS_WEBHOOK_RETRY_MAX_DELAY_SECONDS = env_float("MOSS_WEBHOOK_RETRY_MAX_DELAY_SECONDS", 3600.0)
+MOSS_WEBHOOK_RETRY_WINDOW_SECONDS = env_float("MOSS_WEBHOOK_RETRY_WINDOW_SECONDS", 86400.0)
+MOSS_WEBHOOK_POLL_SECONDS = env_float("MOSS_WEBHOOK_POLL_SECONDS", 5.0)
+MOSS_WEBHOOK_WORKER_THREADS = env_int("MOSS_WEBHOOK_WORKER_THREADS", 4)
+MOSS_WEBHOOK_PRUNE_SECONDS = env_float("MOSS_WEBHOOK_PRUNE_SECONDS", 3600.0)
 # A full add_docs call (500 docs with client embeddings) is several MB of JSON.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MOSS_MAX_BODY_BYTES", 32 * 1024 * 1024)
 
@@ -234,3 +313,34 @@ LOGGING = {
 if not DEBUG and env_bool("SECURE_COOKIES", False):
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+
+# HTTPS, for deployments behind TLS (README, "Production"). The health check stays
+# reachable over plain HTTP for load balancers.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Behind a proxy that terminates TLS and sets X-Forwarded-Proto (and strips it from clients).
+if env_bool("SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content-Security-Policy: scripts and styles only from this server's static files,
+# nothing inline (templates keep no inline script, style or hx-on handler).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        # 'self' covers the console's websocket on the same host and port.
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# The API's Swagger UI page and OpenAPI schema, /api/v1/docs and /api/v1/openapi.json.
+MOSS_API_DOCS = env_bool("MOSS_API_DOCS", True)

@@ -1,6 +1,9 @@
-"""Benchmark: query, ingest and open-session figures for sessions of 100, 1,000 and 10,000 turns.
+"""Benchmark: query, ingest and open-session figures for sessions of 100, 1,000 and 10,000 turns,
+and the return path's latency: push -> long-poll wake and push -> webhook receipt.
 
-Prints figures and ratios; nothing here passes or fails. Run with `make bench`.
+Prints figures and ratios; nothing here passes or fails. Run with `make bench`;
+`scripts/bench.py --events-only` runs only the event-stream part (under a minute),
+`scripts/bench.py webhooks` only the webhook figure.
 It starts its own uvicorn process against the configured database (the embedded
 PostgreSQL unless DATABASE_URL is set), works in a throw-away project, and
 deletes that project at the end.
@@ -8,6 +11,7 @@ deletes that project at the end.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import random
@@ -20,29 +24,41 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's packages, whatever is installed
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "moss_web.settings")
+# The benchmark measures latency, not the per-key throttle (its server inherits this).
+os.environ.setdefault("MOSS_API_KEY_RATE", "off")
 
 import django  # noqa: E402
 
 django.setup()
 
 import numpy as np  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
-from moss_client import DocumentInfo, MossClientSync, QueryOptions  # noqa: E402
+from moss_client import DocumentInfo, MossClient, MossClientSync, QueryOptions  # noqa: E402
 from moss_client.sync import Session  # noqa: E402
 from sessions_app import embeddings  # noqa: E402
+from sessions_app.actors import Actor  # noqa: E402
 from sessions_app.models import Project  # noqa: E402
 from sessions_app.selectors import session_get  # noqa: E402
+from sessions_app.services.handoffs import session_push  # noqa: E402
 from sessions_app.services.projects import project_create  # noqa: E402
 from sessions_app.services.search import turns_search  # noqa: E402
-from tests.servers import server_process  # noqa: E402
+from sessions_app.webhooks.services import webhook_create  # noqa: E402
+from tests.servers import server_process, worker_process  # noqa: E402
+from tests.webhook_receiver import Received, receiver_running  # noqa: E402
 
 SIZES = (100, 1_000, 10_000)
 POOL_SIZE = 2_000  # distinct texts, embedded once in this process
 API_BATCH = 250  # add_docs batch for the server-embedded ingest figure
 BULK_BATCH = 500  # a full add_docs call with client embeddings
 QUERY_RUNS = 60
+WEBHOOK_RUNS = 100
 OPEN_RUNS = 30
+WAKE_RUNS = 60
+FAN_OUT_FOLLOWERS = 50
+FAN_OUT_RUNS = 15
+PARKED = 0.2  # seconds for a follower's next long-poll to be waiting on the server
 WARM_UP = 5
 QUERIES = [
     "status of the refund",
@@ -193,6 +209,65 @@ def open_row(size: int, client: MossClientSync, name: str) -> str:
     return f"{size:>7,} | {percentile(samples, 50):>5.1f}ms | {percentile(samples, 95):>5.1f}ms"
 
 
+def stamp_into(times: list[float]) -> Callable[[object], None]:
+    """A done-callback that records when it ran."""
+    return lambda _done: times.append(time.perf_counter())
+
+
+async def wake_samples(
+    project_id: str, key: str, base_url: str, *, followers: int, runs: int
+) -> tuple[list[float], list[float]]:
+    """Milliseconds from sending a push to the last follower's stream yielding its event,
+    and of the push call itself. Followers are SDK streams parked in a long-poll."""
+    async with MossClient(project_id, key, base_url=base_url, agent="bench-bot") as pusher:
+        session = await pusher.session(f"bench-wake-{followers}")
+        start = await pusher.latest_event_cursor()
+        clients = [MossClient(project_id, key, base_url=base_url) for _ in range(followers)]
+        streams = [
+            client.events(after=start, session=session.name, types=["session.pushed"])
+            for client in clients
+        ]
+        wakes, pushes = [], []
+        try:
+            for run in range(WARM_UP + runs):
+                woken: list[float] = []
+                waiting = [asyncio.create_task(anext(stream)) for stream in streams]
+                for task in waiting:
+                    task.add_done_callback(stamp_into(woken))
+                await asyncio.sleep(PARKED)
+                sent = time.perf_counter()
+                await session.push_index(target=f"bot-{run}")
+                pushed = time.perf_counter()
+                await asyncio.gather(*waiting)
+                if run >= WARM_UP:
+                    wakes.append((max(woken) - sent) * 1000)
+                    pushes.append((pushed - sent) * 1000)
+        finally:
+            for client in clients:
+                await client.aclose()
+    return wakes, pushes
+
+
+def wake_rows(project_id: str, key: str, base_url: str) -> None:
+    print(
+        "Event stream: push -> long-poll wake (from sending POST /push to the SDK stream"
+        " yielding the event)"
+    )
+    print(f"{'followers':>9} | {'runs':>4} | {'wake p50':>8} | {'p95':>7} | {'push call p50':>13}")
+    for followers, runs in ((1, WAKE_RUNS), (FAN_OUT_FOLLOWERS, FAN_OUT_RUNS)):
+        wakes, pushes = asyncio.run(
+            wake_samples(project_id, key, base_url, followers=followers, runs=runs)
+        )
+        print(
+            f"{followers:>9} | {runs:>4} | {percentile(wakes, 50):>6.1f}ms | "
+            f"{percentile(wakes, 95):>5.1f}ms | {percentile(pushes, 50):>11.1f}ms"
+        )
+    print(
+        f"  with {FAN_OUT_FOLLOWERS} followers, wake = until the last of them has its event;"
+        "\n  the push call includes the SDK's re-read of the session after the handoff."
+    )
+
+
 @contextmanager
 def bench_project() -> Iterator[tuple[Project, str]]:
     project, key = project_create(name=f"bench-{int(time.time())}")
@@ -237,6 +312,72 @@ def ingest_with_client_embeddings(
     return count / (time.perf_counter() - started)
 
 
+def arrived_after(count: int) -> Callable[[list[Received]], bool]:
+    return lambda received: len(received) > count
+
+
+def webhook_latency_ms(client: MossClientSync, project: Project) -> dict[str, list[float]]:
+    """From the start of a push (the SDK call) to the receiver reading its webhook, the
+    push call alone, and from a push's commit (a service call in this process) to its
+    receipt; one push at a time, deliver_webhooks as its own process."""
+    settings.MOSS_WEBHOOK_ALLOW_PRIVATE = True  # the receiver listens on 127.0.0.1
+    with (
+        receiver_running() as receiver,
+        worker_process(env={"MOSS_WEBHOOK_ALLOW_PRIVATE": "true"}),
+    ):
+        webhook_create(
+            project=project, actor=Actor.system("bench"), url=receiver.url, types=["session.pushed"]
+        )
+        session = client.session("bench-webhooks")
+        figures: dict[str, list[float]] = {"receipt": [], "push": [], "commit": []}
+        for run in range(WARM_UP + WEBHOOK_RUNS):
+            before = len(receiver.received)
+            started = time.monotonic()
+            session.push_index(to="bot", target="bench-bot")
+            answered = time.monotonic()
+            received = receiver.wait_for(arrived_after(before))[before]
+            if run >= WARM_UP:
+                figures["receipt"].append((received.at - started) * 1000)
+                figures["push"].append((answered - started) * 1000)
+        stored = session_get(project=project, name=session.name)
+        for run in range(WARM_UP + WEBHOOK_RUNS):
+            before = len(receiver.received)
+            session_push(session=stored, actor=Actor.system("bench"), to_target="bench-bot")
+            committed = time.monotonic()
+            received = receiver.wait_for(arrived_after(before))[before]
+            if run >= WARM_UP:
+                figures["commit"].append((received.at - committed) * 1000)
+    return figures
+
+
+def webhook_report(client: MossClientSync, project: Project) -> None:
+    figures = webhook_latency_ms(client, project)
+    print()
+    print(
+        f"Push → webhook receipt: {WEBHOOK_RUNS} pushes one at a time, worker process "
+        f"(LISTEN/NOTIFY), receiver on 127.0.0.1; load average {os.getloadavg()[0]:.1f}"
+    )
+    rows = (
+        ("push → receipt", figures["receipt"]),
+        ("the push call alone", figures["push"]),
+        ("commit → receipt", figures["commit"]),
+    )
+    for label, samples in rows:
+        print(
+            f"  {label:<20} p50 {percentile(samples, 50):>6.1f} ms, "
+            f"p95 {percentile(samples, 95):>6.1f} ms, max {max(samples):>6.1f} ms"
+        )
+
+
+def webhooks_only() -> None:
+    with (
+        bench_project() as (project, key),
+        server_process() as base_url,
+        MossClientSync(project.public_id, key, base_url=base_url) as client,
+    ):
+        webhook_report(client, project)
+
+
 def main() -> None:
     bench_started = time.perf_counter()
     print("moss-web benchmark")
@@ -245,6 +386,12 @@ def main() -> None:
         f"database: {connection.vendor} {connection.settings_dict['HOST'] or 'localhost'}"
     )
     print("  server: uvicorn, 1 worker, started by this script; model all-MiniLM-L6-v2 (torch)")
+    print(f"  load average before the run: {' '.join(f'{n:.1f}' for n in os.getloadavg())}")
+    if "--events-only" in sys.argv[1:]:
+        with bench_project() as (project, key), server_process() as base_url:
+            print()
+            wake_rows(project.public_id, key, base_url)
+        return
 
     pool = text_pool(POOL_SIZE)
     embeddings.model_get()
@@ -319,11 +466,18 @@ def main() -> None:
         print(f"{'turns':>7} | {'p50':>7} | {'p95':>7}")
         for size, session in sessions.items():
             print(open_row(size, client, session.name))
+        webhook_report(client, project)
         client.close()
+
+        print()
+        wake_rows(project.public_id, key, base_url)
 
     print()
     print(f"Bench project deleted. Total time {time.perf_counter() - bench_started:.0f}s.")
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["webhooks"]:
+        webhooks_only()
+    else:
+        main()

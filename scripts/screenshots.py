@@ -8,7 +8,6 @@ It only reads: nobody claims anything, so the demo queue stays as it was.
 
 from __future__ import annotations
 
-import io
 import os
 import sys
 from pathlib import Path
@@ -26,21 +25,23 @@ def main() -> None:
     import django
 
     django.setup()
+    from django.conf import settings
     from django.core.management import call_command
 
-    from sessions_app import demo
-    from sessions_app.models import Project
+    from sessions_app.services.demo import demo_seed
     from tests.browsers import chromium as chromium_browser
     from tests.servers import server_process
 
     call_command("migrate", verbosity=0)
-    call_command("seed_demo", stdout=io.StringIO())
-    project = Project.objects.get(name=demo.DEMO_PROJECT_NAME)
+    # The demo's generated passwords, as `make run` prints them.
+    seeded = demo_seed(data_dir=settings.DATA_DIR)
+    project = seeded.project
+    passwords = {login.username: login.password or "" for login in seeded.logins}
     OUT.mkdir(parents=True, exist_ok=True)
 
     with server_process() as base_url, chromium_browser() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 800})
-        sign_in(page, base_url, USERNAME, next_url="/console/")
+        sign_in(page, base_url, USERNAME, passwords[USERNAME], next_url="/console/")
         page.wait_for_selector('#live-status[data-state="open"]')
         page.wait_for_selector(".queue-row")
         page.screenshot(path=str(OUT / "console-queue.png"), full_page=True)
@@ -52,7 +53,7 @@ def main() -> None:
         page.screenshot(path=str(OUT / "console-session.png"), full_page=True)
 
         supervisor = browser.new_page(viewport={"width": 1280, "height": 800})
-        sign_in(supervisor, base_url, SUPERVISOR, next_url="/supervise/")
+        sign_in(supervisor, base_url, SUPERVISOR, passwords[SUPERVISOR], next_url="/supervise/")
         pages = {
             "supervise-timeline.png": f"/supervise/p/{project.public_id}/s/ticket-9034/",
             "supervise-dashboard.png": f"/supervise/p/{project.public_id}/dashboard/?window=7d",
@@ -65,12 +66,10 @@ def main() -> None:
         print(OUT / name)
 
 
-def sign_in(page: Any, base_url: str, username: str, *, next_url: str) -> None:
-    from sessions_app import demo
-
+def sign_in(page: Any, base_url: str, username: str, password: str, *, next_url: str) -> None:
     page.goto(f"{base_url}/accounts/login/?next={next_url}")
     page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(demo.DEMO_PASSWORD)
+    page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{base_url}{next_url}**")
 

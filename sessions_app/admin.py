@@ -143,7 +143,16 @@ class TeamAdmin(admin.ModelAdmin):
 class TurnInline(admin.TabularInline):
     model = Turn
     exclude = TURN_HIDDEN
-    fields = ("seq", "doc_id", "text", "metadata", "model_id", "created_at", "updated_at")
+    fields = (
+        "seq",
+        "doc_id",
+        "text",
+        "metadata",
+        "written_by",
+        "model_id",
+        "created_at",
+        "updated_at",
+    )
     readonly_fields = fields
     ordering = ("seq",)
     extra = 0
@@ -156,7 +165,7 @@ class TurnInline(admin.TabularInline):
         return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Turn]:
-        return super().get_queryset(request).defer(*TURN_HIDDEN)
+        return super().get_queryset(request).select_related("written_by_user").defer(*TURN_HIDDEN)
 
 
 class HandoffInline(ReadOnlyMixin, admin.TabularInline):
@@ -236,14 +245,22 @@ class SessionAdmin(admin.ModelAdmin):
 
 @admin.register(Turn)
 class TurnAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("session", "seq", "doc_id", "channel", "short_text", "created_at")
+    list_display = (
+        "session",
+        "seq",
+        "doc_id",
+        "channel",
+        "short_text",
+        "written_by",
+        "created_at",
+    )
     list_filter = ("session__project",)
     search_fields = ("doc_id", "text", "session__name")
-    list_select_related = ("session",)
+    list_select_related = ("session", "written_by_user")
     exclude = TURN_HIDDEN
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Turn]:
-        return super().get_queryset(request).defer(*TURN_HIDDEN)
+        return super().get_queryset(request).select_related("written_by_user").defer(*TURN_HIDDEN)
 
     @admin.display(description="Channel")
     def channel(self, obj: Turn) -> str:
@@ -294,3 +311,7 @@ class AuditEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# Registers the webhook endpoint and attempt admins.
+from sessions_app.webhooks import admin as webhooks_admin  # noqa: E402, F401

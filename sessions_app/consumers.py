@@ -134,7 +134,17 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             held_before=self.held,
         )
         if update is None:
-            await self._send_notice("session-notice", "This session is no longer available.")
+            # Someone else claimed an escalation this user could open only while it waited.
+            claimed = await database_sync_to_async(fragments.claimed_notice_html)(
+                user=self.user,
+                session_id=self.watched.pk,
+                notice_id="session-notice",
+                suffix=" This session is no longer available to you.",
+            )
+            if claimed:
+                await self.send(text_data=claimed)
+            else:
+                await self._send_notice("session-notice", "This session is no longer available.")
             await self.channel_layer.group_discard(
                 events.session_group(self.watched.pk), self.channel_name
             )

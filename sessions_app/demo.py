@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 DEMO_PROJECT_NAME = "Demo: Acme Support"
-DEMO_PASSWORD = "moss-demo-2026"
 # username, role, teams
 DEMO_USERS = [
     ("ana", "agent", ["billing"]),

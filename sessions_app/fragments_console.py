@@ -13,7 +13,12 @@ from django.contrib.auth.models import User
 from django.http import Http404
 from django.template.loader import render_to_string
 
-from sessions_app.access import session_get_for_user, user_projects
+from sessions_app.access import (
+    session_get_for_console,
+    session_routed_to_user,
+    user_projects,
+    user_supervises,
+)
 from sessions_app.forms_console import HandBackForm, ReplyForm, ResolveForm, TransferForm
 from sessions_app.models import Session, SessionStatus
 from sessions_app.selectors import last_escalation
@@ -46,7 +51,9 @@ def notice_html(*, notice_id: str, message: str, level: str = "info") -> str:
     )
 
 
-def claimed_notice_html(*, user: User, session_id: int) -> str:
+def claimed_notice_html(
+    *, user: User, session_id: int, notice_id: str = "queue-notice", suffix: str = ""
+) -> str:
     """Who claimed a session of this user's projects, unless it was this user."""
     session = (
         Session.objects.filter(pk=session_id, project__in=user_projects(user=user))
@@ -55,8 +62,8 @@ def claimed_notice_html(*, user: User, session_id: int) -> str:
     )
     if session is None or session.holder is None or session.holder_id == user.pk:
         return ""
-    message = f"{session.holder.get_username()} claimed {session.name}."
-    return notice_html(notice_id="queue-notice", message=message)
+    message = f"{session.holder.get_username()} claimed {session.name}.{suffix}"
+    return notice_html(notice_id=notice_id, message=message)
 
 
 def user_project_ids(*, user: User) -> set[int]:
@@ -90,7 +97,10 @@ def side_context(*, session: Session, user: User, **forms: Any) -> dict[str, Any
         "project": session.project,
         "holds": session.status == SessionStatus.HELD and session.holder_id == user.pk,
         "can_claim": session.status == SessionStatus.WAITING
-        and session.queue_user_id in (None, user.pk),
+        and (
+            session_routed_to_user(session=session, user=user)
+            or user_supervises(user=user, project=session.project)
+        ),
         **session_forms(session=session, user=user, bound=forms),
     }
 
@@ -103,9 +113,9 @@ class WatchedSession:
 
 
 def session_watch(*, user: User, project_public_id: str, name: str) -> WatchedSession | None:
-    """The session the websocket follows, if this user may see it."""
+    """The session the websocket follows, if this user may open it (access.py)."""
     try:
-        _, session = session_get_for_user(user=user, project_id=project_public_id, name=name)
+        _, session = session_get_for_console(user=user, project_id=project_public_id, name=name)
     except Http404:
         return None
     return WatchedSession(pk=session.pk, project_public_id=project_public_id, name=session.name)
@@ -141,9 +151,10 @@ def session_update_html(
 ) -> SessionUpdate | None:
     """What changed in a watched session since the cursor: the thread's new items and the
     status panel, and the reply and hand-off forms when this user's hold on it changed.
-    None when the user may no longer see the session."""
+    None when the user may no longer open the session (someone else claimed an
+    escalation they could only see while it waited)."""
     try:
-        _, session = session_get_for_user(
+        _, session = session_get_for_console(
             user=user, project_id=watched.project_public_id, name=watched.name
         )
     except Http404:

@@ -158,6 +158,20 @@ class Turn(models.Model):
         output_field=SearchVectorField(),
         db_persist=True,
     )
+    # Who stored the current text, as the server saw it: role and author in the
+    # metadata are whatever the writer claimed. A turn written through an API key
+    # is marked as such wherever a human reads it; the prefix outlives the key.
+    written_by_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    written_by_key_prefix = models.CharField(max_length=16, blank=True)
+    written_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -182,6 +196,15 @@ class Turn(models.Model):
     @property
     def embedding_pending(self) -> bool:
         return self.embedding is None
+
+    @property
+    def written_by(self) -> str:
+        """The writer in words, for exports and the admin: "API key <prefix>", "user <name>"."""
+        if self.written_by_key_prefix:
+            return f"API key {self.written_by_key_prefix}"
+        if self.written_by_user_id is not None and self.written_by_user is not None:
+            return f"user {self.written_by_user.get_username()}"
+        return ""
 
 
 class HandoffTarget(models.TextChoices):
@@ -286,3 +309,74 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.session_name} #{self.cursor}"
+
+
+def _webhook_public_id() -> str:
+    return f"wh_{uuid.uuid4().hex[:20]}"
+
+
+class WebhookEndpoint(models.Model):
+    """A receiver of the project's events, signed per Standard Webhooks.
+
+    The worker delivers one event at a time in cursor order: `cursor` is the
+    last project event cursor this endpoint is done with (delivered, or skipped
+    as not among `types`), so event N+1 is sent only after N was acknowledged.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    public_id = models.CharField(
+        max_length=40, unique=True, default=_webhook_public_id, editable=False
+    )
+    url = models.URLField(max_length=2000)
+    # Event types to send; empty sends every type.
+    types = models.JSONField(default=list, blank=True)
+    # `whsec_<base64>`: kept (it signs every delivery), shown once at creation.
+    secret = models.CharField(max_length=100, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.TextField(blank=True)
+    cursor = models.PositiveBigIntegerField(default=0)
+    # Retry state of the event after `cursor`: failed attempts so far, when the
+    # first of them failed (the retry window counts from there), and when to retry.
+    failures = models.PositiveIntegerField(default=0)
+    failing_since = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # When the worker last took this endpoint: endpoints with a backlog take turns.
+    last_claimed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "webhook endpoint"
+        indexes = [models.Index(fields=["disabled_at", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return self.url
+
+    @property
+    def is_enabled(self) -> bool:
+        return self.disabled_at is None
+
+
+class WebhookAttempt(models.Model):
+    """One POST of one event to one endpoint: what came back and how long it took."""
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="attempts")
+    # The event by value: attempts outlive the event log's retention.
+    event_id = models.CharField(max_length=40)
+    event_cursor = models.PositiveBigIntegerField()
+    event_type = models.CharField(max_length=50)
+    attempt = models.PositiveIntegerField(help_text="1 for the first try of this event")
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["endpoint", "-created_at"])]
+
+    def __str__(self) -> str:
+        outcome = self.status_code or self.error[:40]
+        return f"{self.event_type} #{self.event_cursor} try {self.attempt}: {outcome}"
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300

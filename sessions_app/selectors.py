@@ -66,12 +66,15 @@ def events_after(
     *,
     project: Project,
     after: int = 0,
+    up_to: int | None = None,
     types: list[str] | None = None,
     session_name: str | None = None,
     limit: int = 100,
 ) -> list[Event]:
-    """The project's events after a cursor, oldest first."""
+    """The project's events after a cursor (and up to one, if given), oldest first."""
     events = Event.objects.filter(project=project, cursor__gt=after)
+    if up_to is not None:
+        events = events.filter(cursor__lte=up_to)
     if types:
         events = events.filter(type__in=types)
     if session_name:

@@ -1,8 +1,9 @@
 """Reads for the supervisor pages: which sessions a member may audit, and the filtered list.
 
 Supervisors and admins see every session of their project; an agent sees only
-the sessions they hold or held (holder now, a claim, or any audited action of
-theirs). Everything else is a 404, like a missing object.
+the sessions they hold or held (access.sessions_audit_visible: holder now, a
+claim or a handoff of theirs; opening a session in the console does not
+count). Everything else is a 404, like a missing object.
 """
 
 from __future__ import annotations
@@ -15,8 +16,12 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from sessions_app.access import SUPERVISING_ROLES, membership_get
-from sessions_app.models import AuditEvent, Handoff, Membership, Session, SessionStatus, Turn
+from sessions_app.access import (
+    SUPERVISING_ROLES,
+    membership_get,
+    sessions_audit_visible,
+)
+from sessions_app.models import Membership, Session, SessionStatus, Turn
 from sessions_app.services.search import Hit, turns_search
 
 SORTS = {
@@ -29,20 +34,6 @@ SORTS = {
 }
 
 
-def membership_supervises(membership: Membership) -> bool:
-    return membership.role in SUPERVISING_ROLES
-
-
-def sessions_visible(*, membership: Membership) -> QuerySet[Session]:
-    sessions = Session.objects.filter(project=membership.project)
-    if membership_supervises(membership):
-        return sessions
-    user = membership.user
-    claimed = Handoff.objects.filter(session=OuterRef("pk"), claimed_by=user)
-    acted = AuditEvent.objects.filter(session=OuterRef("pk"), actor_user=user)
-    return sessions.filter(Q(holder=user) | Exists(claimed) | Exists(acted))
-
-
 def supervised_membership_get(*, user: User | AnonymousUser, project_id: str) -> Membership:
     """A supervisor's or admin's membership (dashboard: agents get 404)."""
     return membership_get(user=user, project_id=project_id, roles=SUPERVISING_ROLES)
@@ -52,7 +43,7 @@ def visible_session_get(
     *, user: User | AnonymousUser, project_id: str, name: str
 ) -> tuple[Membership, Session]:
     membership = membership_get(user=user, project_id=project_id)
-    session = sessions_visible(membership=membership).filter(name=name).first()
+    session = sessions_audit_visible(membership=membership).filter(name=name).first()
     if session is None:
         raise Http404("session not found")
     return membership, session
@@ -119,7 +110,7 @@ SEARCH_TOP_K = 20
 
 def turns_search_visible(*, membership: Membership, query: str) -> list[Hit]:
     """Search every session this member may audit, scored exactly as the API's query."""
-    session_ids = list(sessions_visible(membership=membership).values_list("pk", flat=True))
+    session_ids = list(sessions_audit_visible(membership=membership).values_list("pk", flat=True))
     if not session_ids:
         return []
     return turns_search(session_ids=session_ids, query=query, top_k=SEARCH_TOP_K).docs

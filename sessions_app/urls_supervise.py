@@ -1,6 +1,7 @@
 from django.urls import path
 
 from sessions_app import views_supervise as views
+from sessions_app.webhooks import views as webhook_views
 
 app_name = "supervise"
 
@@ -8,6 +9,7 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("p/<str:project_id>/", views.sessions, name="sessions"),
     path("p/<str:project_id>/dashboard/", views.dashboard, name="dashboard"),
+    path("p/<str:project_id>/webhooks/", webhook_views.webhooks, name="webhooks"),
     path("p/<str:project_id>/s/<str:name>/", views.timeline, name="timeline"),
     path(
         "p/<str:project_id>/s/<str:name>/received/<int:version>/",

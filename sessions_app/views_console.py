@@ -1,7 +1,9 @@
 """The specialist console: queue, session view and its actions.
 
-Each view parses, reaches the session through access.session_get_for_user (a
-session of another project is a 404), calls one service and renders. One
+Each view parses, reaches the session through access.session_get_for_console
+(a session the user may not open, or of another project, is a 404), calls one
+service and renders. A claim reaches any session of the user's projects: the
+claim service decides, and says who holds it or where it is routed. One
 template serves a page and, for htmx requests, its partial.
 """
 
@@ -23,7 +25,7 @@ from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigg
 from django_htmx.middleware import HtmxDetails
 
 from sessions_app import fragments_console as fragments
-from sessions_app.access import session_get_for_user
+from sessions_app.access import session_get_for_console, session_get_for_user
 from sessions_app.errors import DomainError, InvalidInput
 from sessions_app.forms_console import (
     HandBackForm,
@@ -103,7 +105,7 @@ def claim(request: HtmxHttpRequest, project_id: str, name: str) -> HttpResponse:
 @login_required
 @require_GET
 def session_view(request: HtmxHttpRequest, project_id: str, name: str) -> HttpResponse:
-    _, session = session_get_for_user(user=_user(request), project_id=project_id, name=name)
+    _, session = session_get_for_console(user=_user(request), project_id=project_id, name=name)
     query = request.GET.get("q", "").strip()
     if request.htmx and request.htmx.target == "search-results":
         return _search_results(request, session, query)
@@ -189,7 +191,7 @@ def _failed(
 @require_POST
 def reply(request: HtmxHttpRequest, project_id: str, name: str) -> HttpResponse:
     user = _user(request)
-    _, session = session_get_for_user(user=user, project_id=project_id, name=name)
+    _, session = session_get_for_console(user=user, project_id=project_id, name=name)
     form = ReplyForm(request.POST)
     if not form.is_valid():
         return _failed(request, session, form_errors(form), 422, reply_form=form)
@@ -222,7 +224,7 @@ def _handoff_action(
 ) -> HttpResponse:
     """Hand back, transfer, resolve: validate, call the service, go back to the queue."""
     user = _user(request)
-    _, session = session_get_for_user(user=user, project_id=project_id, name=name)
+    _, session = session_get_for_console(user=user, project_id=project_id, name=name)
     form = make_form(session, user)
     if not form.is_valid():
         return _failed(request, session, form_errors(form), 422, **{form_name: form})

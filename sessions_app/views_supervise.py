@@ -14,15 +14,18 @@ from django.views.decorators.http import require_GET
 from django_htmx.middleware import HtmxDetails
 
 from sessions_app import charts
-from sessions_app.access import membership_get, user_memberships
+from sessions_app.access import (
+    membership_get,
+    membership_supervises,
+    sessions_audit_visible,
+    user_memberships,
+)
 from sessions_app.errors import InvalidInput, NotFound
 from sessions_app.forms_supervise import SessionFilterForm
 from sessions_app.models import Handoff
 from sessions_app.selectors_supervise import (
     channels_in_project,
-    membership_supervises,
     sessions_filter,
-    sessions_visible,
     supervised_membership_get,
     turns_search_visible,
     visible_session_get,
@@ -67,7 +70,7 @@ def sessions(request: HtmxHttpRequest, project_id: str) -> HttpResponse:
     }
     status = 200
     if form.is_valid():
-        visible = sessions_visible(membership=membership)
+        visible = sessions_audit_visible(membership=membership)
         page = Paginator(sessions_filter(sessions=visible, filters=form.filters()), PAGE_SIZE)
         context["page"] = page.get_page(form.cleaned_data.get("page") or 1)
         query = form.cleaned_data["q"]

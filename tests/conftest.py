@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
+from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.test import Client
 
 from sessions_app.models import Membership, Project, Team
@@ -40,6 +42,14 @@ class ApiClient:
 
     def delete(self, path: str) -> Any:
         return self.client.delete(f"/api/v1{path}")
+
+
+@pytest.fixture(autouse=True)
+def throttle_counters_cleared() -> None:
+    """Each test starts with fresh throttle counters (they live in the local-memory cache;
+    a shared Redis cache is never flushed from here)."""
+    if isinstance(caches["default"], LocMemCache):
+        caches["default"].clear()
 
 
 @pytest.fixture

@@ -38,9 +38,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def server_process(*, env: dict[str, str] | None = None, timeout: float = 90) -> Iterator[str]:
-    """Start `uvicorn moss_web.asgi:application` on a free port; yield its base URL."""
-    port = free_port()
+def server_process(
+    *, env: dict[str, str] | None = None, timeout: float = 90, port: int | None = None
+) -> Iterator[str]:
+    """Start `uvicorn moss_web.asgi:application` on `port` (default: a free one); yield
+    its base URL."""
+    port = port or free_port()
     process_env = {**os.environ, "DATABASE_URL": test_database_url(), **(env or {})}
     if env is not None and "REDIS_URL" not in env:
         process_env.pop("REDIS_URL", None)
@@ -93,3 +96,65 @@ def other_database_sessions_end() -> None:
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+WORKER_APP_NAME = "moss-test-webhook-worker"
+
+
+@contextmanager
+def worker_process(
+    *, env: dict[str, str] | None = None, timeout: float = 60
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `manage.py deliver_webhooks` against the test database until the block ends;
+    then stop it with SIGTERM and check that it exited cleanly."""
+    process_env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        # Tag its connections, to wait for them to end afterwards.
+        "PGAPPNAME": WORKER_APP_NAME,
+        **(env or {}),
+    }
+    log_path = ROOT / f".moss/webhook-worker-{os.getpid()}-{time.monotonic_ns()}.log"
+    log = open(log_path, "w")  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "deliver_webhooks"],
+        cwd=ROOT,
+        env=process_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while "listening for events" not in log_path.read_text():
+            if process.poll() is not None:
+                raise RuntimeError(f"worker exited; see {log_path}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"worker not ready in {timeout}s; see {log_path}")
+            time.sleep(0.1)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            returncode = process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            returncode = process.wait()
+        log.close()
+        worker_connections_wait()
+    assert returncode == 0, f"worker did not stop cleanly on SIGTERM ({returncode}); see {log_path}"
+
+
+def worker_connections_wait(timeout: float = 10) -> None:
+    """Until the database has let go of the worker's connections (it notices a moment
+    after the process exits), so the test's flush and the final drop do not wait."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                [WORKER_APP_NAME],
+            )
+            row = cursor.fetchone()
+        if row is not None and row[0] == 0:
+            return
+        time.sleep(0.05)

@@ -38,7 +38,8 @@ def _cookie(user: Any) -> str:
 async def connect(
     user: Any | None, *, origin: str = "http://testserver"
 ) -> tuple[bool, WebsocketCommunicator]:
-    headers = [(b"origin", origin.encode())]
+    # What a browser on http://testserver sends: the page's origin and the host it connects to.
+    headers = [(b"origin", origin.encode()), (b"host", b"testserver")]
     if user is not None:
         headers.append((b"cookie", (await database_sync_to_async(_cookie)(user)).encode()))
     communicator = WebsocketCommunicator(application, "/ws/console/", headers=headers)

@@ -7,8 +7,10 @@ import json
 import pytest
 from django.test import Client
 
+from sessions_app.actors import Actor
 from sessions_app.models import AuditEvent
 from sessions_app.services.timeline import as_received_build, timeline_build
+from sessions_app.services.turns import DocInput, turns_upsert
 from tests.supervise_history import History, history_build
 
 CONV1_ORDER = [
@@ -152,3 +154,32 @@ def test_exports_only_read(history: History, sam: Client) -> None:
     assert AuditEvent.objects.count() == before
     response = sam.post(f"/supervise/p/{history.project.public_id}/s/conv-1/export.csv")
     assert response.status_code == 405
+
+
+FORMULAS = ['=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]
+
+
+def test_csv_export_turns_cells_a_spreadsheet_would_run_into_text(
+    history: History, sam: Client
+) -> None:
+    bot = Actor.system("=cmd|'/C calc'!A0")
+    docs = [
+        DocInput(id=f"f{n}", text=text, metadata={"author": "@evil", "device": "+phone"})
+        for n, text in enumerate(FORMULAS)
+    ]
+    turns_upsert(session=history.conv1, docs=docs, actor=bot)
+    url = f"/supervise/p/{history.project.public_id}/s/conv-1/export"
+    rows = list(csv.DictReader(io.StringIO(sam.get(url + ".csv").getvalue().decode())))
+    # No cell starts a formula; each dangerous one reads back as its text behind an apostrophe.
+    cells = [value for row in rows for value in row.values() if value]
+    assert not [c for c in cells if c.startswith(("=", "+", "-", "@", "\t", "\r"))]
+    turns = {r["doc_id"]: r for r in rows if r["doc_id"].startswith("f")}
+    assert [turns[f"f{n}"]["text"] for n in range(len(FORMULAS))] == ["'" + f for f in FORMULAS]
+    assert {(r["device"], r["who"]) for r in turns.values()} == {
+        ("'+phone", "'@evil via =cmd|'/C calc'!A0")
+    }
+    assert any(r["who"] == "'=cmd|'/C calc'!A0" for r in rows if r["kind"] == "turns.added")
+    # Ordinary values are untouched, and the JSON Lines export keeps the text exactly.
+    assert next(r for r in rows if r["doc_id"] == "t1")["text"] == "I was charged twice for $49.99."
+    jsonl = [json.loads(line) for line in sam.get(url + ".jsonl").getvalue().decode().splitlines()]
+    assert [r["text"] for r in jsonl if r["doc_id"].startswith("f")] == FORMULAS

@@ -197,3 +197,66 @@ class PushOut(Schema):
 class ErrorOut(Schema):
     error: str
     message: str
+
+
+class EventSessionOut(Schema):
+    name: str
+    status: str
+    holder: str | None
+    version: int
+
+
+class EventOut(Schema):
+    id: str = Field(..., description="evt_<hex>: unique; receivers deduplicate by it")
+    cursor: int = Field(..., description="Grows by one per project, in commit order")
+    type: str
+    created_at: str
+    session: EventSessionOut = Field(..., description="The session as the change left it")
+    actor: ActorOut
+    data: dict[str, Any]
+
+
+class EventPageOut(Schema):
+    events: list[EventOut]
+    next_cursor: int = Field(..., description="Pass it as `after` to continue")
+
+
+class WebhookCreateIn(Schema):
+    url: str = Field(..., description="An http(s) URL that receives POSTs of events")
+    types: list[str] = Field(
+        default_factory=list, description="Event types to send; empty sends every type"
+    )
+
+
+class WebhookAttemptOut(Schema):
+    at: datetime
+    event_id: str
+    event_type: str
+    event_cursor: int
+    attempt: int
+    ok: bool
+    status_code: int | None
+    latency_ms: float | None
+    error: str
+
+
+class WebhookOut(Schema):
+    id: str
+    url: str
+    types: list[str]
+    enabled: bool
+    disabled_at: datetime | None
+    disabled_reason: str
+    created_at: datetime
+    cursor: int = Field(..., description="The last event cursor this endpoint is done with")
+    failures: int = Field(..., description="Failed attempts at the event after `cursor`")
+    next_attempt_at: datetime | None
+    last_attempt: WebhookAttemptOut | None
+
+
+class WebhookCreatedOut(WebhookOut):
+    secret: str = Field(..., description="whsec_… — shown this once; it verifies deliveries")
+
+
+class WebhookListOut(Schema):
+    webhooks: list[WebhookOut]

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import User
-from django.db.models import Q, Subquery
+from django.db.models import Subquery
 from django.db.models.expressions import OuterRef
 
-from sessions_app.access import user_projects
+from sessions_app.access import routed_to_user_q, user_projects
 from sessions_app.actors import Actor
 from sessions_app.errors import Conflict, InvalidInput
-from sessions_app.models import Handoff, HandoffTarget, Session, SessionStatus, Team, Turn
+from sessions_app.models import Handoff, HandoffTarget, Session, SessionStatus, Turn
 from sessions_app.selectors import escalations_waiting, last_escalation
 from sessions_app.services.audit import audit_record
 from sessions_app.services.search import Hit, turns_search
@@ -45,11 +45,7 @@ def console_queue(*, user: User) -> list[QueueRow]:
     last_customer = Turn.objects.filter(session=OuterRef("pk"), metadata__role="customer")
     sessions = (
         escalations_waiting(projects=user_projects(user=user))
-        .filter(
-            Q(queue_team__isnull=True, queue_user__isnull=True)
-            | Q(queue_team__in=Team.objects.filter(members=user))
-            | Q(queue_user=user)
-        )
+        .filter(routed_to_user_q(user))
         .annotate(
             handoff_reason=Subquery(last_handoff.values("reason")[:1]),
             handoff_channel=Subquery(last_handoff.values("from_channel")[:1]),
@@ -146,6 +142,7 @@ def console_relevant(*, session: Session, top_k: int = RELEVANT_TOP_K) -> Releva
 
 
 def console_session_viewed(*, session: Session, user: User) -> None:
+    """Audited so supervisors see who read what; it grants nothing (see access.py)."""
     audit_record(
         project=session.project,
         session=session,

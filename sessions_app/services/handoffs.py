@@ -12,8 +12,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from sessions_app import events
+from sessions_app.access import session_routed_to_user, user_supervises
 from sessions_app.actors import Actor
-from sessions_app.errors import Conflict, InvalidInput
+from sessions_app.errors import Conflict, InvalidInput, PermissionDenied
 from sessions_app.models import (
     Handoff,
     HandoffTarget,
@@ -194,17 +195,47 @@ def session_push(
     return handoff
 
 
+def _routing_label(session: Session) -> str:
+    if session.queue_user is not None:
+        return session.queue_user.get_username()
+    if session.queue_team is not None:
+        return f"team {session.queue_team.name}"
+    return "anyone"
+
+
+def _claim_override(session: Session, user: User) -> str:
+    """The routing a supervisor or admin overrides by claiming, or an empty string when
+    the escalation is routed to this user. An agent outside the routing is refused."""
+    if session_routed_to_user(session=session, user=user):
+        return ""
+    routed = _routing_label(session)
+    if not user_supervises(user=user, project=session.project):
+        only = "its members" if session.queue_team_id else routed
+        raise PermissionDenied(
+            f"{session.name} is routed to {routed}: only {only} or a supervisor may claim it"
+        )
+    return routed
+
+
 def session_claim(*, session: Session, user: User) -> Session:
-    """Take a waiting escalation. Exactly one specialist wins; the others get Conflict."""
+    """Take a waiting escalation. Exactly one specialist wins; the others get Conflict.
+
+    Routing is enforced: a team's escalation goes to its members, a named
+    specialist's to them. Supervisors and admins may claim it anyway; the claim's
+    audit event records the routing they overrode.
+    """
     with transaction.atomic():
-        locked = Session.objects.select_for_update().get(pk=session.pk)
+        locked = (
+            Session.objects.select_for_update(of=("self",))
+            .select_related("project", "queue_team", "queue_user")
+            .get(pk=session.pk)
+        )
         if locked.status != SessionStatus.WAITING:
             holder = locked.holder.get_username() if locked.holder else None
             if holder:
                 raise Conflict(f"{holder} has already claimed {locked.name}")
             raise Conflict(f"{locked.name} is no longer waiting for a human")
-        if locked.queue_user_id and locked.queue_user_id != user.pk:
-            raise Conflict(f"{locked.name} is routed to another specialist")
+        override = _claim_override(locked, user)
         now = timezone.now()
         waited = (now - locked.waiting_since).total_seconds() if locked.waiting_since else None
         locked.status = SessionStatus.HELD
@@ -220,7 +251,11 @@ def session_claim(*, session: Session, user: User) -> Session:
             session=locked,
             kind="claimed",
             actor=Actor.for_user(user),
-            data={"version": locked.version, "waited_seconds": waited},
+            data={
+                "version": locked.version,
+                "waited_seconds": waited,
+                **({"override": override} if override else {}),
+            },
         )
         event_record(
             session=locked,
@@ -230,6 +265,7 @@ def session_claim(*, session: Session, user: User) -> Session:
                 "version": locked.version,
                 "holder": user.get_username(),
                 "waited_seconds": waited,
+                **({"override": override} if override else {}),
             },
         )
         events.session_changed(session=locked, kind="claimed", data={"holder": user.pk})

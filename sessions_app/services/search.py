@@ -35,6 +35,8 @@ class Hit:
     score: float
     seq: int
     session_name: str
+    # Set when a bot wrote the turn through an API key (Turn.written_by_key_prefix).
+    via_key: str = ""
 
 
 # SearchResult.degraded when the model was needed but unavailable.
@@ -108,8 +110,9 @@ def turns_search(
             score=float(score),
             seq=seq,
             session_name=session_name,
+            via_key=via_key,
         )
-        for doc_id, text, metadata, seq, session_name, score in rows
+        for doc_id, text, metadata, seq, session_name, score, via_key in rows
     ]
     return SearchResult(
         docs=hits,
@@ -169,7 +172,8 @@ def _ranking_sql(alpha: float) -> str:
     return f"""
         WITH {_CTES[mode]},
         ranked AS ({_SCORES[mode]} ORDER BY score DESC, id LIMIT %(top_k)s)
-        SELECT t.doc_id, t.text, t.metadata, t.seq, s.name, ranked.score
+        SELECT t.doc_id, t.text, t.metadata, t.seq, s.name, ranked.score,
+               t.written_by_key_prefix
         FROM ranked
         JOIN sessions_app_turn t ON t.id = ranked.id
         JOIN sessions_app_session s ON s.id = t.session_id

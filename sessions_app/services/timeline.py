@@ -24,6 +24,7 @@ EXPORT_FIELDS = [
     "at",
     "kind",
     "who",
+    "written_by",
     "channel",
     "device",
     "seq",
@@ -51,6 +52,9 @@ class TimelineEntry:
     data: dict[str, Any] = field(default_factory=dict)
     gap_seconds: float | None = None
     author: str = ""
+    # A turn's provenance (Turn.written_by): "API key <prefix>" or "user <name>".
+    written_by: str = ""
+    via_key: str = ""
 
     @property
     def is_turn(self) -> bool:
@@ -68,6 +72,7 @@ class TimelineEntry:
     def export_row(self) -> dict[str, Any]:
         row = asdict(self)
         del row["author"]  # part of "who" already
+        del row["via_key"]  # part of "written_by"
         row["at"] = self.at.isoformat()
         return row
 
@@ -116,6 +121,8 @@ def _turn_entry(turn: Turn, added_by: str, actor_label: str = "") -> TimelineEnt
         role=meta.get("role", ""),
         text=turn.text,
         author=author,
+        written_by=turn.written_by,
+        via_key=turn.written_by_key_prefix,
     )
 
 
@@ -125,7 +132,12 @@ def timeline_build(*, session: Session) -> list[TimelineEntry]:
         .select_related("actor_user", "actor_key")
         .order_by("created_at", "id")
     )
-    turns = {t.seq: t for t in Turn.objects.filter(session=session).defer("embedding")}
+    turns = {
+        t.seq: t
+        for t in Turn.objects.filter(session=session)
+        .select_related("written_by_user")
+        .defer("embedding")
+    }
     placed: set[int] = set()
     entries: list[TimelineEntry] = []
     for event in events:
@@ -194,6 +206,18 @@ def timeline_jsonl(entries: list[TimelineEntry]) -> Iterator[str]:
         yield json.dumps(entry.export_row(), ensure_ascii=False) + "\n"
 
 
+# Spreadsheets evaluate a cell that starts with one of these as a formula, so a customer's
+# "=HYPERLINK(...)" would run on the supervisor's machine (CSV injection). A leading
+# apostrophe makes such a cell plain text, as OWASP advises.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_safe(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
 def timeline_csv(entries: list[TimelineEntry]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS)
@@ -201,7 +225,7 @@ def timeline_csv(entries: list[TimelineEntry]) -> Iterator[str]:
     for entry in entries:
         row = entry.export_row()
         row["data"] = json.dumps(row["data"], ensure_ascii=False) if row["data"] else ""
-        writer.writerow(row)
+        writer.writerow({key: _spreadsheet_safe(value) for key, value in row.items()})
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate(0)

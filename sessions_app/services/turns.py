@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -109,6 +110,7 @@ def turns_upsert(
         if missing and not model_failed:
             vectors.update(_embed(missing))
 
+        writer = _writer(actor)
         new_turns: list[Turn] = []
         changed: list[Turn] = []
         unchanged = 0
@@ -125,6 +127,7 @@ def turns_upsert(
                         metadata=doc.metadata,
                         embedding=_vector(doc, vectors),
                         model_id=_model_of(doc, locked),
+                        **writer,
                     )
                 )
             elif _is_changed(turn, doc):
@@ -134,13 +137,16 @@ def turns_upsert(
                     turn.model_id = _model_of(doc, locked)
                 turn.text = doc.text
                 turn.metadata = doc.metadata
+                for name, value in writer.items():
+                    setattr(turn, name, value)
                 changed.append(turn)
             else:
                 unchanged += 1
         Turn.objects.bulk_create(new_turns)
         if changed:
             Turn.objects.bulk_update(
-                changed, ["text", "metadata", "embedding", "model_id", "updated_at"]
+                changed,
+                ["text", "metadata", "embedding", "model_id", "updated_at", *writer],
             )
         locked.doc_count += len(new_turns)
         locked.save(update_fields=["last_seq", "doc_count", "updated_at"])
@@ -184,6 +190,15 @@ def turns_upsert(
         last_seq=locked.last_seq,
         embedding_pending=pending,
     )
+
+
+def _writer(actor: Actor) -> dict[str, Any]:
+    """The turn's provenance: the key or the user that stored it (Turn.written_by_*)."""
+    return {
+        "written_by_key": actor.api_key,
+        "written_by_key_prefix": actor.api_key.prefix if actor.api_key else "",
+        "written_by_user": actor.user if actor.api_key is None else None,
+    }
 
 
 def _vector(doc: DocInput, vectors: dict[str, np.ndarray]) -> np.ndarray | None:

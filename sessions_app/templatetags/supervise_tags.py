@@ -27,7 +27,12 @@ def duration(seconds: float | None) -> str:
     return f"{days} d {hours} h" if hours else f"{days} d"
 
 
+# supervise.css defines one class per hue step (.hue-0 ... .hue-23, 15 degrees apart): the
+# Content-Security-Policy allows no inline style attribute to carry the colour itself.
+HUE_STEPS = 24
+
+
 @register.filter
 def hue(name: str) -> int:
-    """A stable colour per agent name, so agents are easy to tell apart."""
-    return zlib.crc32(name.encode()) % 360
+    """A stable colour step per agent name, so agents are easy to tell apart."""
+    return zlib.crc32(name.encode()) % HUE_STEPS

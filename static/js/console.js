@@ -4,6 +4,7 @@
 // "Reconnecting…" and polls the same fragments over HTTP (the [data-poll]
 // elements) every data-retry-seconds. When the socket opens again it asks for
 // what it missed (the ws-hello / thread-cursor forms) and polling stops.
+// A static file, not hx-on attributes: the Content-Security-Policy allows no inline code.
 (function () {
   "use strict";
   var root = document.querySelector("[data-live]");

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sessions_app', '0003_event_log'),
+        ('sessions_app', '0005_webhooks'),
     ]
 
     operations = [

@@ -1,0 +1,170 @@
+"""The delivery worker (`manage.py deliver_webhooks`).
+
+The main thread LISTENs on the event log's NOTIFY channel and wakes the
+delivery threads the moment a change commits; they also wake on their own when
+a retry falls due, or every MOSS_WEBHOOK_POLL_SECONDS in case a notification was
+missed (the worker was reconnecting, say). Each delivery thread calls
+`webhook_deliver_due` until nothing is due. The row lock that call takes lets
+threads and several worker processes share the work without sending one
+endpoint two events at once. The main thread also prunes the event log about
+hourly. `stop` ends it cleanly: a delivery in flight finishes and is recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import psycopg
+from django.conf import settings
+from django.db import connection, connections
+from django.utils import timezone
+
+from sessions_app.services.event_log import NOTIFY_CHANNEL, events_prune
+from sessions_app.webhooks.services import (
+    Clients,
+    webhook_attempts_prune,
+    webhook_deliver_due,
+    webhooks_next_due,
+)
+
+logger = logging.getLogger(__name__)
+
+LISTEN_TICK_SECONDS = 0.5  # how often the main thread looks at `stop`
+RECONNECT_SECONDS = (0.5, 10.0)  # backoff after a lost database connection: first, most
+
+
+class Wakeup:
+    """A counter the delivery threads wait on: a bump wakes them all, and a bump that
+    comes while a thread is busy is not lost (it compares with what it saw)."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self.generation = 0
+
+    def bump(self) -> None:
+        with self._condition:
+            self.generation += 1
+            self._condition.notify_all()
+
+    def wait(self, *, seen: int, timeout: float) -> None:
+        with self._condition:
+            self._condition.wait_for(lambda: self.generation != seen, timeout=timeout)
+
+
+def _sleep_seconds() -> float:
+    """Until the next retry falls due, or the fallback poll, whichever is sooner."""
+    poll = settings.MOSS_WEBHOOK_POLL_SECONDS
+    due = webhooks_next_due()
+    if due is None:
+        return poll
+    return max(0.0, min(poll, (due - timezone.now()).total_seconds()))
+
+
+def _deliver_loop(stop: threading.Event, wakeup: Wakeup) -> None:
+    clients = Clients()
+    failures = 0
+    try:
+        while not stop.is_set():
+            seen = wakeup.generation
+            try:
+                while not stop.is_set():
+                    delivery = webhook_deliver_due(clients=clients)
+                    if delivery is None:
+                        break
+                    if delivery.disabled:
+                        logger.warning("webhook endpoint %s disabled", delivery.endpoint_id)
+                timeout = _sleep_seconds()
+                failures = 0
+            except Exception:
+                # The database went away, most likely: start afresh after a pause.
+                logger.exception("webhook delivery failed; retrying")
+                connection.close()
+                failures += 1
+                timeout = min(RECONNECT_SECONDS[0] * 2**failures, RECONNECT_SECONDS[1])
+            wakeup.wait(seen=seen, timeout=timeout)
+    finally:
+        clients.close()
+        connections.close_all()
+
+
+def _listen_params() -> dict[str, object]:
+    params = connection.get_connection_params()
+    params["autocommit"] = True
+    return params
+
+
+class _Pruner:
+    def __init__(self) -> None:
+        self.next_at = 0.0
+
+    def maybe_run(self) -> None:
+        if time.monotonic() < self.next_at:
+            return
+        self.next_at = time.monotonic() + settings.MOSS_WEBHOOK_PRUNE_SECONDS
+        try:
+            events, attempts = events_prune(), webhook_attempts_prune()
+        except Exception:
+            logger.exception("pruning the event log failed")
+            connection.close()
+            return
+        if events or attempts:
+            logger.info("pruned %d events and %d webhook attempts", events, attempts)
+
+
+def _listen_loop(stop: threading.Event, wakeup: Wakeup, on_ready: Callable[[], None]) -> None:
+    pruner = _Pruner()
+    failures = 0
+    while not stop.is_set():
+        try:
+            with psycopg.connect(**_listen_params()) as listener:  # type: ignore[arg-type]
+                listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                failures = 0
+                # Whatever committed while nobody listened is due now.
+                wakeup.bump()
+                on_ready()
+                while not stop.is_set():
+                    for _ in listener.notifies(timeout=LISTEN_TICK_SECONDS):
+                        wakeup.bump()
+                    pruner.maybe_run()
+        except psycopg.Error:
+            failures += 1
+            pause = min(RECONNECT_SECONDS[0] * 2**failures, RECONNECT_SECONDS[1])
+            logger.warning("lost the LISTEN connection; reconnecting in %.1f s", pause)
+            stop.wait(pause)
+
+
+def worker_run(
+    *,
+    stop: threading.Event,
+    threads: int | None = None,
+    on_ready: Callable[[], None] = lambda: None,
+) -> None:
+    """Deliver webhooks until `stop` is set. `on_ready` is called once listening."""
+    wakeup = Wakeup()
+    count = threads or settings.MOSS_WEBHOOK_WORKER_THREADS
+    workers = [
+        threading.Thread(
+            target=_deliver_loop, args=(stop, wakeup), name=f"webhooks-{i}", daemon=True
+        )
+        for i in range(count)
+    ]
+    for worker in workers:
+        worker.start()
+    ready = threading.Event()
+
+    def ready_once() -> None:
+        if not ready.is_set():
+            ready.set()
+            on_ready()
+
+    try:
+        _listen_loop(stop, wakeup, ready_once)
+    finally:
+        stop.set()
+        wakeup.bump()
+        for worker in workers:
+            worker.join()
+        connections.close_all()
