@@ -290,6 +290,7 @@ def stored_document_parse(body: dict[str, Any]) -> StoredDocument:
         model_id=body["model_id"],
         created_at=datetime.fromisoformat(body["created_at"]),
         updated_at=datetime.fromisoformat(body["updated_at"]),
+        embedding_pending=bool(body.get("embedding_pending", False)),
     )
 
 
@@ -308,6 +309,7 @@ def search_result_parse(body: dict[str, Any]) -> SearchResult:
         query=body["query"],
         index_name=body.get("index_name"),
         time_taken_ms=float(body["time_taken_ms"]),
+        degraded=body.get("degraded"),
     )
 
 

@@ -87,6 +87,8 @@ class StoredDocument:
     model_id: str
     created_at: datetime
     updated_at: datetime
+    # Stored while the server's model was unavailable: found by keyword until embedded.
+    embedding_pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,8 @@ class SearchResult:
     query: str
     index_name: str | None
     time_taken_ms: float
+    # "keyword_only" when the server's model was unavailable and scores are keyword scores.
+    degraded: str | None = None
 
 
 @dataclass(frozen=True)

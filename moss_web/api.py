@@ -16,6 +16,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
 from ninja.parser import Parser
 
+from moss_web.outages import DATABASE_UNAVAILABLE, failure_for
 from sessions_app.api.auth import ProjectKeyAuth
 from sessions_app.api.events import router as events_router
 from sessions_app.api.sessions import router as sessions_router
@@ -175,8 +176,26 @@ def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return _error(request, exc.status_code, "invalid_input", message)
 
 
+def database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """503 with Retry-After: the request may be retried as it is."""
+    logger.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
+    return _server_failure(request, exc)
+
+
+for _exc_class in DATABASE_UNAVAILABLE:
+    api.exception_handler(_exc_class)(database_unavailable)
+
+
 @api.exception_handler(Exception)
 def server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
-    """A bug: logged with its traceback, answered in the one error shape, never as HTML."""
-    logger.exception("unhandled error in %s %s", request.method, request.path)
-    return _error(request, 500, "server_error", "internal server error")
+    """Anything else: logged with its traceback, and a 500 in the one error shape."""
+    logger.error("server error on %s %s", request.method, request.path, exc_info=exc)
+    return _server_failure(request, exc)
+
+
+def _server_failure(request: HttpRequest, exc: Exception) -> HttpResponse:
+    failure = failure_for(exc)
+    response = _error(request, failure.status, failure.code, failure.message)
+    for name, value in failure.headers().items():
+        response[name] = value
+    return response

@@ -1,4 +1,5 @@
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -8,17 +9,32 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from moss_web.websocket_failures import WebsocketFailures  # noqa: E402
 from moss_web.websocket_origin import WebsocketOriginValidator  # noqa: E402
-from sessions_app import embeddings  # noqa: E402
+from sessions_app.embedding_worker import embedding_worker_start  # noqa: E402
 from sessions_app.routing import websocket_urlpatterns  # noqa: E402
 
-embeddings.model_warm_up_in_background()
+
+async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Server start and stop (uvicorn sends these; test communicators do not)."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            # Loads the model now, so no request pays for it, and keeps retrying
+            # while it is unavailable.
+            embedding_worker_start()
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
 
 application = ProtocolTypeRouter(
     {
+        "lifespan": lifespan,
         "http": django_asgi_app,
-        "websocket": WebsocketOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        "websocket": WebsocketFailures(
+            WebsocketOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

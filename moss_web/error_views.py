@@ -2,7 +2,7 @@
 
 Errors inside an API operation are answered by moss_web/api.py; these cover
 what happens before or around one: an unknown path, a request Django rejects
-(a bad Host header), a failure in middleware.
+(a bad Host header). Uncaught failures go to moss_web/outages.server_error.
 """
 
 from __future__ import annotations
@@ -34,9 +34,3 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
         reason = "" if isinstance(exception, Resolver404) else str(exception)
         return _json(404, "not_found", reason or f"no API operation at {request.path}")
     return defaults.page_not_found(request, exception)
-
-
-def server_error(request: HttpRequest) -> HttpResponse:
-    if _is_api(request):
-        return _json(500, "server_error", "internal server error")
-    return defaults.server_error(request)

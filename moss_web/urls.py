@@ -14,4 +14,5 @@ urlpatterns = [
 
 handler400 = "moss_web.error_views.bad_request"
 handler404 = "moss_web.error_views.not_found"
-handler500 = "moss_web.error_views.server_error"
+# A short 503 page (JSON under /api/) while the database is down, a 500 otherwise.
+handler500 = "moss_web.outages.server_error"

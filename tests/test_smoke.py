@@ -6,4 +6,5 @@ def test_healthz_reports_database_and_model_ready(live_server_url):
     assert response.status_code == 200
     body = response.json()
     assert body["database"]["pgvector"]
-    assert body["model"] == {"ok": True, "id": "all-MiniLM-L6-v2"}
+    assert body["status"] == "ok"
+    assert body["model"] == {"ok": True, "id": "all-MiniLM-L6-v2", "state": "ready"}

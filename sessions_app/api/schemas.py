@@ -130,6 +130,9 @@ class AddDocsOut(Schema):
     updated: int
     unchanged: int
     doc_count: int
+    embedding_pending: int = Field(
+        0, description="Turns stored while the model was unavailable; embedded later"
+    )
 
 
 class DocumentOut(Schema):
@@ -138,6 +141,9 @@ class DocumentOut(Schema):
     metadata: dict[str, str]
     seq: int
     model_id: str
+    embedding_pending: bool = Field(
+        False, description="Stored while the model was unavailable; found by keyword until embedded"
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -192,6 +198,9 @@ class QueryOut(Schema):
     query: str
     index_name: str | None
     time_taken_ms: float
+    degraded: Literal["keyword_only"] | None = Field(
+        None, description="keyword_only: the model was unavailable, scores are keyword scores"
+    )
 
 
 class PushIn(Schema):

@@ -206,6 +206,7 @@ def _query_out(result: search.SearchResult, *, index_name: str | None) -> dict[s
         "query": result.query,
         "index_name": index_name,
         "time_taken_ms": result.time_taken_ms,
+        "degraded": result.degraded,
     }
 
 

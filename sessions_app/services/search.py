@@ -3,7 +3,9 @@
 score = alpha * semantic + (1 - alpha) * keyword, where semantic is the cosine
 similarity from pgvector and keyword is Postgres full-text rank, scaled so the
 best keyword match in the searched set scores 1. alpha=1 skips keyword
-ranking, alpha=0 skips the model. The scan is exact: per-session sets are
+ranking, alpha=0 skips the model. While the model is unavailable a query
+that needs it is scored by keyword alone and says so (degraded="keyword_only");
+turns whose embedding is pending count as similarity 0. The scan is exact: per-session sets are
 small enough that the (session_id) index plus an exact distance beats an
 approximate index that would have to post-filter by session (README, "Search").
 """
@@ -37,11 +39,16 @@ class Hit:
     via_key: str = ""
 
 
+# SearchResult.degraded when the model was needed but unavailable.
+KEYWORD_ONLY = "keyword_only"
+
+
 @dataclass(frozen=True)
 class SearchResult:
     docs: list[Hit]
     query: str
     time_taken_ms: float
+    degraded: str | None = None
 
 
 def search_options_check(*, query: str, top_k: int, alpha: float) -> None:
@@ -71,11 +78,17 @@ def turns_search(
     if embedding is not None:
         embedding_check(embedding, where="query")
     vector_param: str | None = None
+    degraded: str | None = None
     if alpha > 0.0:
-        vector = (
-            np.asarray(embedding, dtype=np.float32) if embedding else embeddings.query_embed(query)
-        )
-        vector_param = "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]"
+        try:
+            vector = (
+                np.asarray(embedding, dtype=np.float32)
+                if embedding
+                else embeddings.query_embed(query)
+            )
+            vector_param = "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]"
+        except embeddings.ModelUnavailable:
+            alpha, degraded = 0.0, KEYWORD_ONLY
 
     named = {
         "vector": vector_param,
@@ -102,7 +115,10 @@ def turns_search(
         for doc_id, text, metadata, seq, session_name, score, via_key in rows
     ]
     return SearchResult(
-        docs=hits, query=query, time_taken_ms=(time.perf_counter() - started) * 1000
+        docs=hits,
+        query=query,
+        time_taken_ms=(time.perf_counter() - started) * 1000,
+        degraded=degraded,
     )
 
 
@@ -115,7 +131,7 @@ _CTES = {
     scored AS (
         SELECT t.id, 1 - (t.embedding <=> %(vector)s::vector) AS similarity
         FROM sessions_app_turn t
-        WHERE t.session_id = ANY(%(session_ids)s) AND {filter}
+        WHERE t.session_id = ANY(%(session_ids)s) AND t.embedding IS NOT NULL AND {filter}
     )""",
     "keyword": _QUERY_CTE
     + """,
@@ -130,7 +146,7 @@ _CTES = {
     "hybrid": _QUERY_CTE
     + """,
     scored AS MATERIALIZED (
-        SELECT t.id, 1 - (t.embedding <=> %(vector)s::vector) AS similarity,
+        SELECT t.id, COALESCE(1 - (t.embedding <=> %(vector)s::vector), 0) AS similarity,
                CASE WHEN t.search_vector @@ q.tq
                     THEN ts_rank_cd(t.search_vector, q.tq) ELSE 0 END AS rank
         FROM sessions_app_turn t, q

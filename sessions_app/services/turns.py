@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,8 @@ from sessions_app.services.audit import audit_record
 from sessions_app.services.event_log import EventInput, events_record, turn_data
 from sessions_app.services.handoffs import session_reopen
 from sessions_app.validation import doc_id_check, embedding_check, metadata_check, text_check
+
+logger = logging.getLogger(__name__)
 
 CLIENT_EMBEDDING = "client"
 
@@ -37,6 +40,8 @@ class UpsertResult:
     unchanged: int
     doc_count: int
     last_seq: int
+    # Turns stored while the model was unavailable, embedded later by a backfill.
+    embedding_pending: int = 0
 
 
 def docs_check(docs: list[DocInput]) -> None:
@@ -71,25 +76,33 @@ def _needs_model(doc: DocInput, stored: dict[str, str]) -> bool:
     return doc.embedding is None and stored.get(doc.id) != doc.text
 
 
+def _embed(texts: list[str]) -> dict[str, np.ndarray]:
+    """Vectors by text; none while the model is unavailable (those turns are stored pending)."""
+    try:
+        return dict(zip(texts, embeddings.texts_embed(texts), strict=True))
+    except embeddings.ModelUnavailable:
+        return {}
+
+
 def turns_upsert(
     *, session: Session, docs: list[DocInput], actor: Actor, channel: str = ""
 ) -> UpsertResult:
     """Insert new ids, update changed ones, all or nothing.
 
     Embeddings are computed before the session row is locked, so concurrent
-    writers wait on each other only for the short write itself.
+    writers wait on each other only for the short write itself. While the
+    model is unavailable the turns are stored at once with their embedding
+    pending (NULL); keyword search finds them and a backfill embeds them
+    (services/backfill.py).
     """
     docs_check(docs)
     ids = [doc.id for doc in docs]
     stored_texts = dict(
         Turn.objects.filter(session=session, doc_id__in=ids).values_list("doc_id", "text")
     )
-    vectors: dict[str, np.ndarray] = {}
-    to_embed = [doc for doc in docs if _needs_model(doc, stored_texts)]
-    for doc, vector in zip(
-        to_embed, embeddings.texts_embed([d.text for d in to_embed]), strict=True
-    ):
-        vectors[doc.text] = vector
+    to_embed = [doc.text for doc in docs if _needs_model(doc, stored_texts)]
+    vectors = _embed(to_embed)
+    model_failed = len(vectors) < len(set(to_embed))
 
     with transaction.atomic():
         # The session row lock orders concurrent writers: sequence numbers are
@@ -102,8 +115,8 @@ def turns_upsert(
         missing = [
             doc.text for doc in docs if _needs_model(doc, locked_texts) and doc.text not in vectors
         ]
-        for text, vector in zip(missing, embeddings.texts_embed(missing), strict=True):
-            vectors[text] = vector
+        if missing and not model_failed:
+            vectors.update(_embed(missing))
 
         writer = _writer(actor)
         new_turns: list[Turn] = []
@@ -126,13 +139,14 @@ def turns_upsert(
                     )
                 )
             elif _is_changed(turn, doc):
+                # A new text needs a new embedding: computed, supplied, or pending.
+                if doc.embedding is not None or turn.text != doc.text:
+                    turn.embedding = _vector(doc, vectors)
+                    turn.model_id = _model_of(doc, locked)
                 turn.text = doc.text
                 turn.metadata = doc.metadata
                 for name, value in writer.items():
                     setattr(turn, name, value)
-                if doc.embedding is not None or doc.text in vectors:
-                    turn.embedding = _vector(doc, vectors)
-                    turn.model_id = _model_of(doc, locked)
                 changed.append(turn)
             else:
                 unchanged += 1
@@ -173,12 +187,16 @@ def turns_upsert(
                 data={"doc_ids": [t.doc_id for t in new_turns + changed]},
             )
     session.last_seq, session.doc_count = locked.last_seq, locked.doc_count
+    pending = sum(1 for turn in new_turns + changed if turn.embedding is None)
+    if pending:
+        logger.warning("%s: %d turns stored with their embedding pending", locked.name, pending)
     return UpsertResult(
         added=len(new_turns),
         updated=len(changed),
         unchanged=unchanged,
         doc_count=locked.doc_count,
         last_seq=locked.last_seq,
+        embedding_pending=pending,
     )
 
 
@@ -191,10 +209,11 @@ def _writer(actor: Actor) -> dict[str, Any]:
     }
 
 
-def _vector(doc: DocInput, vectors: dict[str, np.ndarray]) -> np.ndarray:
+def _vector(doc: DocInput, vectors: dict[str, np.ndarray]) -> np.ndarray | None:
+    """The supplied or computed embedding; None while it is pending."""
     if doc.embedding is not None:
         return np.asarray(doc.embedding, dtype=np.float32)
-    return vectors[doc.text]
+    return vectors.get(doc.text)
 
 
 def _model_of(doc: DocInput, session: Session) -> str:
@@ -204,7 +223,9 @@ def _model_of(doc: DocInput, session: Session) -> str:
 def _is_changed(turn: Turn, doc: DocInput) -> bool:
     if turn.text != doc.text or turn.metadata != doc.metadata:
         return True
-    return doc.embedding is not None and not np.allclose(turn.embedding, doc.embedding)
+    return doc.embedding is not None and (
+        turn.embedding is None or not np.allclose(turn.embedding, doc.embedding)
+    )
 
 
 def _first_channel(docs: list[DocInput]) -> str:

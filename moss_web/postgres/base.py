@@ -1,0 +1,80 @@
+"""Django's PostgreSQL backend with a connection pool that fails fast while the database is down.
+
+A request waiting for a pooled connection cannot tell a busy pool (every
+connection in use: wait, one is coming back) from a dead database (none will
+come). This pool can: it watches its own connection attempts. While they fail,
+a request gives up after DB_UNAVAILABLE_TIMEOUT and gets a 503; while they
+succeed, it waits up to DB_POOL_TIMEOUT, as a busy server should.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import psycopg
+from django.core.exceptions import ImproperlyConfigured
+from django.db.backends.base.base import NO_DB_ALIAS
+from django.db.backends.postgresql import base
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+
+class FailFastPool(ConnectionPool):
+    def __init__(self, *args: Any, unavailable_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.unavailable_timeout = unavailable_timeout
+        # Whether the last attempt to open a connection failed.
+        self.connect_failing = False
+
+    def _connect(self, timeout: float | None = None) -> psycopg.Connection[Any]:
+        # Every connection the pool opens goes through here (psycopg_pool 3.x);
+        # test_outage_database fails if an upgrade changes that.
+        try:
+            connection = super()._connect(timeout)
+        except psycopg.Error:
+            self.connect_failing = True
+            raise
+        self.connect_failing = False
+        return connection
+
+    def getconn(self, timeout: float | None = None) -> psycopg.Connection[Any]:
+        total = self.timeout if timeout is None else timeout
+        first = min(self.unavailable_timeout, total)
+        try:
+            return super().getconn(first)
+        except PoolTimeout:
+            if self.connect_failing or total <= first:
+                raise
+        # Busy, not down: keep waiting for a connection to come back.
+        return super().getconn(total - first)
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    # Django's, undeclared in its type stubs.
+    _connection_pools: ClassVar[dict[str, FailFastPool]]
+    _configure_connection: Callable[[psycopg.Connection[Any]], None]
+
+    @property
+    def pool(self) -> FailFastPool | None:
+        # As Django's, with FailFastPool (Django 5.2, django/db/backends/postgresql/base.py).
+        pool_options = self.settings_dict["OPTIONS"].get("pool")
+        if self.alias == NO_DB_ALIAS or not pool_options:
+            return None
+        if self.alias not in self._connection_pools:
+            if self.settings_dict.get("CONN_MAX_AGE", 0) != 0:
+                raise ImproperlyConfigured("Pooling doesn't support persistent connections.")
+            options = {} if pool_options is True else dict(pool_options)
+            options.setdefault("unavailable_timeout", 1.0)
+            connect_kwargs = self.get_connection_params()
+            # Ensure we run in autocommit, Django properly sets it later on.
+            connect_kwargs["autocommit"] = True
+            enable_checks = self.settings_dict["CONN_HEALTH_CHECKS"]
+            pool = FailFastPool(
+                kwargs=connect_kwargs,
+                open=False,  # Do not open the pool during startup.
+                configure=self._configure_connection,
+                check=ConnectionPool.check_connection if enable_checks else None,
+                **options,
+            )
+            self._connection_pools.setdefault(self.alias, pool)
+        return self._connection_pools[self.alias]
