@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -47,11 +48,15 @@ class ApiClient:
 
 
 @pytest.fixture(autouse=True)
-def throttle_counters_cleared() -> None:
-    """Each test starts with fresh throttle counters (they live in the local-memory cache;
-    a shared Redis cache is never flushed from here)."""
+def throttle_counters_cleared(settings: Any) -> None:
+    """Each test starts with fresh throttle counters: the local-memory cache is cleared, and
+    a shared Redis cache (never flushed from here) gets a key prefix of this test's own."""
     if isinstance(caches["default"], LocMemCache):
         caches["default"].clear()
+    else:
+        default = settings.CACHES["default"]
+        prefix = f"test-{uuid.uuid4().hex}"
+        settings.CACHES = {**settings.CACHES, "default": {**default, "KEY_PREFIX": prefix}}
 
 
 @pytest.fixture
