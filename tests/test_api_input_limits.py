@@ -247,7 +247,10 @@ def test_an_unexpected_error_in_an_operation_is_a_logged_json_500(s1, monkeypatc
     monkeypatch.setattr(api_operations, "session_get", broken)
     response = s1.get("/sessions/s1")
     assert_rejected(response, 500)
-    assert response.json() == {"error": "server_error", "message": "internal server error; it has been logged"}
+    assert response.json() == {
+        "error": "server_error",
+        "message": "internal server error; it has been logged",
+    }
     assert "a bug" in caplog.text
 
 
