@@ -13,7 +13,7 @@ WORKERS ?= 1
 DEMO ?= true
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup install db migrate demo lint typecheck bench browser screenshots db-stop clean
+.PHONY: run test setup install db migrate demo lint typecheck bench eval browser screenshots db-stop clean
 
 # prepare_run refuses a non-loopback HOST without SECRET_KEY, seeds the demo, prints the banner.
 run: setup
@@ -59,6 +59,10 @@ typecheck: $(STAMP)
 
 bench: setup
 	$(BIN)/python scripts/bench.py
+
+# Retrieval figures on the labelled set in eval/ (README, "Search quality").
+eval: setup
+	$(BIN)/python scripts/eval.py
 
 screenshots: setup browser demo
 	$(BIN)/python scripts/screenshots.py
