@@ -6,6 +6,7 @@ import json
 
 import pytest
 from django.db import connections
+from django.http import StreamingHttpResponse
 from django.test import AsyncClient, Client
 
 from sessions_app import streaming
@@ -131,8 +132,8 @@ async def test_exports_stream_under_asgi_a_page_at_a_time(
     url = f"/supervise/p/{history.project.public_id}/s/conv-1/export.jsonl"
     response = await client.get(url)
     assert response.status_code == 200
-    assert response.is_async
-    chunks = response.streaming_content.__aiter__()  # type: ignore[attr-defined]
+    assert isinstance(response, StreamingHttpResponse) and response.is_async
+    chunks = aiter(response.streaming_content)  # type: ignore[arg-type]
     first = await chunks.__anext__()
     assert first
     read_before_rest = len(pages_read)
