@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import phonenumbers
 from django.conf import settings
 
 FACT_KINDS = ("amount", "order", "case", "ticket", "invoice", "date", "email", "phone")
+MAX_COMMITMENT_CHARS = 600  # of the committing sentences kept; the thread has the rest
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,7 @@ def facts_extract(text: str) -> list[Fact]:
     for match in _EMAIL.finditer(masked):
         take("email", match[0], match[0].lower(), match.start(), match.end())
     for match in _DATE.finditer(masked):
-        value = match[0].strip()
+        value = match[0].strip().rstrip(".,;:")
         take("date", value, _date_key(match), match.start(), match.start() + len(value))
     if _PHONE_CANDIDATE.search(masked):
         for phone in _phones(masked):
@@ -289,3 +291,19 @@ def commitment_extract(text: str) -> Commitment | None:
     joined = " ".join(sentences)
     topics = tuple(name for name, pattern in _TOPICS.items() if pattern.search(joined))
     return Commitment(text=joined, topics=topics)
+
+
+def turn_extract(text: str) -> dict[str, Any]:
+    """What the brief keeps of one turn, computed once when its text is stored (Turn.extracted).
+    The commitment is kept whatever the role: the brief counts only bots' and agents'."""
+    extracted: dict[str, Any] = {}
+    facts = facts_extract(text)
+    if facts:
+        extracted["facts"] = [[fact.kind, fact.value, fact.key] for fact in facts]
+    commitment = commitment_extract(text)
+    if commitment is not None:
+        clipped = commitment.text
+        if len(clipped) > MAX_COMMITMENT_CHARS:
+            clipped = clipped[: MAX_COMMITMENT_CHARS - 1].rstrip() + "\u2026"
+        extracted["commitment"] = {"text": clipped, "topics": list(commitment.topics)}
+    return extracted

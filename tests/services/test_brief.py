@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from io import StringIO
+
 import pytest
+from django.core.management import call_command
 
 from sessions_app.actors import Actor
 from sessions_app.models import Session
@@ -251,3 +254,25 @@ def test_facts_in_one_text(text, expected):
 )
 def test_commitments(text, commits):
     assert (commitment_extract(text) is not None) is commits
+
+
+def test_facts_are_extracted_when_a_turn_is_stored_and_again_when_its_text_changes(
+    charged_twice,
+):
+    turn = charged_twice.turns.get(doc_id="c3")
+    assert [kind for kind, _, _ in turn.extracted["facts"]] == ["email", "phone"]
+    project = charged_twice.project
+    add(charged_twice, project, [("c3", "chat", "customer", "Jo", "web", "Ticket TKT-77")])
+    turn.refresh_from_db()
+    assert turn.extracted == {"facts": [["ticket", "TKT-77", "TKT-77"]]}
+
+
+def test_turns_stored_without_extraction_are_extracted_by_extract_pending(charged_twice):
+    charged_twice.turns.update(extracted=None)
+    assert brief_build(session=charged_twice).facts == []
+
+    call_command("extract_pending", stdout=StringIO())
+    facts = {(f.kind, f.key) for f in brief_build(session=charged_twice).facts}
+    assert ("invoice", "INV-2026-0042") in facts
+    assert ("phone", "+14155550134") in facts
+    assert not charged_twice.turns.filter(extracted__isnull=True).exists()
