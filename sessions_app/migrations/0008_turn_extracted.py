@@ -15,7 +15,7 @@ def turns_extract(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("sessions_app", "0006_turn_embedding_pending"),
+        ("sessions_app", "0007_scale_indexes"),
     ]
 
     operations = [
