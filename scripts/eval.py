@@ -42,12 +42,16 @@ import django  # noqa: E402
 
 django.setup()
 
+import numpy as np  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.db import connection  # noqa: E402
+
 from sessions_app import embeddings  # noqa: E402
 from sessions_app.actors import Actor  # noqa: E402
 from sessions_app.models import HandoffTarget, Project, Session  # noqa: E402
 from sessions_app.services.handoffs import session_push  # noqa: E402
 from sessions_app.services.projects import project_create  # noqa: E402
-from sessions_app.services.search import turns_search  # noqa: E402
+from sessions_app.services.search import Ranking, turns_search  # noqa: E402
 from sessions_app.services.sessions import session_open  # noqa: E402
 from sessions_app.services.turns import DocInput, turns_upsert  # noqa: E402
 
@@ -177,11 +181,17 @@ def eval_set_store(*, project: Project, sessions: list[EvalSession]) -> dict[str
     return stored
 
 
+BASELINE = Ranking(keyword="ts_rank_cd")
+
+
 def methods_for(alphas: Iterable[float]) -> list[Method]:
+    baseline = {"ranking": BASELINE}
     return [
         Method("semantic", 1.0),
-        Method("keyword", 0.0),
-        *(Method("hybrid", alpha) for alpha in alphas),
+        Method("keyword ts_rank_cd", 0.0, baseline),
+        Method("keyword bm25", 0.0),
+        Method("hybrid ts_rank_cd", 0.8, baseline),
+        *(Method("hybrid bm25", alpha) for alpha in alphas),
     ]
 
 
@@ -226,6 +236,49 @@ def table_print(title: str, rows: dict[tuple[str, float, str], dict[str, float]]
             )
 
 
+def keyword_cost(*, project: Project, sessions: list[EvalSession], turns: int) -> None:
+    """The rankers' cost on one session of `turns` turns: the set's texts repeated with
+    fresh ids and amounts, random unit embeddings (the keyword cost does not depend on
+    them), every question of the set asked once per method with its cached vector."""
+    rng = np.random.default_rng(7)
+    texts = [t["text"] for s in sessions for t in s.data["turns"]]
+    questions = [q.text for s in sessions for q in s.questions]
+    session, _ = session_open(project=project, name=f"cost-{turns}", actor=Actor.system())
+    for start in range(0, turns, 500):
+        vectors = rng.normal(size=(min(500, turns - start), settings.EMBEDDING_DIMENSIONS))
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        docs = [
+            DocInput(
+                f"t{start + i}",
+                f"{texts[(start + i) % len(texts)]} (ref {start + i}, ${(start + i) % 997}.50)",
+                {"role": "customer", "channel": "chat"},
+                vector.tolist(),
+            )
+            for i, vector in enumerate(vectors)
+        ]
+        turns_upsert(session=session, docs=docs, actor=Actor.system())
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE sessions_app_turn")
+    print(f"\nKeyword ranking cost, one session of {turns:,} turns ({len(questions)} queries)")
+    print(f"  {'method':<28} {'alpha':>5} {'p50 ms':>7} {'p95 ms':>7}")
+    baseline = {"ranking": BASELINE}
+    for method in (
+        Method("keyword ts_rank_cd", 0.0, baseline),
+        Method("keyword bm25", 0.0),
+        Method("hybrid ts_rank_cd", 0.8, baseline),
+        Method("hybrid bm25", 0.8),
+    ):
+        latencies = sorted(
+            turns_search(
+                session_ids=[session.pk], query=q, top_k=TOP_K, alpha=method.alpha, **method.options
+            ).time_taken_ms
+            for q in questions
+        )
+        p95 = latencies[int(0.95 * len(latencies))]
+        p50 = statistics.median(latencies)
+        print(f"  {method.label:<28} {method.alpha:>5.2f} {p50:>7.1f} {p95:>7.1f}")
+
+
 def timed(label: str, work: Callable[[], Any]) -> Any:
     started = time.perf_counter()
     value = work()
@@ -257,6 +310,12 @@ def main() -> None:
         default=",".join(str(a) for a in DEFAULT_ALPHAS),
         help="hybrid alphas, comma-separated",
     )
+    parser.add_argument(
+        "--cost-turns",
+        type=int,
+        default=10_000,
+        help="session size for the keyword ranking cost (0 skips it)",
+    )
     args = parser.parse_args()
     alphas = [float(a) for a in args.alphas.split(",") if a]
 
@@ -287,6 +346,8 @@ def main() -> None:
             args.json.write_text(
                 json.dumps({"retrieval": figures, "encode_ms": encode_ms}, indent=2) + "\n"
             )
+        if args.cost_turns:
+            keyword_cost(project=project, sessions=sessions, turns=args.cost_turns)
     finally:
         project.delete()
 

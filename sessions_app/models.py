@@ -166,6 +166,10 @@ class Turn(models.Model):
     # backfill (services/backfill.py) once it is back.
     embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS, null=True, blank=True)
     model_id = models.CharField(max_length=100)
+    # What the handoff brief reads from the text (services/brief_extract.turn_extract),
+    # computed when the text is stored: {"facts": [[kind, value, key], ...], "commitment":
+    # {"text", "topics"}}, {} when there is neither, NULL when not extracted yet.
+    extracted = models.JSONField(null=True, blank=True, editable=False)
     search_vector = models.GeneratedField(
         expression=SearchVector("text", config="english"),
         output_field=SearchVectorField(),
