@@ -620,6 +620,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    if "--scale" in sys.argv[1:]:  # scripts/bench_scale.py: the 1M-turn databases
+        args = [a for a in sys.argv[1:] if a != "--scale"]
+        os.execv(sys.executable, [sys.executable, str(ROOT / "scripts/bench_scale.py"), *args])
     if sys.argv[1:] == ["webhooks"]:
         webhooks_only()
     else:
