@@ -36,6 +36,7 @@ from sessions_app.console.forms import (
 from sessions_app.errors import DomainError, InvalidInput
 from sessions_app.models import Session
 from sessions_app.services import console
+from sessions_app.services.brief import session_brief
 from sessions_app.services.handoffs import (
     session_claim,
     session_hand_back,
@@ -144,6 +145,7 @@ def _session_page(
         **fragments.side_context(session=session, user=user, **(bound or {})),
         "chunk": console.console_thread(session=session),
         "relevant": console.console_relevant(session=session),
+        "brief": session_brief(session=session),
         "query": query,
         "hits": hits,
         "search_error": search_error,
