@@ -165,6 +165,9 @@ class Turn(models.Model):
     # NULL while pending: stored when the model was unavailable, embedded by a
     # backfill (services/backfill.py) once it is back.
     embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS, null=True, blank=True)
+    # The turn with its speaker and the turn before it (services/turn_context.py).
+    # NULL for client-supplied embeddings, and while pending like `embedding`.
+    context_embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS, null=True, blank=True)
     model_id = models.CharField(max_length=100)
     search_vector = models.GeneratedField(
         expression=SearchVector("text", config="english"),
@@ -199,6 +202,11 @@ class Turn(models.Model):
                 fields=["id"],
                 condition=models.Q(embedding__isnull=True),
                 name="turn_embedding_pending",
+            ),
+            models.Index(
+                fields=["id"],
+                condition=models.Q(context_embedding__isnull=True) & ~models.Q(model_id="client"),
+                name="turn_context_pending",
             ),
         ]
 
