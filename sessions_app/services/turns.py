@@ -16,6 +16,8 @@ from sessions_app.errors import InvalidInput, TooLarge
 from sessions_app.models import Session, SessionStatus, Turn
 from sessions_app.selectors import turns_page
 from sessions_app.services.audit import audit_record
+from sessions_app.services.brief_extract import turn_extract
+from sessions_app.services.channels import channels_of, channels_record
 from sessions_app.services.event_log import EventInput, events_record, turn_data
 from sessions_app.services.handoffs import session_reopen
 from sessions_app.services.turn_context import (
@@ -77,6 +79,11 @@ def docs_check(docs: list[DocInput]) -> None:
         metadata_check(doc.metadata, where=where)
         if doc.embedding is not None:
             embedding_check(doc.embedding, where=where)
+
+
+def _extract(text: str, extracts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Worked out before the lock; a text another writer stored meanwhile is done now."""
+    return extracts[text] if text in extracts else turn_extract(text)
 
 
 def _needs_model(doc: DocInput, stored: dict[str, str]) -> bool:
@@ -163,6 +170,10 @@ def turns_upsert(
     stored_texts = {doc_id: turn.text for doc_id, turn in stored.items()}
     plan = _context_plan(session=session, docs=docs, existing=stored)
     to_embed = [doc.text for doc in docs if _needs_model(doc, stored_texts)] + plan.texts()
+    # The brief's facts and commitments, worked out before the session lock is taken.
+    extracts = {
+        doc.text: turn_extract(doc.text) for doc in docs if stored_texts.get(doc.id) != doc.text
+    }
     # One encode batch: the plain texts and the context texts.
     vectors = _embed(to_embed)
     model_failed = len(vectors) < len(set(to_embed))
@@ -201,6 +212,7 @@ def turns_upsert(
                         embedding=_vector(doc, vectors),
                         context_embedding=_context_vector(doc, plan, vectors),
                         model_id=_model_of(doc, locked),
+                        extracted=_extract(doc.text, extracts),
                         **writer,
                     )
                 )
@@ -211,6 +223,8 @@ def turns_upsert(
                     turn.model_id = _model_of(doc, locked)
                 if doc.embedding is not None or doc.id in plan.own:
                     turn.context_embedding = _context_vector(doc, plan, vectors)
+                if turn.text != doc.text or turn.extracted is None:
+                    turn.extracted = _extract(doc.text, extracts)
                 turn.text = doc.text
                 turn.metadata = doc.metadata
                 for name, value in writer.items():
@@ -234,6 +248,7 @@ def turns_upsert(
                     "embedding",
                     "context_embedding",
                     "model_id",
+                    "extracted",
                     "updated_at",
                     *writer,
                 ],
@@ -241,7 +256,9 @@ def turns_upsert(
         if context_only:
             Turn.objects.bulk_update(context_only, ["context_embedding"])
         locked.doc_count += len(new_turns)
-        locked.save(update_fields=["last_seq", "doc_count", "updated_at"])
+        written = channels_of(t.metadata for t in [*new_turns, *changed])
+        kept = ["channels"] if channels_record(session=locked, channels=written) else []
+        locked.save(update_fields=["last_seq", "doc_count", "updated_at", *kept])
         if new_turns or changed:
             audit_record(
                 project=locked.project,

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sessions_app', '0007_scale_indexes'),
+        ('sessions_app', '0009_channel_lists'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
