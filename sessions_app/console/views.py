@@ -110,6 +110,11 @@ def session_view(request: HtmxHttpRequest, project_id: str, name: str) -> HttpRe
     query = request.GET.get("q", "").strip()
     if request.htmx and request.htmx.target == "search-results":
         return _search_results(request, session, query)
+    if "before" in request.GET:
+        before = _cursor_value(request.GET.get("before"))
+        chunk = console.console_thread_latest(session=session, before_seq=before)
+        context = {"chunk": chunk, "items": chunk.items, "show_earlier": True}
+        return render(request, "console/_thread_items.html", context)
     console.console_session_viewed(session=session, user=_user(request))
     return _session_page(request, session, query=query)
 
@@ -143,7 +148,7 @@ def _session_page(
     hits, search_error = _search(session, query)
     context = {
         **fragments.side_context(session=session, user=user, **(bound or {})),
-        "chunk": console.console_thread(session=session),
+        "chunk": console.console_thread_latest(session=session),
         "relevant": console.console_relevant(session=session),
         "brief": session_brief(session=session),
         "query": query,
