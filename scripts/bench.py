@@ -414,7 +414,10 @@ def main() -> None:
         f"  machine: {os.cpu_count()} CPU cores ({platform.machine()}), shared; "
         f"database: {connection.vendor} {connection.settings_dict['HOST'] or 'localhost'}"
     )
-    print("  server: uvicorn, 1 worker, started by this script; model all-MiniLM-L6-v2 (torch)")
+    print(
+        "  server: uvicorn, 1 worker, started by this script; model all-MiniLM-L6-v2 "
+        f"({settings.EMBEDDING_BACKEND} backend, {settings.EMBEDDING_THREADS} thread(s))"
+    )
     print(f"  load average before the run: {' '.join(f'{n:.1f}' for n in os.getloadavg())}")
     if "--events-only" in sys.argv[1:]:
         with bench_project() as (project, key), server_process() as base_url:
@@ -506,6 +509,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    if "--scale" in sys.argv[1:]:  # scripts/bench_scale.py: the 1M-turn databases
+        args = [a for a in sys.argv[1:] if a != "--scale"]
+        os.execv(sys.executable, [sys.executable, str(ROOT / "scripts/bench_scale.py"), *args])
     if sys.argv[1:] == ["webhooks"]:
         webhooks_only()
     else:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
+from django.db.models import F
+from django.db.models.fields.json import KeyTransform
 from pgvector.django import VectorField
 
 
@@ -148,6 +149,15 @@ class Session(models.Model):
         indexes = [
             models.Index(fields=["project", "status", "waiting_since"]),
             models.Index(fields=["project", "-updated_at"]),
+            # The API's status list (newest first) and the supervisor's (by activity).
+            models.Index(fields=["project", "status", "-id"], name="session_status_id"),
+            models.Index(
+                fields=["project", "status", "-updated_at"], name="session_status_updated"
+            ),
+            # A customer's sessions: the customer query and list filters.
+            models.Index(
+                F("project"), KeyTransform("customer_id", "metadata"), name="session_customer"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -157,7 +167,10 @@ class Session(models.Model):
 class Turn(models.Model):
     """One turn of a session (the SDK's document), with its embedding."""
 
-    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="turns")
+    # No index of its own: the unique (session, seq) and (session, doc_id) lead with it.
+    session = models.ForeignKey(
+        Session, on_delete=models.CASCADE, related_name="turns", db_index=False
+    )
     doc_id = models.CharField(max_length=128)
     seq = models.PositiveBigIntegerField()
     text = models.TextField()
@@ -166,6 +179,10 @@ class Turn(models.Model):
     # backfill (services/backfill.py) once it is back.
     embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS, null=True, blank=True)
     model_id = models.CharField(max_length=100)
+    # What the handoff brief reads from the text (services/brief_extract.turn_extract),
+    # computed when the text is stored: {"facts": [[kind, value, key], ...], "commitment":
+    # {"text", "topics"}}, {} when there is neither, NULL when not extracted yet.
+    extracted = models.JSONField(null=True, blank=True, editable=False)
     search_vector = models.GeneratedField(
         expression=SearchVector("text", config="english"),
         output_field=SearchVectorField(),
@@ -195,7 +212,6 @@ class Turn(models.Model):
         ]
         indexes = [
             models.Index(fields=["session", "created_at"]),
-            GinIndex(fields=["search_vector"], name="turn_search_vector_gin"),
             models.Index(
                 fields=["id"],
                 condition=models.Q(embedding__isnull=True),
