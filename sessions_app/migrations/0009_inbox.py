@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('auth', '0012_alter_user_first_name_max_length'),
-        ('sessions_app', '0006_turn_embedding_pending'),
+        ('sessions_app', '0008_turn_extracted'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
