@@ -100,16 +100,18 @@ INSTALLED_APPS = [
     "sessions_app",
 ]
 
+# Django's own middleware (and django-csp's), as subclasses whose hooks run on the
+# event loop under ASGI instead of a thread hop each (moss_web/middleware.py).
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "moss_web.middleware.SecurityMiddleware",
+    "moss_web.middleware.CSPMiddleware",
     "moss_web.middleware.AsyncWhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "moss_web.middleware.SessionMiddleware",
+    "moss_web.middleware.CommonMiddleware",
+    "moss_web.middleware.CsrfViewMiddleware",
+    "moss_web.middleware.AuthenticationMiddleware",
+    "moss_web.middleware.MessageMiddleware",
+    "moss_web.middleware.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into its 429 page.
     "axes.middleware.AxesMiddleware",
@@ -230,6 +232,9 @@ else:
 NINJA_NUM_PROXIES = 0
 MOSS_API_KEY_RATE = env_rate("MOSS_API_KEY_RATE", "6000/min")
 MOSS_API_AUTH_FAILURE_RATE = env_rate("MOSS_API_AUTH_FAILURE_RATE", "30/min")
+# How long a server process remembers a valid API key (0: never). Revocations reach
+# every process at once through PostgreSQL notifications (sessions_app/api_key_cache.py).
+MOSS_API_KEY_CACHE_SECONDS = env_float("MOSS_API_KEY_CACHE_SECONDS", 30.0)
 # Console and admin sign-in: django-axes locks a client address, and separately
 # a username, after MOSS_LOGIN_FAILURE_LIMIT failures, for MOSS_LOGIN_COOLOFF_SECONDS.
 AUTHENTICATION_BACKENDS = [

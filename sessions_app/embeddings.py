@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -97,11 +99,25 @@ def model_load(*, retry_now: bool = True) -> Encoder:
 def _onnx_load(path: Path) -> Encoder:
     onnx_file = export_dir(path) / ONNX_FILE
     if not onnx_file.is_file():
-        raise _failed(
-            f"no ONNX export of {path} in {onnx_file.parent}: run `manage.py encoder_export` "
-            "(make setup does), or set EMBEDDING_BACKEND=torch"
-        )
+        _export_now(path)
     return OnnxEncoder(model_dir=path, onnx_file=onnx_file, threads=settings.EMBEDDING_THREADS)
+
+
+def _export_now(path: Path) -> None:
+    """`make setup` exports ahead; a process that finds no export (a server started
+    without set-up, other model files) makes it, in a child process so torch never
+    loads into this one."""
+    logger.warning("no ONNX export of %s yet; exporting it now (make setup does this ahead)", path)
+    command = [sys.executable, str(settings.BASE_DIR / "manage.py"), "encoder_export"]
+    env = {**os.environ, "EMBEDDING_MODEL_PATH": str(path)}
+    try:
+        subprocess.run(command, env=env, capture_output=True, text=True, check=True, timeout=600)
+    except (OSError, subprocess.SubprocessError) as exc:
+        detail = getattr(exc, "stderr", "") or ""
+        raise _failed(
+            f"no ONNX export of {path}, and `manage.py encoder_export` failed: "
+            f"{exc.__class__.__name__}: {detail.strip().splitlines()[-1:] or exc}"
+        ) from exc
 
 
 class _TorchEncoder:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from django.db.models import F
@@ -23,6 +24,9 @@ class Project(models.Model):
     # The last event cursor issued. Incremented under the row lock in the same
     # transaction as each event, so cursors are issued in commit order.
     event_cursor = models.PositiveBigIntegerField(default=0, editable=False)
+    # Every turn channel ever written in the project (services/channels.py), for
+    # the supervisor's filter: reading it beats a DISTINCT over every turn.
+    channels = ArrayField(models.TextField(), default=list, blank=True, editable=False)
     # Service levels the console's inbox colours rows by; 0 turns a threshold off.
     sla_waiting_warn_seconds = models.PositiveIntegerField(
         "waiting: warn after (seconds)", default=120
@@ -139,6 +143,8 @@ class Session(models.Model):
     )
     doc_count = models.PositiveIntegerField(default=0)
     last_seq = models.PositiveBigIntegerField(default=0, help_text="Last sequence number issued")
+    # The channels of its turns, ever (kept on write): the channel filter reads this.
+    channels = ArrayField(models.TextField(), default=list, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

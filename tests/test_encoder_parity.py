@@ -106,16 +106,19 @@ def fresh_export_dir(settings: Any, tmp_path: Path) -> Iterator[Path]:
     yield settings.MOSS_ENCODER_DIR
 
 
-def test_encoder_export_makes_the_export_once(reference: Any, fresh_export_dir: Path) -> None:
-    out = StringIO()
-    call_command("encoder_export", stdout=out)
+def test_a_process_without_the_export_makes_it_once(
+    reference: Any, fresh_export_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOSS_ENCODER_DIR", str(fresh_export_dir))  # for the child process
+    monkeypatch.setattr(embeddings, "_model", None)
+    monkeypatch.setattr(embeddings, "_failure", "")
     target = export_dir(embeddings.model_path())
-    assert target.parent == fresh_export_dir
-    assert f"to {target / ONNX_FILE}" in out.getvalue()
+    assert target.parent == fresh_export_dir and not target.exists()
+
+    loaded = embeddings.model_load()  # exports in a child process, then loads
+    assert isinstance(loaded, OnnxEncoder)
     assert json.loads((target / "export.json").read_text())["format"] >= 1
-    fresh = OnnxEncoder(
-        model_dir=embeddings.model_path(), onnx_file=target / ONNX_FILE, threads=1
-    ).encode(SHORT + UNICODE)
+    fresh = embeddings.texts_embed(SHORT + UNICODE)
     assert cosines(fresh, reference_vectors(reference, SHORT + UNICODE)).min() >= MIN_COSINE
 
     again = StringIO()

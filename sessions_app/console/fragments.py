@@ -47,6 +47,7 @@ from sessions_app.console.selectors import (
 )
 from sessions_app.models import Session, SessionStatus
 from sessions_app.selectors import last_escalation
+from sessions_app.services.brief import session_brief
 from sessions_app.services.console import (
     REPLY_CHANNELS,
     ThreadChunk,
@@ -314,6 +315,8 @@ def session_update_html(
     context = {
         **side,
         "chunk": chunk,
+        # Cached under the session's state: rebuilt only when the session changed.
+        "brief": session_brief(session=session),
         "tail": True,
         "holds_changed": holds_changed,
         "lost_notice": _lost_notice(session, user) if holds_changed and held_before else "",

@@ -37,6 +37,7 @@ from sessions_app.console.selectors import attention_of
 from sessions_app.errors import DomainError, InvalidInput
 from sessions_app.models import Session
 from sessions_app.services import console
+from sessions_app.services.brief import session_brief
 from sessions_app.services.handoffs import (
     session_claim,
     session_hand_back,
@@ -126,6 +127,11 @@ def session_view(request: HtmxHttpRequest, project_id: str, name: str) -> HttpRe
     query = request.GET.get("q", "").strip()
     if request.htmx and request.htmx.target == "search-results":
         return _search_results(request, session, query)
+    if "before" in request.GET:
+        before = _cursor_value(request.GET.get("before"))
+        chunk = console.console_thread_latest(session=session, before_seq=before)
+        context = {"chunk": chunk, "items": chunk.items, "show_earlier": True}
+        return render(request, "console/_thread_items.html", context)
     console.console_session_viewed(session=session, user=_user(request))
     session_seen_mark(session_id=session.pk, user=_user(request), seq=session.last_seq)
     return _session_page(request, session, query=query)
@@ -160,8 +166,9 @@ def _session_page(
     hits, search_error = _search(session, query)
     context = {
         **fragments.side_context(session=session, user=user, **(bound or {})),
-        "chunk": console.console_thread(session=session),
+        "chunk": console.console_thread_latest(session=session),
         "relevant": console.console_relevant(session=session),
+        "brief": session_brief(session=session),
         "query": query,
         "hits": hits,
         "search_error": search_error,

@@ -186,6 +186,11 @@ class Brief:
     def facts_of(self, kind: str) -> list[BriefFact]:
         return [fact for fact in self.facts if fact.kind == kind]
 
+    @property
+    def fact_groups(self) -> list[tuple[str, list[BriefFact]]]:
+        """(kind, facts) for each kind found, in FACT_KINDS order."""
+        return [(kind, facts) for kind in FACT_KINDS if (facts := self.facts_of(kind))]
+
 
 def brief_read(*, session: Session, actor: Actor) -> Brief:
     """The brief for an API caller; audited like reading the thread, since it quotes it."""

@@ -17,6 +17,7 @@ from sessions_app.models import Session, SessionStatus, Turn
 from sessions_app.selectors import turns_page
 from sessions_app.services.audit import audit_record
 from sessions_app.services.brief_extract import turn_extract
+from sessions_app.services.channels import channels_of, channels_record
 from sessions_app.services.event_log import EventInput, events_record, turn_data
 from sessions_app.services.handoffs import session_reopen
 from sessions_app.validation import doc_id_check, embedding_check, metadata_check, text_check
@@ -170,7 +171,9 @@ def turns_upsert(
                 ["text", "metadata", "embedding", "model_id", "extracted", "updated_at", *writer],
             )
         locked.doc_count += len(new_turns)
-        locked.save(update_fields=["last_seq", "doc_count", "updated_at"])
+        written = channels_of(t.metadata for t in [*new_turns, *changed])
+        kept = ["channels"] if channels_record(session=locked, channels=written) else []
+        locked.save(update_fields=["last_seq", "doc_count", "updated_at", *kept])
         if new_turns or changed:
             audit_record(
                 project=locked.project,

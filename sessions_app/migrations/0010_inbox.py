@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('auth', '0012_alter_user_first_name_max_length'),
-        ('sessions_app', '0008_turn_extracted'),
+        ('sessions_app', '0009_channel_lists'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
