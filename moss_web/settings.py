@@ -292,6 +292,9 @@ MOSS_EMBED_RETRY_SECONDS = env_float("MOSS_EMBED_RETRY_SECONDS", 10.0)
 # is down, and how often the console polls while its live connection is down.
 MOSS_RETRY_AFTER_SECONDS = env_int("MOSS_RETRY_AFTER_SECONDS", 5)
 MOSS_CONSOLE_RETRY_SECONDS = env_float("MOSS_CONSOLE_RETRY_SECONDS", 5.0)
+# Console tabs send an app-level heartbeat this often; a page that hears nothing back for
+# three beats says "Reconnecting" and opens a new socket. It also feeds presence.
+MOSS_CONSOLE_HEARTBEAT_SECONDS = env_float("MOSS_CONSOLE_HEARTBEAT_SECONDS", 3.0)
 
 # Documented API limits.
 MOSS_MAX_DOCS_PER_CALL = env_int("MOSS_MAX_DOCS_PER_CALL", 500)
