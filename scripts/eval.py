@@ -45,6 +45,7 @@ django.setup()
 import numpy as np  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
+from eval_brief import brief_report  # noqa: E402  (scripts/eval_brief.py, beside this file)
 
 from sessions_app import embeddings  # noqa: E402
 from sessions_app.actors import Actor  # noqa: E402
@@ -329,6 +330,11 @@ def main() -> None:
         default=10_000,
         help="session size for the keyword ranking cost (0 skips it)",
     )
+    parser.add_argument(
+        "--brief-turns",
+        default="1000,10000",
+        help="session sizes at which to time building the handoff brief (scripts/eval_brief.py)",
+    )
     args = parser.parse_args()
     alphas = [float(a) for a in args.alphas.split(",") if a]
     weights = [float(w) for w in args.context_weights.split(",") if w]
@@ -354,13 +360,20 @@ def main() -> None:
         )
         table_print("Retrieval (latency: the search service with query vectors cached)", rows)
         print(f"\nencoding one query (model methods add it): p50 {encode_ms:.1f} ms")
+        brief = brief_report(
+            project=project,
+            stored=stored,
+            sessions=sessions,
+            cost_turns=[int(n) for n in args.brief_turns.split(",") if n],
+        )
         if args.json:
             figures = [
                 {"method": label, "alpha": alpha, "split": split, **row}
                 for (label, alpha, split), row in rows.items()
             ]
             args.json.write_text(
-                json.dumps({"retrieval": figures, "encode_ms": encode_ms}, indent=2) + "\n"
+                json.dumps({"retrieval": figures, "encode_ms": encode_ms, "brief": brief}, indent=2)
+                + "\n"
             )
         if args.cost_turns:
             keyword_cost(project=project, sessions=sessions, turns=args.cost_turns)
