@@ -309,14 +309,15 @@ MOSS_MAX_CALL_TEXT_CHARS = env_int("MOSS_MAX_CALL_TEXT_CHARS", 200_000)
 MOSS_MAX_FILTER_CLAUSES = env_int("MOSS_MAX_FILTER_CLAUSES", 100)
 MOSS_MAX_FILTER_DEPTH = env_int("MOSS_MAX_FILTER_DEPTH", 8)
 
-# The handoff brief (services/brief.py): the region whose national phone numbers it
-# reads without a country code ("(415) 555-0134"); numbers with "+" work anywhere.
-MOSS_BRIEF_PHONE_REGION = env_str("MOSS_BRIEF_PHONE_REGION", "US").upper()
-if not re.fullmatch(r"[A-Z]{2}", MOSS_BRIEF_PHONE_REGION):
-    raise ImproperlyConfigured(
-        f"MOSS_BRIEF_PHONE_REGION must be a two-letter region code (US, GB, DE…), "
-        f"got {MOSS_BRIEF_PHONE_REGION!r}"
-    )
+# The handoff brief (services/brief.py): the regions whose national phone numbers it
+# reads without a country code ("(415) 555-0134", "07700 900412"); "+" numbers work anywhere.
+MOSS_BRIEF_PHONE_REGIONS = [r.upper() for r in env_list("MOSS_BRIEF_PHONE_REGIONS", "US,GB")]
+for _region in MOSS_BRIEF_PHONE_REGIONS:
+    if not re.fullmatch(r"[A-Z]{2}", _region):
+        raise ImproperlyConfigured(
+            "MOSS_BRIEF_PHONE_REGIONS must be two-letter region codes, comma-separated "
+            f"(US,GB,DE…), got {_region!r}"
+        )
 
 # The event log bots read (long-poll stream and webhooks).
 MOSS_EVENT_RETENTION_DAYS = env_int("MOSS_EVENT_RETENTION_DAYS", 14)
