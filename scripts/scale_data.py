@@ -114,7 +114,7 @@ ALTER TABLE bench.vec ADD PRIMARY KEY (i);
 # with a bot), created over the last 90 days, one turn every 40 seconds.
 _SESSIONS_SQL = """
 INSERT INTO sessions_app_session (project_id, name, model_id, metadata, status, holder_id,
-    holder_label, waiting_since, version, doc_count, last_seq, created_at, updated_at)
+    holder_label, waiting_since, version, doc_count, last_seq, created_at, updated_at, channels)
 SELECT %(project)s, name, 'all-MiniLM-L6-v2',
     jsonb_build_object('customer_id', 'cust-' || (i %% 20000), 'customer_name',
                        'Customer ' || (i %% 20000)),
@@ -122,17 +122,17 @@ SELECT %(project)s, name, 'all-MiniLM-L6-v2',
          WHEN u < 0.66 THEN 'resolved' ELSE 'bot' END,
     NULL, CASE WHEN u >= 0.66 THEN 'bench-bot' ELSE '' END, NULL, 0, n, n,
     now() - interval '90 days' * bench.u(i, 12),
-    now() - interval '90 days' * bench.u(i, 12) + interval '40 seconds' * n
+    now() - interval '90 days' * bench.u(i, 12) + interval '40 seconds' * n, '{}'
 FROM (
     SELECT i, 's-' || lpad(i::text, 6, '0') AS name, bench.u(i, 11) AS u,
            5 + floor(bench.u(i, 13) * 29)::int AS n
     FROM generate_series(1, %(sessions)s) i
 ) g;
 INSERT INTO sessions_app_session (project_id, name, model_id, metadata, status, holder_label,
-    version, doc_count, last_seq, created_at, updated_at)
+    version, doc_count, last_seq, created_at, updated_at, channels)
 SELECT %(project)s, name, 'all-MiniLM-L6-v2',
     jsonb_build_object('customer_id', 'cust-' || name), 'bot', 'bench-bot', 0, n, n,
-    now() - interval '60 days', now() - interval '1 minute'
+    now() - interval '60 days', now() - interval '1 minute', '{}'
 FROM unnest(%(big_names)s::text[], %(big_sizes)s::int[]) AS b(name, n);
 """
 
