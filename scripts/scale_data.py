@@ -13,6 +13,7 @@ hash): the figures measure storage and scans, not ranking quality.
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
 from django.db import connection
@@ -220,6 +221,9 @@ def scale_load(
         "reasons": REASONS,
         "pool": VECTOR_POOL,
     }
+    channels_backfill = import_module(
+        "sessions_app.migrations.0009_channel_lists"
+    ).CHANNELS_BACKFILL
     with connection.cursor() as cursor:
         cursor.execute("SET synchronous_commit = off; SET maintenance_work_mem = '512MB'")
         cursor.execute(_functions_sql())
@@ -228,6 +232,8 @@ def scale_load(
             ("sessions", _SESSIONS_SQL),
             ("turns and audit events", _TURNS_SQL),
             ("handoffs", _HANDOFFS_SQL),
+            # The channel lists turns_upsert keeps on write, as migration 0009 fills them.
+            ("channel lists", channels_backfill),
         ):
             print(f"  loading {label}…", flush=True)
             cursor.execute(sql, params if "%(" in sql else None)

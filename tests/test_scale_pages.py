@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.db import connections
@@ -11,7 +12,8 @@ from django.test import AsyncClient, Client
 
 from sessions_app import streaming
 from sessions_app.actors import Actor
-from sessions_app.models import AuditEvent, Turn
+from sessions_app.models import AuditEvent, Session, Turn
+from sessions_app.services import console as console_service
 from sessions_app.services import timeline as timeline_service
 from sessions_app.services.timeline import timeline_build, timeline_page
 from sessions_app.services.turns import DocInput, turns_upsert
@@ -143,3 +145,94 @@ async def test_exports_stream_under_asgi_a_page_at_a_time(
     assert len(lines) == sum(pages_read)
     # The rows were read in the thread that owns the database connection; close it there.
     await sync_to_async(connections.close_all)()
+
+
+def test_channel_lists_are_kept_on_write(history: History, sam: Client) -> None:
+    history.project.refresh_from_db()
+    assert history.project.channels == ["chat", "email", "sms", "voice"]
+    history.conv2.refresh_from_db()
+    assert history.conv2.channels == ["sms"]
+    bot = Actor.system("fax-bot")
+    turns_upsert(
+        session=history.conv2,
+        docs=[DocInput(id="fx", text="sent by fax", metadata={"channel": "fax"})],
+        actor=bot,
+    )
+    history.project.refresh_from_db()
+    history.conv2.refresh_from_db()
+    assert history.project.channels == ["chat", "email", "fax", "sms", "voice"]
+    assert history.conv2.channels == ["fax", "sms"]
+    pid = history.project.public_id
+    response = sam.get(f"/supervise/p/{pid}/", {"channel": "fax"})
+    assert response.context["channels"] == history.project.channels
+    assert [s.name for s in response.context["page"]] == ["conv-2"]
+    # Another project's list is its own.
+    history.other.refresh_from_db()
+    assert "fax" not in history.other.channels
+
+
+def test_supervisor_search_reads_the_newest_sessions_within_a_bound(
+    history: History, sam: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sessions_app.supervise import selectors
+
+    pid = history.project.public_id
+    whole = sam.get(f"/supervise/p/{pid}/", {"q": "refund"}).context["searched"]
+    assert not whole.bounded and whole.sessions_searched == 2
+    history.conv2.refresh_from_db()
+    monkeypatch.setattr(selectors, "SEARCH_MAX_TURNS", history.conv2.doc_count)
+    # conv-2 is the more recently active: conv-1 no longer fits the bound.
+    Session.objects.filter(pk=history.conv2.pk).update(updated_at=history.now)
+    Session.objects.filter(pk=history.conv1.pk).update(updated_at=history.now - timedelta(days=1))
+    response = sam.get(f"/supervise/p/{pid}/", {"q": "refund"})
+    searched = response.context["searched"]
+    assert searched.bounded and searched.sessions_searched == 1
+    assert {h.session_name for h in searched.hits} <= {"conv-2"}
+    assert "most recently active sessions" in response.content.decode()
+    # The list's filters choose what is searched.
+    only_conv1 = sam.get(f"/supervise/p/{pid}/", {"q": "refund", "channel": "email"})
+    assert {h.session_name for h in only_conv1.context["hits"]} == {"conv-1"}
+
+
+def _item_keys(items: list[console_service.ThreadItem]) -> list[tuple[int, int, int]]:
+    return [item.key for item in items]
+
+
+@pytest.mark.parametrize("limit", [1, 2, 4, 50])
+def test_console_thread_pages_join_into_the_whole_thread(history: History, limit: int) -> None:
+    _longer(history, 2)
+    whole = console_service.console_thread(session=history.conv1)
+    latest = console_service.console_thread_latest(session=history.conv1, limit=limit)
+    # The live cursor continues from the same point as the whole thread's.
+    assert (latest.last_seq, latest.version) == (whole.last_seq, whole.version)
+    pages = [latest.items]
+    before = latest.earlier_before
+    while before is not None:
+        page = console_service.console_thread_latest(
+            session=history.conv1, before_seq=before, limit=limit
+        )
+        assert len([i for i in page.items if i.turn]) <= limit
+        pages.insert(0, page.items)
+        before = page.earlier_before
+    assert [key for items in pages for key in _item_keys(items)] == _item_keys(whole.items)
+
+
+def test_console_page_opens_on_the_newest_turns_and_loads_earlier(
+    history: History, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(console_service, "THREAD_PAGE", 3)
+    _longer(history, 2)
+    ana = Client()
+    ana.force_login(history.users["sam"])
+    url = f"/console/p/{history.project.public_id}/s/conv-1/"
+    body = ana.get(url).content.decode()
+    last_seq = history.conv1.turns.order_by("-seq").values_list("seq", flat=True)[0]
+    assert f'id="turn-{last_seq}"' in body and 'id="turn-1"' not in body
+    assert f'hx-get="?before={last_seq - 2}"' in body
+    viewed = AuditEvent.objects.filter(kind="session.viewed").count()
+    earlier = ana.get(url, {"before": last_seq - 2}, HTTP_HX_REQUEST="true")
+    assert earlier.status_code == 200
+    text = earlier.content.decode()
+    assert f'id="turn-{last_seq - 3}"' in text and f'id="turn-{last_seq - 2}"' not in text
+    assert "Load earlier turns" in text
+    assert AuditEvent.objects.filter(kind="session.viewed").count() == viewed

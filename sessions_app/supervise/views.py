@@ -73,12 +73,15 @@ def sessions(request: HtmxHttpRequest, project_id: str) -> HttpResponse:
     status = 200
     if form.is_valid():
         visible = sessions_audit_visible(membership=membership)
-        page = Paginator(sessions_filter(sessions=visible, filters=form.filters()), PAGE_SIZE)
+        listed = sessions_filter(sessions=visible, filters=form.filters())
+        page = Paginator(listed, PAGE_SIZE)
         context["page"] = page.get_page(form.cleaned_data.get("page") or 1)
         query = form.cleaned_data["q"]
         if query:
             try:
-                context["hits"] = turns_search_visible(membership=membership, query=query)
+                searched = turns_search_visible(membership=membership, query=query, sessions=listed)
+                context["hits"] = searched.hits
+                context["searched"] = searched
             except InvalidInput as exc:
                 form.add_error("q", exc.message)
                 status = 422
