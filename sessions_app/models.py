@@ -184,6 +184,9 @@ class Turn(models.Model):
     # NULL while pending: stored when the model was unavailable, embedded by a
     # backfill (services/backfill.py) once it is back.
     embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS, null=True, blank=True)
+    # The turn with its speaker and the turn before it (services/turn_context.py).
+    # NULL for client-supplied embeddings, and while pending like `embedding`.
+    context_embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS, null=True, blank=True)
     model_id = models.CharField(max_length=100)
     # What the handoff brief reads from the text (services/brief_extract.turn_extract),
     # computed when the text is stored: {"facts": [[kind, value, key], ...], "commitment":
@@ -222,6 +225,11 @@ class Turn(models.Model):
                 fields=["id"],
                 condition=models.Q(embedding__isnull=True),
                 name="turn_embedding_pending",
+            ),
+            models.Index(
+                fields=["id"],
+                condition=models.Q(context_embedding__isnull=True) & ~models.Q(model_id="client"),
+                name="turn_context_pending",
             ),
         ]
 
