@@ -287,7 +287,9 @@ def test_the_schema_declares_every_limit_and_every_error():
     add_docs = schema["paths"]["/api/v1/sessions/{name}/docs"]["post"]
     agent = next(p for p in add_docs["parameters"] if p["name"] == "X-Agent")
     assert (agent["in"], agent["schema"]["maxLength"]) == ("header", 200)
-    assert set(add_docs["responses"]) == {"200", "400", "401", "404", "413", "422", "429", "500"}
+    assert set(add_docs["responses"]) == {
+        *("200", "400", "401", "404", "409", "413", "422", "429", "500")
+    }
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             errors = {code for code in operation["responses"] if int(code) >= 400}

@@ -37,6 +37,8 @@ class Hit:
     session_name: str
     # Set when a bot wrote the turn through an API key (Turn.written_by_key_prefix).
     via_key: str = ""
+    # A private note (Turn.internal); found only when the search includes them.
+    internal: bool = False
 
 
 # SearchResult.degraded when the model was needed but unavailable.
@@ -70,8 +72,12 @@ def turns_search(
     alpha: float = 0.8,
     metadata_filter: dict[str, Any] | None = None,
     embedding: list[float] | None = None,
+    include_internal: bool = False,
 ) -> SearchResult:
-    """The shared query service: the API and the console both call this."""
+    """The shared query service: the API and the console both call this.
+
+    Private notes (Turn.internal) are searched only with `include_internal`:
+    the console asks for them, the API only when the bot does."""
     started = time.perf_counter()
     search_options_check(query=query, top_k=top_k, alpha=alpha)
     filter_sql, filter_params = filter_compile(metadata_filter, column="t.metadata")
@@ -96,6 +102,7 @@ def turns_search(
         "session_ids": session_ids,
         "alpha": alpha,
         "top_k": top_k,
+        "include_internal": include_internal,
     }
     sql, params = _with_filter(_ranking_sql(alpha), named, filter_sql, filter_params)
     with connection.cursor() as cursor:
@@ -111,8 +118,9 @@ def turns_search(
             seq=seq,
             session_name=session_name,
             via_key=via_key,
+            internal=internal,
         )
-        for doc_id, text, metadata, seq, session_name, score, via_key in rows
+        for doc_id, text, metadata, seq, session_name, score, via_key, internal in rows
     ]
     return SearchResult(
         docs=hits,
@@ -122,6 +130,8 @@ def turns_search(
     )
 
 
+# The searched turns: the sessions', less private notes unless they are asked for.
+_SCOPE = "t.session_id = ANY(%(session_ids)s) AND (%(include_internal)s OR NOT t.internal)"
 _QUERY_CTE = """
     q AS MATERIALIZED (
         SELECT replace(plainto_tsquery('english', %(query)s)::text, ' & ', ' | ')::tsquery AS tq
@@ -131,14 +141,14 @@ _CTES = {
     scored AS (
         SELECT t.id, 1 - (t.embedding <=> %(vector)s::vector) AS similarity
         FROM sessions_app_turn t
-        WHERE t.session_id = ANY(%(session_ids)s) AND t.embedding IS NOT NULL AND {filter}
+        WHERE {scope} AND t.embedding IS NOT NULL AND {filter}
     )""",
     "keyword": _QUERY_CTE
     + """,
     scored AS MATERIALIZED (
         SELECT t.id, ts_rank_cd(t.search_vector, q.tq) AS rank
         FROM sessions_app_turn t, q
-        WHERE t.session_id = ANY(%(session_ids)s) AND t.search_vector @@ q.tq AND {filter}
+        WHERE {scope} AND t.search_vector @@ q.tq AND {filter}
     ),
     top AS MATERIALIZED (SELECT NULLIF(MAX(rank), 0) AS rank FROM scored)""",
     # One pass over the session computes both scores; the keyword rank only
@@ -150,7 +160,7 @@ _CTES = {
                CASE WHEN t.search_vector @@ q.tq
                     THEN ts_rank_cd(t.search_vector, q.tq) ELSE 0 END AS rank
         FROM sessions_app_turn t, q
-        WHERE t.session_id = ANY(%(session_ids)s) AND {filter}
+        WHERE {scope} AND {filter}
     ),
     top AS MATERIALIZED (SELECT NULLIF(MAX(rank), 0) AS rank FROM scored)""",
 }
@@ -169,11 +179,12 @@ def _ranking_sql(alpha: float) -> str:
     # Rank on (id, score) only, then fetch text and metadata for the top_k
     # rows: carrying whole rows through the sort costs more than the distances.
     mode = "semantic" if alpha == 1.0 else "keyword" if alpha == 0.0 else "hybrid"
+    ctes = _CTES[mode].replace("{scope}", _SCOPE)
     return f"""
-        WITH {_CTES[mode]},
+        WITH {ctes},
         ranked AS ({_SCORES[mode]} ORDER BY score DESC, id LIMIT %(top_k)s)
         SELECT t.doc_id, t.text, t.metadata, t.seq, s.name, ranked.score,
-               t.written_by_key_prefix
+               t.written_by_key_prefix, t.internal
         FROM ranked
         JOIN sessions_app_turn t ON t.id = ranked.id
         JOIN sessions_app_session s ON s.id = t.session_id
