@@ -11,8 +11,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from moss_web.websocket_failures import WebsocketFailures  # noqa: E402
 from moss_web.websocket_origin import WebsocketOriginValidator  # noqa: E402
+from sessions_app.console.routing import websocket_urlpatterns  # noqa: E402
 from sessions_app.embedding_worker import embedding_worker_start  # noqa: E402
-from sessions_app.routing import websocket_urlpatterns  # noqa: E402
 
 
 async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -14,8 +14,8 @@ from django.db import OperationalError
 from django.test import Client, RequestFactory
 
 from moss_web.outages import server_error
-from sessions_app import views_console
 from sessions_app.api import sessions as api_sessions
+from sessions_app.console import views as console_views
 from tests.conftest import ApiClient
 
 
@@ -42,7 +42,7 @@ def test_an_unexpected_error_in_the_api_is_a_logged_json_500(
 def test_an_unexpected_error_in_a_page_is_a_short_500_page(
     api: ApiClient, make_user: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(views_console.fragments, "queue_context", broken)
+    monkeypatch.setattr(console_views.fragments, "queue_context", broken)
     client = Client(raise_request_exception=False)
     client.force_login(make_user("ana", api.project))
     response = client.get("/console/")

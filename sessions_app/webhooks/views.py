@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from sessions_app.selectors_supervise import supervised_membership_get
+from sessions_app.supervise.selectors import supervised_membership_get
 from sessions_app.webhooks.selectors import webhook_attempts_recent, webhooks_of
 from sessions_app.webhooks.services import duration_text
 

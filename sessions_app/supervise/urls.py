@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sessions_app import views_supervise as views
+from sessions_app.supervise import views
 from sessions_app.webhooks import views as webhook_views
 
 app_name = "supervise"

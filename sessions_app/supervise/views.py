@@ -21,15 +21,7 @@ from sessions_app.access import (
     user_memberships,
 )
 from sessions_app.errors import InvalidInput, NotFound
-from sessions_app.forms_supervise import SessionFilterForm
 from sessions_app.models import Handoff
-from sessions_app.selectors_supervise import (
-    channels_in_project,
-    sessions_filter,
-    supervised_membership_get,
-    turns_search_visible,
-    visible_session_get,
-)
 from sessions_app.services import dashboard as dashboard_service
 from sessions_app.services.timeline import (
     as_received_build,
@@ -37,6 +29,14 @@ from sessions_app.services.timeline import (
     timeline_chart,
     timeline_csv,
     timeline_jsonl,
+)
+from sessions_app.supervise.forms import SessionFilterForm
+from sessions_app.supervise.selectors import (
+    channels_in_project,
+    sessions_filter,
+    supervised_membership_get,
+    turns_search_visible,
+    visible_session_get,
 )
 
 PAGE_SIZE = 25

@@ -24,16 +24,16 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 from django_htmx.middleware import HtmxDetails
 
-from sessions_app import fragments_console as fragments
 from sessions_app.access import session_get_for_console, session_get_for_user
-from sessions_app.errors import DomainError, InvalidInput
-from sessions_app.forms_console import (
+from sessions_app.console import fragments
+from sessions_app.console.forms import (
     HandBackForm,
     ReplyForm,
     ResolveForm,
     TransferForm,
     form_errors,
 )
+from sessions_app.errors import DomainError, InvalidInput
 from sessions_app.models import Session
 from sessions_app.services import console
 from sessions_app.services.handoffs import (

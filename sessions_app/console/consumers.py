@@ -21,7 +21,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth.models import User
 
 from sessions_app import events
-from sessions_app import fragments_console as fragments
+from sessions_app.console import fragments
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from sessions_app.models import SessionStatus
-from sessions_app.selectors_supervise import SessionFilters
+from sessions_app.supervise.selectors import SessionFilters
 
 SORT_CHOICES = [
     ("updated", "Recently active"),

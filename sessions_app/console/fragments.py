@@ -19,7 +19,7 @@ from sessions_app.access import (
     user_projects,
     user_supervises,
 )
-from sessions_app.forms_console import HandBackForm, ReplyForm, ResolveForm, TransferForm
+from sessions_app.console.forms import HandBackForm, ReplyForm, ResolveForm, TransferForm
 from sessions_app.models import Session, SessionStatus
 from sessions_app.selectors import last_escalation
 from sessions_app.services.console import (

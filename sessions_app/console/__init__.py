@@ -1,0 +1,1 @@
+"""The specialist console: queue, session pages and their live websocket."""

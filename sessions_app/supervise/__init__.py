@@ -1,0 +1,1 @@
+"""The supervisor pages: session list, timeline, dashboard, exports."""
