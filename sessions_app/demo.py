@@ -13,6 +13,17 @@ DEMO_USERS = [
     ("admin", "admin", []),
 ]
 DEMO_TEAMS = ["billing", "technical"]
+# Canned responses: typed as /shortcut in the console's reply box.
+DEMO_CANNED = [
+    ("hello", "Greeting", "Hi {{customer_name}}, thanks for waiting. I'm looking at this now."),
+    (
+        "refund",
+        "Refund on its way",
+        "Hi {{customer_name}}, your refund has been issued; it reaches your account in "
+        "3-5 business days.",
+    ),
+    ("bye", "Closing", "Is there anything else I can help with, {{customer_name}}?"),
+]
 
 
 def _turn(n: int, channel: str, role: str, author: str, device: str, text: str) -> dict[str, Any]:

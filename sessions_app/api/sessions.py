@@ -117,9 +117,7 @@ def delete_session(request: HttpRequest, name: SessionName, agent: XAgent = "") 
     return Status(204, None)
 
 
-@router.post(
-    "/sessions/{name}/docs", response=responses({200: AddDocsOut}, *WITH_BODY, 404, 409)
-)
+@router.post("/sessions/{name}/docs", response=responses({200: AddDocsOut}, *WITH_BODY, 404, 409))
 def add_docs(
     request: HttpRequest, name: SessionName, payload: AddDocsIn, agent: XAgent = ""
 ) -> turns.UpsertResult:

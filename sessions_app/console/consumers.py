@@ -43,6 +43,8 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
     after_version: int = 0
     # Whether the page shows the watched session as held by this user.
     held: bool | None = None
+    # Whether it shows this user a supervisor's actions on someone else's hold.
+    supervising: bool | None = None
     last_event: tuple[Any, ...] = ()
 
     async def connect(self) -> None:
@@ -101,6 +103,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             self.after_seq = _int(message.get("after_seq"))
             self.after_version = _int(message.get("version"))
             self.held = message.get("holds") == "1"
+            self.supervising = message.get("supervising") == "1"
         await self._send_session_update()
 
     async def session_changed(self, event: dict[str, Any]) -> None:
@@ -132,6 +135,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             after_seq=self.after_seq,
             after_version=self.after_version,
             held_before=self.held,
+            supervising_before=self.supervising,
         )
         if update is None:
             # Someone else claimed an escalation this user could open only while it waited.
@@ -152,6 +156,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             return
         self.after_seq, self.after_version = update.last_seq, update.version
         self.held = update.holds
+        self.supervising = update.supervising
         await self.send(text_data=update.html)
 
     async def _send_notice(self, notice_id: str, message: str) -> None:

@@ -14,10 +14,10 @@ from django.contrib.auth.models import User
 from django.db.models import Subquery
 from django.db.models.expressions import OuterRef
 
-from sessions_app.access import routed_to_user_q, user_projects
+from sessions_app.access import routed_to_user_q, sessions_console_visible, user_projects
 from sessions_app.actors import Actor
 from sessions_app.errors import Conflict, InvalidInput
-from sessions_app.models import Handoff, HandoffTarget, Session, SessionStatus, Turn
+from sessions_app.models import Handoff, HandoffTarget, Membership, Session, SessionStatus, Turn
 from sessions_app.selectors import customer_sessions, escalations_waiting, last_escalation
 from sessions_app.services.audit import audit_record
 from sessions_app.services.search import turns_search
@@ -148,7 +148,7 @@ def console_search(*, session_ids: list[int], query: str, top_k: int) -> list[Ma
     """The console's search: private notes included, hits far below the best hidden,
     each with the words it matched marked (services/search_display.py)."""
     result = turns_search(session_ids=session_ids, query=query, top_k=top_k, include_internal=True)
-    return hits_mark(hits=hits_near_best(result.docs), session_ids=session_ids, query=query)
+    return hits_mark(hits=hits_near_best(result.docs), query=query)
 
 
 def console_relevant(*, session: Session, top_k: int = RELEVANT_TOP_K) -> RelevantContext:
@@ -169,14 +169,17 @@ class CustomerPanel:
     hits: list[MarkedHit]
 
 
-def console_customer(*, session: Session) -> CustomerPanel | None:
+def console_customer(*, session: Session, membership: Membership) -> CustomerPanel | None:
     """The customer's other sessions (newest first, CUSTOMER_SESSIONS_SHOWN of them) and the
-    turns across their CUSTOMER_SEARCH_SESSIONS latest sessions closest to this escalation.
-    None when the session names no customer_id."""
+    turns across their CUSTOMER_SEARCH_SESSIONS latest sessions closest to this escalation,
+    of those this member may open in the console (access.py). None when the session names
+    no customer_id."""
     customer_id = session.metadata.get("customer_id") if isinstance(session.metadata, dict) else ""
     if not customer_id or not isinstance(customer_id, str):
         return None
-    theirs = customer_sessions(project=session.project, customer_id=customer_id)
+    theirs = customer_sessions(project=session.project, customer_id=customer_id).filter(
+        pk__in=sessions_console_visible(membership=membership).values("pk")
+    )
     others = list(
         theirs.exclude(pk=session.pk).order_by("-updated_at")[: CUSTOMER_SESSIONS_SHOWN + 1]
     )

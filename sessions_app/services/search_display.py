@@ -1,31 +1,36 @@
 """How the console shows search results: near the best score only, and why each matched.
 
-Relative cut-off: a hit scoring below MOSS_SEARCH_RELATIVE_CUTOFF × the best
+Relative cut-off: a hit scoring below MOSS_SEARCH_RELATIVE_CUTOFF times the best
 score of its search is hidden (0.5 by default: with the best at 0.62, hits
 under 0.31 go). Scores are relative to the session's own best match, so a
 fixed threshold would hide everything in one session and nothing in another.
 The API returns every hit it was asked for; only the console trims.
 
-Why a turn matched: Postgres' `ts_headline` marks the query's words (stemmed,
-as the keyword score matches them) in an excerpt of the turn. The excerpt is
-escaped first and only the marks become `<mark>`, so a turn's text never
-becomes markup. A hit with no marked word matched by meaning alone.
+Why a turn matched: each word of the turn is put to Postgres' english
+configuration (the one the keyword score uses, so "refunds" matches "refund")
+against the query, in one statement for all hits; the matching words are
+marked in an excerpt around the first of them. The text is escaped and only
+the marks become `<mark>`, so a turn's text never becomes markup (and shows
+exactly as written: `ts_headline` would drop anything that looks like a tag).
+A hit with no marked word matched by meaning alone.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
-from django.utils.html import escape
+from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from sessions_app.services.search import Hit
 
-START, STOP = "\x01", "\x02"
-HEADLINE_OPTIONS = f"StartSel={START}, StopSel={STOP}, MaxWords=30, MinWords=12, MaxFragments=1"
-EXCERPT_CHARS = 400
+WORD = re.compile(r"\w+")
+# Words of a turn looked at for marks, and the excerpt shown around the first mark.
+SCANNED_CHARS = 4000
+EXCERPT_BEFORE, EXCERPT_CHARS = 80, 320
 
 
 @dataclass(frozen=True)
@@ -45,41 +50,46 @@ def hits_near_best(hits: list[Hit], *, ratio: float | None = None) -> list[Hit]:
     return [hit for hit in hits if hit.score >= floor]
 
 
-def _excerpt_html(raw: str) -> tuple[SafeString, bool]:
-    raw = raw[:EXCERPT_CHARS]
-    if raw.count(START) > raw.count(STOP):
-        raw += STOP
-    html = escape(raw).replace(START, "<mark>").replace(STOP, "</mark>")
-    return mark_safe(html), START in raw  # noqa: S308 - escaped above, marks are ours
-
-
-def hits_mark(*, hits: list[Hit], session_ids: list[int], query: str) -> list[MarkedHit]:
-    """The hits with an excerpt each that marks the query's words (one query for all)."""
-    if not hits:
-        return []
+def _matching_words(words: set[str], query: str) -> set[str]:
+    if not words:
+        return set()
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT s.name, t.doc_id,
-                   ts_headline('english', translate(t.text, %(marks)s, ''),
-                               replace(plainto_tsquery('english', %(query)s)::text,
-                                       ' & ', ' | ')::tsquery,
-                               %(options)s)
-            FROM sessions_app_turn t JOIN sessions_app_session s ON s.id = t.session_id
-            WHERE t.session_id = ANY(%(session_ids)s) AND t.doc_id = ANY(%(doc_ids)s)
+            SELECT w FROM unnest(%(words)s::text[]) AS w,
+                 (SELECT replace(plainto_tsquery('english', %(query)s)::text,
+                                 ' & ', ' | ')::tsquery AS tq) q
+            WHERE numnode(q.tq) > 0 AND to_tsvector('english', w) @@ q.tq
             """,
-            {
-                "marks": START + STOP,
-                "query": query,
-                "options": HEADLINE_OPTIONS,
-                "session_ids": session_ids,
-                "doc_ids": [hit.id for hit in hits],
-            },
+            {"words": sorted(words), "query": query},
         )
-        headlines = {(name, doc_id): text for name, doc_id, text in cursor.fetchall()}
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _excerpt(text: str, matching: set[str]) -> tuple[SafeString, bool]:
+    scanned = text[:SCANNED_CHARS]
+    spans = [m.span() for m in WORD.finditer(scanned) if m.group().lower() in matching]
+    begin = max(spans[0][0] - EXCERPT_BEFORE, 0) if spans else 0
+    end = min(begin + EXCERPT_CHARS, len(text))
+    pieces = ["…" if begin else ""]
+    cursor = begin
+    for start, stop in spans:
+        if start < begin or stop > end:
+            continue
+        pieces.append(escape(text[cursor:start]))
+        pieces.append(format_html("<mark>{}</mark>", text[start:stop]))
+        cursor = stop
+    pieces.append(escape(text[cursor:end]))
+    pieces.append("…" if end < len(text) else "")
+    return mark_safe("".join(pieces)), bool(spans)
+
+
+def hits_mark(*, hits: list[Hit], query: str) -> list[MarkedHit]:
+    """The hits with an excerpt each that marks the query's words (one statement for all)."""
+    words = {m.group().lower() for hit in hits for m in WORD.finditer(hit.text[:SCANNED_CHARS])}
+    matching = _matching_words(words, query)
     marked = []
     for hit in hits:
-        raw = headlines.get((hit.session_name, hit.id), hit.text)
-        excerpt, by_words = _excerpt_html(raw)
+        excerpt, by_words = _excerpt(hit.text, matching)
         marked.append(MarkedHit(hit=hit, excerpt=excerpt, by_words=by_words))
     return marked

@@ -15,7 +15,7 @@ from sessions_app.access import user_supervises
 from sessions_app.actors import Actor
 from sessions_app.errors import Conflict, InvalidInput, PermissionDenied
 from sessions_app.models import Handoff, HandoffTarget, Session, SessionStatus
-from sessions_app.services.handoffs import session_state_copy, handoff_record
+from sessions_app.services.handoffs import handoff_record, session_state_copy
 
 REASSIGN_TARGETS = (HandoffTarget.TEAM, HandoffTarget.USER)
 

@@ -193,8 +193,10 @@ def turns_upsert(
                     events=[EventInput("turn.added", turn_data(t)) for t in new_turns]
                     + [EventInput("turn.updated", turn_data(t)) for t in changed],
                 )
-            if not internal and locked.status == SessionStatus.RESOLVED and any(
-                t.metadata.get("role") == "customer" for t in new_turns
+            if (
+                not internal
+                and locked.status == SessionStatus.RESOLVED
+                and any(t.metadata.get("role") == "customer" for t in new_turns)
             ):
                 session_reopen(session=locked, actor=actor)
             events.session_changed(

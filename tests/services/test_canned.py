@@ -20,7 +20,9 @@ def test_values_are_inserted_as_text_never_interpreted():
 def test_a_session_sees_its_own_projects_responses_only(make_project):
     acme, _ = make_project("Acme")
     globex, _ = make_project("Globex")
-    CannedResponse.objects.create(project=acme, shortcut="hi", title="Hello", text="Hi {{customer_name}}")
+    CannedResponse.objects.create(
+        project=acme, shortcut="hi", title="Hello", text="Hi {{customer_name}}"
+    )
     CannedResponse.objects.create(project=globex, shortcut="secret", title="Other", text="x")
     session, _ = session_open(
         project=acme,

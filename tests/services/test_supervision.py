@@ -28,7 +28,7 @@ def held(make_project, make_user):
 
 
 def test_take_over_makes_the_supervisor_the_holder(held):
-    session, ana, sue = held
+    session, _ana, sue = held
 
     handoff = session_take_over(session=session, supervisor=sue, note="ana went home")
 
@@ -45,7 +45,7 @@ def test_take_over_makes_the_supervisor_the_holder(held):
 
 
 def test_reassign_routes_the_escalation_to_a_team(held):
-    session, ana, sue = held
+    session, _ana, sue = held
 
     session_reassign(session=session, supervisor=sue, to_kind="team", to_target="billing")
 
@@ -71,7 +71,7 @@ def test_reassign_to_a_named_specialist_and_refuses_strangers(held):
 
 
 def test_release_puts_it_back_in_the_queue_for_anyone(held):
-    session, ana, sue = held
+    session, _ana, sue = held
 
     session_release(session=session, supervisor=sue)
 
@@ -96,4 +96,3 @@ def test_only_supervisors_may_and_only_on_a_held_session(held, make_user):
     session_release(session=session, supervisor=max_)
     with pytest.raises(Conflict, match="not held"):
         session_take_over(session=session, supervisor=sue)
-
