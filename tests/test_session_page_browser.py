@@ -179,13 +179,28 @@ def test_a_supervisor_take_over_is_seen_live_by_the_holder(
     expect(holder.locator("#session-status")).to_contain_text("by sue")
 
 
+# What sticks out, for the failure message: the outermost elements past the right edge.
+WIDEST = """() => {
+  const limit = document.documentElement.clientWidth + 0.5;
+  const past = (el) => el && el.getBoundingClientRect().right > limit;
+  const name = (el) => el.tagName.toLowerCase() + (el.className ? "." + el.className : "");
+  return Array.from(document.querySelectorAll("body *"))
+    .filter((el) => past(el) && !past(el.parentElement))
+    .slice(0, 5)
+    .map((el) => name(el) + " " + Math.round(el.getBoundingClientRect().right));
+}"""
+
+
 def _no_horizontal_overflow(page: Any, url: str) -> None:
     page.goto(url)
     page.wait_for_load_state("load")
     widths = page.evaluate(
         "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
     )
-    assert widths[0] <= widths[1], f"{url}: scrollWidth {widths[0]} > clientWidth {widths[1]}"
+    wide = page.evaluate(WIDEST)
+    assert widths[0] <= widths[1], (
+        f"{url}: scrollWidth {widths[0]} > clientWidth {widths[1]}; widest: {wide}"
+    )
 
 
 def test_no_horizontal_overflow_at_400px_with_a_300_character_word(

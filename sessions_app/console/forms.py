@@ -49,6 +49,11 @@ class NoteForm(forms.Form):
         error_messages={"max_length": TOO_LONG},
     )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Its own ids: the reply form on the same page has a `text` field too.
+        kwargs.setdefault("auto_id", "note_%s")
+        super().__init__(*args, **kwargs)
+
 
 class HandBackForm(forms.Form):
     bot = forms.CharField(label="Bot", max_length=200)

@@ -109,8 +109,11 @@ SEARCH_TOP_K = 20
 
 
 def turns_search_visible(*, membership: Membership, query: str) -> list[Hit]:
-    """Search every session this member may audit, scored exactly as the API's query."""
+    """Search every session this member may audit, scored exactly as the API's query;
+    private notes included (humans read them), marked in the results."""
     session_ids = list(sessions_audit_visible(membership=membership).values_list("pk", flat=True))
     if not session_ids:
         return []
-    return turns_search(session_ids=session_ids, query=query, top_k=SEARCH_TOP_K).docs
+    return turns_search(
+        session_ids=session_ids, query=query, top_k=SEARCH_TOP_K, include_internal=True
+    ).docs
