@@ -13,7 +13,7 @@ WORKERS ?= 1
 DEMO ?= true
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup install db migrate demo lint typecheck bench browser screenshots db-stop clean
+.PHONY: run test setup install db migrate encoder demo lint typecheck bench bench-scale eval browser screenshots db-stop clean
 
 # prepare_run refuses a non-loopback HOST without SECRET_KEY, seeds the demo, prints the banner.
 run: setup
@@ -28,7 +28,7 @@ run: setup
 test: setup browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-setup: $(STAMP) migrate
+setup: $(STAMP) migrate encoder
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ install: $(STAMP)
 
 migrate: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput -v0
+
+# The ONNX export of the embedding model (cached in $MOSS_DATA_DIR/encoder; quick when it exists).
+encoder: $(STAMP)
+	$(BIN)/python manage.py encoder_export
 
 demo: setup
 	$(BIN)/python manage.py seed_demo
@@ -59,6 +63,15 @@ typecheck: $(STAMP)
 
 bench: setup
 	$(BIN)/python scripts/bench.py
+
+# Retrieval figures on the labelled set in eval/ (README, "Search quality").
+eval: setup
+	$(BIN)/python scripts/eval.py
+
+# About 1M turns in their own databases (SCALE_ARGS="--sessions 10000" for a
+# smaller scale, "--explain" for plans, "--reload" after a schema change).
+bench-scale: setup
+	nice $(BIN)/python scripts/bench_scale.py $(SCALE_ARGS)
 
 screenshots: setup browser demo
 	$(BIN)/python scripts/screenshots.py

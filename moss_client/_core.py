@@ -27,6 +27,14 @@ from moss_client.errors import MossConnectionError, MossError, ServerError, erro
 from moss_client.types import (
     Actor,
     AddDocsResult,
+    Brief,
+    BriefEscalation,
+    BriefFact,
+    BriefHandoff,
+    BriefPath,
+    BriefProblem,
+    BriefPromise,
+    BriefSegment,
     CallLimits,
     DeleteDocsResult,
     DocumentInfo,
@@ -542,6 +550,113 @@ def session_handoffs(session: SessionBase) -> Operation[list[Handoff]]:
         cursor = reply.get("next_cursor")
         if not cursor:
             return found
+
+
+def session_brief(session: SessionBase) -> Operation[Brief]:
+    reply = yield Request("GET", _session_path(session.name, "/brief"))
+    return brief_parse(reply)
+
+
+def _target(body: dict[str, Any]) -> HandoffTarget:
+    return HandoffTarget(kind=body["kind"], target=body["target"])
+
+
+def brief_parse(body: dict[str, Any]) -> Brief:
+    escalation, problem, path = body.get("escalation"), body.get("problem"), body["path"]
+    return Brief(
+        session=body["session"],
+        status=body["status"],
+        holder=body.get("holder"),
+        version=body["version"],
+        doc_count=body["doc_count"],
+        escalation=BriefEscalation(
+            reason=escalation["reason"],
+            version=escalation["version"],
+            to=_target(escalation["to"]),
+            from_agent=escalation["from_agent"],
+            from_channel=escalation["from_channel"],
+            at=datetime.fromisoformat(escalation["at"]),
+            turn=escalation.get("turn"),
+            seq=escalation.get("seq"),
+        )
+        if escalation
+        else None,
+        problem=BriefProblem(
+            turn=problem["turn"],
+            seq=problem["seq"],
+            text=problem["text"],
+            author=problem["author"],
+            channel=problem["channel"],
+            method=problem["method"],
+            score=problem.get("score"),
+        )
+        if problem
+        else None,
+        promises=[
+            BriefPromise(
+                turn=item["turn"],
+                seq=item["seq"],
+                text=item["text"],
+                topics=list(item["topics"]),
+                role=item["role"],
+                author=item["author"],
+                channel=item["channel"],
+                at=datetime.fromisoformat(item["at"]),
+            )
+            for item in body["promises"]
+        ],
+        promises_total=body["promises_total"],
+        facts=[
+            BriefFact(
+                kind=item["kind"],
+                value=item["value"],
+                key=item["key"],
+                turn=item["turn"],
+                seq=item["seq"],
+                turns=list(item["turns"]),
+                mentions=item["mentions"],
+            )
+            for item in body["facts"]
+        ],
+        path=BriefPath(
+            channels=list(path["channels"]),
+            devices=list(path["devices"]),
+            segments=[
+                BriefSegment(
+                    channel=item["channel"],
+                    devices=list(item["devices"]),
+                    turn=item["turn"],
+                    seq=item["seq"],
+                    last_turn=item["last_turn"],
+                    last_seq=item["last_seq"],
+                    turns=item["turns"],
+                    started_at=datetime.fromisoformat(item["started_at"]),
+                )
+                for item in path["segments"]
+            ],
+            segments_total=path["segments_total"],
+            handoffs=[
+                BriefHandoff(
+                    version=item["version"],
+                    to=_target(item["to"]),
+                    reason=item["reason"],
+                    from_agent=item["from_agent"],
+                    from_channel=item["from_channel"],
+                    at=datetime.fromisoformat(item["at"]),
+                    claimed_by=item.get("claimed_by"),
+                    claimed_at=_optional_datetime(item.get("claimed_at")),
+                    waited_seconds=item.get("waited_seconds"),
+                    turn=item.get("turn"),
+                    seq=item.get("seq"),
+                )
+                for item in path["handoffs"]
+            ],
+            handoffs_total=path["handoffs_total"],
+            waiting_since=_optional_datetime(path.get("waiting_since")),
+            waiting_seconds=path.get("waiting_seconds"),
+        ),
+        built_in_ms=float(body["built_in_ms"]),
+    )
 
 
 # `after`: a cursor, None for the oldest event the server keeps, "now" for new events only.

@@ -14,6 +14,7 @@ from moss_client import _core
 from moss_client.errors import MossError
 from moss_client.types import (
     AddDocsResult,
+    Brief,
     CallLimits,
     DeleteDocsResult,
     DocumentInfo,
@@ -211,6 +212,11 @@ class Session(_core.SessionBase):
     async def handoffs(self) -> list[Handoff]:
         """The session's handoff history, oldest first."""
         return await self._client._run(_core.session_handoffs(self))
+
+    async def brief(self) -> Brief:
+        """The handoff brief: the escalation reason, the customer's problem in their words,
+        what was promised or done, key facts and the path so far; every item cites a turn."""
+        return await self._client._run(_core.session_brief(self))
 
     async def refresh(self) -> SessionInfo:
         return await self._client._run(_core.session_refresh(self))

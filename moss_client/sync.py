@@ -17,6 +17,7 @@ from moss_client import _core
 from moss_client.errors import MossError
 from moss_client.types import (
     AddDocsResult,
+    Brief,
     CallLimits,
     DeleteDocsResult,
     DocumentInfo,
@@ -210,6 +211,11 @@ class Session(_core.SessionBase):
     def handoffs(self) -> list[Handoff]:
         """The session's handoff history, oldest first."""
         return self._client._run(_core.session_handoffs(self))
+
+    def brief(self) -> Brief:
+        """The handoff brief: the escalation reason, the customer's problem in their words,
+        what was promised or done, key facts and the path so far; every item cites a turn."""
+        return self._client._run(_core.session_brief(self))
 
     def refresh(self) -> SessionInfo:
         return self._client._run(_core.session_refresh(self))

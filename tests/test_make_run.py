@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from django.conf import settings
 
 from sessions_app.models import Project
 from tests import servers
@@ -33,6 +34,8 @@ def make_env(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in dropped}
     # The test database (already migrated), and a data folder of the test's own.
     env.update(DATABASE_URL=servers.test_database_url(), MOSS_DATA_DIR=str(data_dir))
+    # The encoder export `make setup` already made, rather than a minute's export again.
+    env.update(MOSS_ENCODER_DIR=str(settings.MOSS_ENCODER_DIR))
     return env
 
 

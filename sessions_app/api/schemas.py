@@ -311,3 +311,132 @@ class WebhookCreatedOut(WebhookOut):
 
 class WebhookListOut(Schema):
     webhooks: list[WebhookOut]
+
+
+FactKind = Literal["amount", "order", "case", "ticket", "invoice", "date", "email", "phone"]
+CITES = "The id of the turn it cites"
+CITES_SEQ = "That turn's sequence number (the console anchors it as #turn-<seq>)"
+
+
+class BriefEscalationOut(Schema):
+    reason: str
+    version: int = Field(..., description="The handoff's version")
+    to: HandoffTargetOut
+    from_agent: str
+    from_channel: str
+    at: datetime
+    turn: str | None = Field(..., description="The last turn before the escalation")
+    seq: int | None
+
+    @staticmethod
+    def resolve_to(obj: Any) -> dict[str, str]:
+        return {"kind": obj.to_kind, "target": obj.to_target}
+
+
+class BriefProblemOut(Schema):
+    turn: str = Field(..., description=CITES)
+    seq: int = Field(..., description=CITES_SEQ)
+    text: str = Field(..., description="The customer's words (at most 600 characters)")
+    author: str
+    channel: str
+    method: Literal["semantic", "keyword", "first_customer_turn"] = Field(
+        ...,
+        description="semantic: the customer turn closest to the escalation reason; keyword: "
+        "the same by shared words, while the model is unavailable; first_customer_turn: "
+        "no reason to match",
+    )
+    score: float | None = Field(None, description="Cosine similarity to the reason")
+
+
+class BriefPromiseOut(Schema):
+    turn: str = Field(..., description=CITES)
+    seq: int = Field(..., description=CITES_SEQ)
+    text: str = Field(..., description="The sentences that commit, as written")
+    topics: list[str] = Field(
+        ..., description="refund, credit, callback, replacement, cancellation, fee waiver, …"
+    )
+    role: str
+    author: str
+    channel: str
+    at: datetime
+
+
+class BriefFactOut(Schema):
+    kind: FactKind
+    value: str = Field(..., description="As written in the turn")
+    key: str = Field(
+        ..., description="Normalised: 'USD 49.99', '+14155550134', '2026-11-25' or '11-25'"
+    )
+    turn: str = Field(..., description="The first turn that mentions it")
+    seq: int = Field(..., description=CITES_SEQ)
+    turns: list[str] = Field(..., description="The turns that mention it (the first ten)")
+    mentions: int
+
+
+class BriefSegmentOut(Schema):
+    channel: str
+    devices: list[str]
+    turn: str = Field(..., description="The first turn of the run")
+    seq: int
+    last_turn: str
+    last_seq: int
+    turns: int = Field(..., description="How many turns the run has")
+    started_at: datetime
+
+
+class BriefHandoffOut(Schema):
+    version: int
+    to: HandoffTargetOut
+    reason: str
+    from_agent: str
+    from_channel: str
+    at: datetime
+    claimed_by: str | None
+    claimed_at: datetime | None
+    waited_seconds: float | None = Field(
+        ..., description="An escalation's wait for a specialist (so far, if unclaimed)"
+    )
+    turn: str | None = Field(..., description="The last turn before the handoff")
+    seq: int | None
+
+    @staticmethod
+    def resolve_to(obj: Any) -> dict[str, str]:
+        return {"kind": obj.to_kind, "target": obj.to_target}
+
+
+class BriefPathOut(Schema):
+    channels: list[str] = Field(..., description="In the order the conversation reached them")
+    devices: list[str]
+    segments: list[BriefSegmentOut] = Field(
+        ..., description="Runs of turns on one channel: the first and the latest 19"
+    )
+    segments_total: int
+    handoffs: list[BriefHandoffOut] = Field(..., description="The latest 20, oldest first")
+    handoffs_total: int
+    waiting_since: datetime | None
+    waiting_seconds: float | None = Field(..., description="While it waits for a specialist")
+
+
+class BriefOut(Schema):
+    """An extractive brief of the session; every item cites its turn."""
+
+    session: str
+    status: str
+    holder: str | None
+    version: int
+    doc_count: int
+    escalation: BriefEscalationOut | None = Field(..., description="The latest escalation")
+    problem: BriefProblemOut | None = Field(
+        ..., description="The customer's problem in their own words"
+    )
+    promises: list[BriefPromiseOut] = Field(
+        ..., description="What the bots and agents promised or did: the latest 15, oldest first"
+    )
+    promises_total: int
+    facts: list[BriefFactOut] = Field(
+        ...,
+        description="Amounts, order/case/ticket/invoice numbers, dates, emails, phones "
+        "(at most 15 of each kind), each once",
+    )
+    path: BriefPathOut
+    built_in_ms: float = Field(..., description="How long building it took (a cached brief's)")

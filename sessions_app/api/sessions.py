@@ -18,6 +18,7 @@ from sessions_app.api.schemas import (
     WITH_BODY,
     AddDocsIn,
     AddDocsOut,
+    BriefOut,
     CustomerQueryIn,
     DeleteDocsIn,
     DeleteDocsOut,
@@ -40,7 +41,7 @@ from sessions_app.selectors import (
     session_list,
     turns_by_ids,
 )
-from sessions_app.services import handoffs, search, sessions, turns
+from sessions_app.services import brief, handoffs, search, sessions, turns
 
 router = Router(tags=["sessions"])
 
@@ -244,6 +245,13 @@ def list_handoffs(
     more = len(page) > limit
     page = page[:limit]
     return {"handoffs": page, "next_cursor": str(page[-1].version) if more else None}
+
+
+@router.get("/sessions/{name}/brief", response=responses({200: BriefOut}, 404))
+def get_brief(request: HttpRequest, name: SessionName, agent: XAgent = "") -> brief.Brief:
+    """The handoff brief: the escalation reason and the customer's problem in their words,
+    what was promised or done, key facts, and the path so far. Every item cites its turn."""
+    return brief.brief_read(session=_session(request, name), actor=_actor(request, agent))
 
 
 @router.post("/sessions/{name}/push", response=responses({200: PushOut}, *WITH_BODY, 404, 409))

@@ -30,6 +30,7 @@ from sessions_app.console.forms import (
 )
 from sessions_app.models import HandoffTarget, Session, SessionStatus
 from sessions_app.selectors import last_escalation
+from sessions_app.services.brief import session_brief
 from sessions_app.services.canned import canned_for_session
 from sessions_app.services.console import (
     REPLY_CHANNELS,
@@ -210,6 +211,8 @@ def session_update_html(
     context = {
         **side,
         "chunk": chunk,
+        # Cached under the session's state: rebuilt only when the session changed.
+        "brief": session_brief(session=session),
         "tail": True,
         "holds_changed": holds_changed,
         "supervising_changed": supervising_changed,

@@ -39,6 +39,7 @@ from sessions_app.console.forms import (
 from sessions_app.errors import DomainError, InvalidInput
 from sessions_app.models import Session
 from sessions_app.services import console
+from sessions_app.services.brief import session_brief
 from sessions_app.services.canned import canned_for_session
 from sessions_app.services.handoffs import (
     session_claim,
@@ -153,6 +154,7 @@ def _session_page(
             membership=membership_get(user=user, project_id=session.project.public_id),
         ),
         "canned": canned_for_session(session=session),
+        "brief": session_brief(session=session),
         "query": query,
         "hits": hits,
         "search_error": search_error,

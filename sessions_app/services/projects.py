@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from sessions_app.api_key_cache import api_key_cache
 from sessions_app.models import ApiKey, Project
 
 KEY_PREFIX = "moss_"
@@ -38,24 +39,37 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
 
 
 def api_key_authenticate(*, project_public_id: str, raw_key: str) -> ApiKey | None:
+    """The active key, with its project, if it belongs to that project. Served from the
+    per-process cache (api_key_cache.py) when this process listens for revocations."""
     if not project_public_id or not raw_key:
         return None
-    api_key = (
-        ApiKey.objects.select_related("project")
-        .filter(key_hash=_key_hash(raw_key), revoked_at__isnull=True)
-        .first()
-    )
+    key_hash = _key_hash(raw_key)
+    api_key = api_key_cache.get(key_hash)
+    if api_key is None:
+        generation = api_key_cache.generation
+        api_key = (
+            ApiKey.objects.select_related("project")
+            .filter(key_hash=key_hash, revoked_at__isnull=True)
+            .first()
+        )
+        if api_key is not None:
+            _last_used_touch(api_key)
+            api_key_cache.put(key_hash, api_key, generation=generation)
     # Bytes: compare_digest refuses str with non-ASCII characters, which a header can carry.
     expected = api_key.project.public_id.encode() if api_key else b""
     if api_key is None or not hmac.compare_digest(
         expected, project_public_id.encode("utf-8", "surrogatepass")
     ):
         return None
+    return api_key
+
+
+def _last_used_touch(api_key: ApiKey) -> None:
+    # At most once a minute, not on every request; a cached key is touched again when
+    # its entry expires, so last_used_at lags by at most the cache's lifetime.
     now = timezone.now()
-    # Touch last_used_at at most once a minute, not on every request.
     if api_key.last_used_at is None or now - api_key.last_used_at > timedelta(minutes=1):
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
-    return api_key
 
 
 @transaction.atomic

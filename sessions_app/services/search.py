@@ -1,8 +1,10 @@
 """Hybrid search over one session's turns (or all sessions of one customer).
 
 score = alpha * semantic + (1 - alpha) * keyword, where semantic is the cosine
-similarity from pgvector and keyword is Postgres full-text rank, scaled so the
-best keyword match in the searched set scores 1. alpha=1 skips keyword
+similarity from pgvector and keyword is Okapi BM25 computed in Postgres from
+the turns' tsvector (the english config's stemming and stop words; IDF over
+the searched set; length normalisation), scaled so the best keyword match in
+the searched set scores 1. alpha=1 skips keyword
 ranking, alpha=0 skips the model. While the model is unavailable a query
 that needs it is scored by keyword alone and says so (degraded="keyword_only");
 turns whose embedding is pending count as similarity 0. The scan is exact: per-session sets are
@@ -53,6 +55,23 @@ class SearchResult:
     degraded: str | None = None
 
 
+# Okapi BM25's usual constants: term-frequency saturation and length normalisation.
+BM25_K1 = 1.2
+BM25_B = 0.75
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """How each signal is computed. The defaults are what `make eval` chose (README,
+    "Search quality"); the others stay selectable so the eval can compare them."""
+
+    # "bm25", or "ts_rank_cd" (cover density, the ranking before BM25).
+    keyword: str = "bm25"
+
+
+DEFAULT_RANKING = Ranking()
+
+
 def search_options_check(*, query: str, top_k: int, alpha: float) -> None:
     if not 1 <= top_k <= settings.MOSS_MAX_TOP_K:
         raise InvalidInput(f"top_k must be between 1 and {settings.MOSS_MAX_TOP_K}, got {top_k}")
@@ -73,6 +92,7 @@ def turns_search(
     metadata_filter: dict[str, Any] | None = None,
     embedding: list[float] | None = None,
     include_internal: bool = False,
+    ranking: Ranking = DEFAULT_RANKING,
 ) -> SearchResult:
     """The shared query service: the API and the console both call this.
 
@@ -104,7 +124,7 @@ def turns_search(
         "top_k": top_k,
         "include_internal": include_internal,
     }
-    sql, params = _with_filter(_ranking_sql(alpha), named, filter_sql, filter_params)
+    sql, params = _with_filter(_ranking_sql(alpha, ranking), named, filter_sql, filter_params)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -132,54 +152,98 @@ def turns_search(
 
 # The searched turns: the sessions', less private notes unless they are asked for.
 _SCOPE = "t.session_id = ANY(%(session_ids)s) AND (%(include_internal)s OR NOT t.internal)"
+# The query's tsquery (any of its words) and its lexemes: the text search
+# config's stemming and stop words, the same as the turns' search_vector.
 _QUERY_CTE = """
     q AS MATERIALIZED (
-        SELECT replace(plainto_tsquery('english', %(query)s)::text, ' & ', ' | ')::tsquery AS tq
+        SELECT replace(plainto_tsquery('english', %(query)s)::text, ' & ', ' | ')::tsquery AS tq,
+               ARRAY(SELECT lexeme FROM unnest(to_tsvector('english', %(query)s))) AS terms
     )"""
+_SIMILARITY = "1 - (t.embedding <=> %(vector)s::vector)"
+
+# BM25 over the searched set (the sessions' turns the filter keeps): IDF from
+# how many of them hold each query term, length normalised by their mean
+# length in lexemes. One pass reads every searched turn for those statistics;
+# term frequencies are read only from the turns that match.
+_BM25 = f"""
+    stats AS MATERIALIZED (
+        SELECT count(*)::float8 AS n, GREATEST(avg(dl), 1)::float8 AS avgdl FROM searched
+    ),
+    postings AS MATERIALIZED (
+        SELECT s.id, s.dl, p.lexeme, COALESCE(array_length(p.positions, 1), 1) AS tf
+        FROM searched s, q, unnest(s.matched) AS p
+        WHERE s.matched IS NOT NULL AND p.lexeme = ANY(q.terms)
+    ),
+    df AS (SELECT lexeme, count(*)::float8 AS df FROM postings GROUP BY lexeme),
+    keyword AS MATERIALIZED (
+        SELECT p.id,
+               SUM(ln(1 + (stats.n - df.df + 0.5) / (df.df + 0.5)) * p.tf * {BM25_K1 + 1}
+                   / (p.tf + {BM25_K1} * (1 - {BM25_B} + {BM25_B} * p.dl / stats.avgdl))) AS rank
+        FROM postings p JOIN df USING (lexeme) CROSS JOIN stats
+        GROUP BY p.id
+    ),
+    top AS MATERIALIZED (SELECT NULLIF(MAX(rank), 0) AS rank FROM keyword)"""
+
+_SEARCHED = """
+    searched AS MATERIALIZED (
+        SELECT t.id, length(t.search_vector) AS dl{similarity},
+               CASE WHEN t.search_vector @@ q.tq THEN t.search_vector END AS matched
+        FROM sessions_app_turn t, q
+        WHERE t.session_id = ANY(%(session_ids)s) AND {{filter}}
+    ),"""
+
 _CTES = {
-    "semantic": """
+    "semantic": f"""
     scored AS (
-        SELECT t.id, 1 - (t.embedding <=> %(vector)s::vector) AS similarity
+        SELECT t.id, {_SIMILARITY} AS similarity
         FROM sessions_app_turn t
-        WHERE {scope} AND t.embedding IS NOT NULL AND {filter}
+        WHERE t.session_id = ANY(%(session_ids)s) AND t.embedding IS NOT NULL AND {{filter}}
     )""",
-    "keyword": _QUERY_CTE
+    "keyword bm25": _QUERY_CTE + "," + _SEARCHED.format(similarity="") + _BM25,
+    "hybrid bm25": _QUERY_CTE
+    + ","
+    + _SEARCHED.format(similarity=f", COALESCE({_SIMILARITY}, 0) AS similarity")
+    + _BM25,
+    "keyword ts_rank_cd": _QUERY_CTE
     + """,
-    scored AS MATERIALIZED (
+    keyword AS MATERIALIZED (
         SELECT t.id, ts_rank_cd(t.search_vector, q.tq) AS rank
         FROM sessions_app_turn t, q
-        WHERE {scope} AND t.search_vector @@ q.tq AND {filter}
+        WHERE t.session_id = ANY(%(session_ids)s) AND t.search_vector @@ q.tq AND {filter}
     ),
-    top AS MATERIALIZED (SELECT NULLIF(MAX(rank), 0) AS rank FROM scored)""",
+    top AS MATERIALIZED (SELECT NULLIF(MAX(rank), 0) AS rank FROM keyword)""",
     # One pass over the session computes both scores; the keyword rank only
     # for rows that match.
-    "hybrid": _QUERY_CTE
-    + """,
-    scored AS MATERIALIZED (
-        SELECT t.id, COALESCE(1 - (t.embedding <=> %(vector)s::vector), 0) AS similarity,
+    "hybrid ts_rank_cd": _QUERY_CTE
+    + f""",
+    searched AS MATERIALIZED (
+        SELECT t.id, COALESCE({_SIMILARITY}, 0) AS similarity,
                CASE WHEN t.search_vector @@ q.tq
                     THEN ts_rank_cd(t.search_vector, q.tq) ELSE 0 END AS rank
         FROM sessions_app_turn t, q
-        WHERE {scope} AND {filter}
+        WHERE t.session_id = ANY(%(session_ids)s) AND {{filter}}
     ),
-    top AS MATERIALIZED (SELECT NULLIF(MAX(rank), 0) AS rank FROM scored)""",
+    keyword AS (SELECT id, rank FROM searched),
+    top AS MATERIALIZED (SELECT NULLIF(MAX(rank), 0) AS rank FROM searched)""",
 }
 _SCORES = {
     "semantic": "SELECT id, similarity AS score FROM scored",
-    "keyword": "SELECT scored.id, scored.rank / top.rank AS score FROM scored, top",
+    "keyword": "SELECT keyword.id, keyword.rank / top.rank AS score FROM keyword, top",
     "hybrid": """
-        SELECT scored.id,
-               %(alpha)s * scored.similarity
-               + (1 - %(alpha)s) * COALESCE(scored.rank / top.rank, 0) AS score
-        FROM scored, top""",
+        SELECT searched.id,
+               %(alpha)s * searched.similarity
+               + (1 - %(alpha)s) * COALESCE(keyword.rank / top.rank, 0) AS score
+        FROM searched LEFT JOIN keyword USING (id) CROSS JOIN top""",
 }
 
 
-def _ranking_sql(alpha: float) -> str:
+def _ranking_sql(alpha: float, ranking: Ranking) -> str:
     # Rank on (id, score) only, then fetch text and metadata for the top_k
     # rows: carrying whole rows through the sort costs more than the distances.
     mode = "semantic" if alpha == 1.0 else "keyword" if alpha == 0.0 else "hybrid"
-    ctes = _CTES[mode].replace("{scope}", _SCOPE)
+    ctes = _CTES[mode if mode == "semantic" else f"{mode} {ranking.keyword}"]
+    # The searched turns: the sessions', less private notes unless they are asked for.
+    ctes = ctes.replace("t.session_id = ANY(%(session_ids)s)", _SCOPE)
     return f"""
         WITH {ctes},
         ranked AS ({_SCORES[mode]} ORDER BY score DESC, id LIMIT %(top_k)s)

@@ -11,10 +11,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
+
+from django.db import connection
+from django.db.models import Q
 
 from sessions_app.charts import StripChart, timeline_strip
 from sessions_app.errors import NotFound
@@ -130,18 +133,84 @@ def _turn_entry(turn: Turn, added_by: str, actor_label: str = "") -> TimelineEnt
     )
 
 
-def timeline_build(*, session: Session) -> list[TimelineEntry]:
-    events = list(
-        AuditEvent.objects.filter(session=session)
-        .select_related("actor_user", "actor_key")
-        .order_by("created_at", "id")
-    )
+# Audit events per timeline page; each brings the turns it added (10 a call on
+# average, MOSS_MAX_DOCS_PER_CALL at most).
+PAGE_EVENTS = 50
+
+
+@dataclass(frozen=True)
+class TimelinePage:
+    entries: list[TimelineEntry]
+    # The last audit event of this page: the next page starts after it (None: last page).
+    next_after: int | None
+
+
+def _named_seqs(session: Session, seqs: list[int]) -> set[int]:
+    """Which of these seqs a turns.added event of the session names."""
+    if not seqs:
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT DISTINCT named.seq::bigint
+            FROM sessions_app_auditevent e,
+                 jsonb_array_elements_text(e.data -> 'seqs') AS named(seq)
+            WHERE e.session_id = %s AND e.kind = 'turns.added'
+              AND named.seq::bigint = ANY(%s)
+            """,
+            [session.pk, seqs],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def timeline_page(
+    *, session: Session, after: int | None = None, limit: int | None = None
+) -> TimelinePage:
+    """Up to `limit` audit events after the event `after`, each followed by its turns.
+
+    Turns no event names are placed by their own time among the events of the
+    page whose time span holds them. Costs what the page shows: the events by
+    the (session, created_at) index, their turns by (session, seq).
+    """
+    limit = limit or PAGE_EVENTS
+    events_qs = AuditEvent.objects.filter(session=session).select_related("actor_user", "actor_key")
+    previous: AuditEvent | None = None
+    if after is not None:
+        previous = AuditEvent.objects.filter(session=session, pk=after).first()
+        if previous is None:
+            raise NotFound(f"{session.name} has no audit event {after}")
+        events_qs = events_qs.filter(
+            Q(created_at__gt=previous.created_at)
+            | Q(created_at=previous.created_at, pk__gt=previous.pk)
+        )
+    events = list(events_qs.order_by("created_at", "id")[: limit + 1])
+    following = events[limit] if len(events) > limit else None
+    events = events[:limit]
+    named = [seq for e in events if e.kind == "turns.added" for seq in e.data.get("seqs", [])]
+    # Turns in this page's span that no event of the page names: orphans, unless
+    # an event elsewhere names them (a call's turns are stored just before its event).
+    span = Turn.objects.filter(session=session)
+    if previous is not None:
+        span = span.filter(created_at__gt=previous.created_at)
+    if following is not None:
+        # Later ones belong to the next page, before its first event.
+        span = span.filter(created_at__lte=events[-1].created_at)
+    loose = [seq for seq in span.values_list("seq", flat=True) if seq not in set(named)]
+    orphan_seqs = set(loose) - _named_seqs(session, loose)
     turns = {
         t.seq: t
-        for t in Turn.objects.filter(session=session)
+        for t in Turn.objects.filter(session=session, seq__in=set(named) | orphan_seqs)
         .select_related("written_by_user")
         .defer("embedding")
     }
+    entries = _entries_merge(events, turns, orphan_seqs)
+    _gaps_measure(entries, start=previous.created_at if previous else None)
+    return TimelinePage(entries=entries, next_after=events[-1].pk if following else None)
+
+
+def _entries_merge(
+    events: list[AuditEvent], turns: dict[int, Turn], orphan_seqs: set[int]
+) -> list[TimelineEntry]:
     placed: set[int] = set()
     entries: list[TimelineEntry] = []
     for event in events:
@@ -154,16 +223,36 @@ def timeline_build(*, session: Session) -> list[TimelineEntry]:
             if turn is not None and seq not in placed:
                 placed.add(seq)
                 entries.append(_turn_entry(turn, entry.who, event.actor_label))
-    orphans = [t for seq, t in sorted(turns.items()) if seq not in placed]
-    for turn in orphans:
+    for seq in sorted(orphan_seqs):
+        turn = turns.get(seq)
+        if turn is None or seq in placed:
+            continue
         position = next((i for i, e in enumerate(entries) if e.at > turn.created_at), len(entries))
         entries.insert(position, _turn_entry(turn, ""))
-    previous: datetime | None = None
+    return entries
+
+
+def _gaps_measure(entries: list[TimelineEntry], *, start: datetime | None) -> None:
+    previous = start
     for entry in entries:
         if previous is not None:
             entry.gap_seconds = max(0.0, (entry.at - previous).total_seconds())
         previous = max(previous, entry.at) if previous else entry.at
-    return entries
+
+
+def timeline_iter(*, session: Session) -> Iterator[TimelineEntry]:
+    """The whole timeline, a page at a time: memory holds one page (exports)."""
+    after: int | None = None
+    while True:
+        page = timeline_page(session=session, after=after)
+        yield from page.entries
+        if page.next_after is None:
+            return
+        after = page.next_after
+
+
+def timeline_build(*, session: Session) -> list[TimelineEntry]:
+    return list(timeline_iter(session=session))
 
 
 def timeline_chart(entries: list[TimelineEntry]) -> StripChart:
@@ -205,7 +294,7 @@ def as_received_build(*, session: Session, version: int) -> AsReceived:
     return AsReceived(handoff=handoff, turns=turns, after=after)
 
 
-def timeline_jsonl(entries: list[TimelineEntry]) -> Iterator[str]:
+def timeline_jsonl(entries: Iterable[TimelineEntry]) -> Iterator[str]:
     for entry in entries:
         yield json.dumps(entry.export_row(), ensure_ascii=False) + "\n"
 
@@ -222,7 +311,7 @@ def _spreadsheet_safe(value: Any) -> Any:
     return value
 
 
-def timeline_csv(entries: list[TimelineEntry]) -> Iterator[str]:
+def timeline_csv(entries: Iterable[TimelineEntry]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS)
     writer.writeheader()

@@ -16,6 +16,8 @@ from sessions_app.errors import Conflict, InvalidInput, TooLarge
 from sessions_app.models import Session, SessionStatus, Turn
 from sessions_app.selectors import turns_page
 from sessions_app.services.audit import audit_record
+from sessions_app.services.brief_extract import turn_extract
+from sessions_app.services.channels import channels_of, channels_record
 from sessions_app.services.event_log import EventInput, events_record, turn_data
 from sessions_app.services.handoffs import session_reopen
 from sessions_app.validation import doc_id_check, embedding_check, metadata_check, text_check
@@ -72,6 +74,11 @@ def docs_check(docs: list[DocInput]) -> None:
             embedding_check(doc.embedding, where=where)
 
 
+def _extract(text: str, extracts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Worked out before the lock; a text another writer stored meanwhile is done now."""
+    return extracts[text] if text in extracts else turn_extract(text)
+
+
 def _needs_model(doc: DocInput, stored: dict[str, str]) -> bool:
     return doc.embedding is None and stored.get(doc.id) != doc.text
 
@@ -111,6 +118,10 @@ def turns_upsert(
         Turn.objects.filter(session=session, doc_id__in=ids).values_list("doc_id", "text")
     )
     to_embed = [doc.text for doc in docs if _needs_model(doc, stored_texts)]
+    # The brief's facts and commitments, worked out before the session lock is taken.
+    extracts = {
+        doc.text: turn_extract(doc.text) for doc in docs if stored_texts.get(doc.id) != doc.text
+    }
     vectors = _embed(to_embed)
     model_failed = len(vectors) < len(set(to_embed))
 
@@ -149,6 +160,7 @@ def turns_upsert(
                         embedding=_vector(doc, vectors),
                         model_id=_model_of(doc, locked),
                         internal=internal,
+                        extracted=_extract(doc.text, extracts),
                         **writer,
                     )
                 )
@@ -157,6 +169,8 @@ def turns_upsert(
                 if doc.embedding is not None or turn.text != doc.text:
                     turn.embedding = _vector(doc, vectors)
                     turn.model_id = _model_of(doc, locked)
+                if turn.text != doc.text or turn.extracted is None:
+                    turn.extracted = _extract(doc.text, extracts)
                 turn.text = doc.text
                 turn.metadata = doc.metadata
                 for name, value in writer.items():
@@ -168,11 +182,14 @@ def turns_upsert(
         if changed:
             Turn.objects.bulk_update(
                 changed,
-                ["text", "metadata", "embedding", "model_id", "updated_at", *writer],
+                ["text", "metadata", "embedding", "model_id", "extracted", "updated_at", *writer],
             )
         if not internal:
             locked.doc_count += len(new_turns)
-        locked.save(update_fields=["last_seq", "doc_count", "updated_at"])
+        # A note's "console" is not a channel the customer used.
+        written = set() if internal else channels_of(t.metadata for t in [*new_turns, *changed])
+        kept = ["channels"] if channels_record(session=locked, channels=written) else []
+        locked.save(update_fields=["last_seq", "doc_count", "updated_at", *kept])
         if new_turns or changed:
             audit_record(
                 project=locked.project,

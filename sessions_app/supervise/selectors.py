@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -21,7 +21,7 @@ from sessions_app.access import (
     membership_get,
     sessions_audit_visible,
 )
-from sessions_app.models import Membership, Session, SessionStatus, Turn
+from sessions_app.models import Membership, Session, SessionStatus
 from sessions_app.services.search import Hit, turns_search
 
 SORTS = {
@@ -69,8 +69,7 @@ def sessions_filter(
     if filters.status:
         sessions = sessions.filter(status=filters.status)
     if filters.channel:
-        on_channel = Turn.objects.filter(session=OuterRef("pk"), metadata__channel=filters.channel)
-        sessions = sessions.filter(Exists(on_channel))
+        sessions = sessions.filter(channels__contains=[filters.channel])
     if filters.holder:
         sessions = sessions.filter(
             Q(holder__username=filters.holder) | Q(holder_label=filters.holder)
@@ -95,25 +94,52 @@ def sessions_filter(
 
 
 def channels_in_project(*, membership: Membership) -> list[str]:
-    """Channels that occur in the project's turns, for the filter's choices."""
-    values = (
-        Turn.objects.filter(session__project=membership.project)
-        .exclude(metadata__channel=None)
-        .values_list("metadata__channel", flat=True)
-        .distinct()
-    )
-    return sorted(str(v) for v in values if v)
+    """Channels that occur in the project's turns, for the filter's choices (kept on write)."""
+    return sorted(membership.project.channels)
 
 
 SEARCH_TOP_K = 20
+# The supervisor's search reads the most recently active sessions the list
+# shows, up to these bounds, so its cost does not grow with the project.
+SEARCH_MAX_SESSIONS = 500
+SEARCH_MAX_TURNS = 20_000
 
 
-def turns_search_visible(*, membership: Membership, query: str) -> list[Hit]:
-    """Search every session this member may audit, scored exactly as the API's query;
-    private notes included (humans read them), marked in the results."""
-    session_ids = list(sessions_audit_visible(membership=membership).values_list("pk", flat=True))
-    if not session_ids:
-        return []
-    return turns_search(
-        session_ids=session_ids, query=query, top_k=SEARCH_TOP_K, include_internal=True
-    ).docs
+@dataclass(frozen=True)
+class VisibleSearch:
+    hits: list[Hit]
+    sessions_searched: int
+    turns_searched: int
+    # More sessions matched the filters than were searched.
+    bounded: bool
+
+
+def turns_search_visible(
+    *, membership: Membership, query: str, sessions: QuerySet[Session] | None = None
+) -> VisibleSearch:
+    """Search the sessions this member may audit (those `sessions` selects, newest activity
+    first, within the bounds above), scored exactly as the API's query; private notes
+    included (humans read them), marked in the results."""
+    candidates = sessions if sessions is not None else sessions_audit_visible(membership=membership)
+    rows = candidates.order_by("-updated_at", "-id").values_list("pk", "doc_count")
+    session_ids: list[int] = []
+    turns = 0
+    bounded = False
+    for pk, doc_count in rows[: SEARCH_MAX_SESSIONS + 1]:
+        if len(session_ids) == SEARCH_MAX_SESSIONS or (
+            session_ids and turns + doc_count > SEARCH_MAX_TURNS
+        ):
+            bounded = True
+            break
+        session_ids.append(pk)
+        turns += doc_count
+    hits = (
+        turns_search(
+            session_ids=session_ids, query=query, top_k=SEARCH_TOP_K, include_internal=True
+        ).docs
+        if session_ids
+        else []
+    )
+    return VisibleSearch(
+        hits=hits, sessions_searched=len(session_ids), turns_searched=turns, bounded=bounded
+    )

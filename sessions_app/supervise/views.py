@@ -25,11 +25,13 @@ from sessions_app.models import Handoff
 from sessions_app.services import dashboard as dashboard_service
 from sessions_app.services.timeline import (
     as_received_build,
-    timeline_build,
     timeline_chart,
     timeline_csv,
+    timeline_iter,
     timeline_jsonl,
+    timeline_page,
 )
+from sessions_app.streaming import rows_streamed
 from sessions_app.supervise.forms import SessionFilterForm
 from sessions_app.supervise.selectors import (
     channels_in_project,
@@ -71,12 +73,15 @@ def sessions(request: HtmxHttpRequest, project_id: str) -> HttpResponse:
     status = 200
     if form.is_valid():
         visible = sessions_audit_visible(membership=membership)
-        page = Paginator(sessions_filter(sessions=visible, filters=form.filters()), PAGE_SIZE)
+        listed = sessions_filter(sessions=visible, filters=form.filters())
+        page = Paginator(listed, PAGE_SIZE)
         context["page"] = page.get_page(form.cleaned_data.get("page") or 1)
         query = form.cleaned_data["q"]
         if query:
             try:
-                context["hits"] = turns_search_visible(membership=membership, query=query)
+                searched = turns_search_visible(membership=membership, query=query, sessions=listed)
+                context["hits"] = searched.hits
+                context["searched"] = searched
             except InvalidInput as exc:
                 form.add_error("q", exc.message)
                 status = 422
@@ -87,11 +92,24 @@ def sessions(request: HtmxHttpRequest, project_id: str) -> HttpResponse:
     return render(request, template, context, status=status)
 
 
+def _cursor(value: str | None) -> int | None:
+    """A page cursor from the query string; anything but a positive id is a 404."""
+    if value is None:
+        return None
+    if not value.isdigit() or len(value) > 18:
+        raise Http404("no such page")
+    return int(value)
+
+
 @require_GET
 @login_required
 def timeline(request: HttpRequest, project_id: str, name: str) -> HttpResponse:
     membership, session = visible_session_get(user=request.user, project_id=project_id, name=name)
-    entries = timeline_build(session=session)
+    try:
+        page = timeline_page(session=session, after=_cursor(request.GET.get("after")))
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+    entries = page.entries
     return render(
         request,
         "supervise/timeline.html",
@@ -100,6 +118,8 @@ def timeline(request: HttpRequest, project_id: str, name: str) -> HttpResponse:
             "supervises": membership_supervises(membership),
             "session": session,
             "entries": entries,
+            "next_after": page.next_after,
+            "first_page": "after" not in request.GET,
             "chart": timeline_chart(entries),
             "handoffs": Handoff.objects.filter(session=session).order_by("version"),
         },
@@ -138,9 +158,9 @@ EXPORT_FORMATS = {
 def export(request: HttpRequest, project_id: str, name: str, fmt: str) -> StreamingHttpResponse:
     _, session = visible_session_get(user=request.user, project_id=project_id, name=name)
     content_type, render_rows = EXPORT_FORMATS[fmt]
-    response = StreamingHttpResponse(
-        render_rows(timeline_build(session=session)), content_type=content_type
-    )
+    # A page of the timeline at a time: constant memory whatever the session's size.
+    rows = render_rows(timeline_iter(session=session))
+    response = StreamingHttpResponse(rows_streamed(request, rows), content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{session.name}-timeline.{fmt}"'
     return response
 

@@ -99,3 +99,21 @@ def test_a_bot_can_neither_overwrite_nor_delete_a_note(make_project, make_user):
         raise AssertionError("a bot overwrote a private note")
     assert turns_delete(session=session, doc_ids=[doc_id], actor=bot(project)) == 0
     assert Turn.objects.get(doc_id=doc_id).text == "VIP customer"
+
+
+def test_the_brief_bots_read_quotes_no_note(make_project, make_user):
+    from sessions_app.services.brief import brief_build
+
+    project, _ = make_project()
+    ana = make_user("ana", project)
+    session = held_session(project, ana)
+    console_note(
+        session=session,
+        user=ana,
+        text="I will refund order #88213 to card 4242 by Friday, call +44 20 7946 0958",
+    )
+
+    brief = brief_build(session=session)
+
+    assert "88213" not in repr(brief) and "4242" not in repr(brief)
+    assert "note-" not in repr(brief)

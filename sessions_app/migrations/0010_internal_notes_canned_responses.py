@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sessions_app', '0006_turn_embedding_pending'),
+        ('sessions_app', '0009_channel_lists'),
     ]
 
     operations = [

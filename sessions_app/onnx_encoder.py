@@ -1,0 +1,94 @@
+"""all-MiniLM-L6-v2 served by ONNX Runtime and the `tokenizers` library: no torch here.
+
+The graph is exported once from the packaged model (sessions_app/onnx_export.py,
+`manage.py encoder_export`, run by `make setup`) with mean pooling and L2
+normalisation inside it, so it returns the same vectors as sentence-transformers
+(tests/test_encoder_parity.py holds it to cosine >= 0.9999). The export lives in
+MOSS_ENCODER_DIR (default $MOSS_DATA_DIR/encoder), in a folder named after the
+model files it was made from: other model files get an export of their own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+
+# Bump when the exported graph changes (inputs, outputs, pooling): older exports are redone.
+EXPORT_FORMAT = 1
+ONNX_FILE = "model.onnx"
+# The model's own files that decide the vectors: a change to any of them means a new export.
+SOURCE_FILES = (
+    "config.json",
+    "model.safetensors",
+    "pytorch_model.bin",
+    "tokenizer.json",
+    "modules.json",
+    "sentence_bert_config.json",
+    "1_Pooling/config.json",
+)
+# sentence-transformers' default when the model folder does not say.
+DEFAULT_MAX_SEQ_LENGTH = 256
+
+
+def export_dir(model_dir: Path) -> Path:
+    """Where the export of the model in `model_dir` lives: named after its files' names,
+    sizes and modification times, which is cheap to compute at every start."""
+    digest = hashlib.sha256(f"format {EXPORT_FORMAT}\n".encode())
+    for name in SOURCE_FILES:
+        path = model_dir / name
+        if path.is_file():
+            stat = path.stat()
+            digest.update(f"{name} {stat.st_size} {stat.st_mtime_ns}\n".encode())
+    return Path(settings.MOSS_ENCODER_DIR) / f"minilm-{digest.hexdigest()[:16]}"
+
+
+def max_seq_length(model_dir: Path) -> int:
+    config = model_dir / "sentence_bert_config.json"
+    if config.is_file():
+        return int(json.loads(config.read_text()).get("max_seq_length", DEFAULT_MAX_SEQ_LENGTH))
+    return DEFAULT_MAX_SEQ_LENGTH
+
+
+class OnnxEncoder:
+    """Normalised sentence embeddings from the exported graph. Thread-safe: ONNX Runtime
+    sessions run concurrently, and the tokenizer's settings are fixed here, once."""
+
+    def __init__(self, *, model_dir: Path, onnx_file: Path, threads: int) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        # The model folder's tokenizer.json pads and truncates at 128; sentence-transformers
+        # truncates at max_seq_length and pads each batch to its longest text.
+        self.tokenizer.enable_truncation(max_length=max_seq_length(model_dir))
+        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        # No arena: it would keep the peak of the largest batch (hundreds of MB) for good.
+        options.enable_cpu_mem_arena = False
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = onnxruntime.InferenceSession(
+            str(onnx_file), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self.dimensions = int(self.session.get_outputs()[0].shape[-1])
+
+    def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
+        """One row per text, in order. Texts are batched by length, as sentence-transformers
+        does, so a batch pads to texts of about its own length."""
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        vectors = np.empty((len(texts), self.dimensions), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            chosen = order[start : start + batch_size]
+            encoded = self.tokenizer.encode_batch([texts[i] for i in chosen])
+            input_ids = np.array([e.ids for e in encoded], dtype=np.int64)
+            attention_mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+            (batch,) = self.session.run(
+                None, {"input_ids": input_ids, "attention_mask": attention_mask}
+            )
+            vectors[chosen] = batch
+        return vectors

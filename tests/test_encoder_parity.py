@@ -1,0 +1,152 @@
+"""The ONNX encoder gives sentence-transformers' vectors, and serving never loads torch.
+
+sentence-transformers is the reference: the same packaged model, run by torch in
+this test process. The ONNX export is the one `make setup` made
+(`manage.py encoder_export`), and one made afresh by the export tool.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+
+from sessions_app import embeddings
+from sessions_app.onnx_encoder import ONNX_FILE, OnnxEncoder, export_dir
+from tests.servers import ROOT
+
+MIN_COSINE = 0.9999
+
+SHORT = ["hi", "refund?", "status of the refund", "Customer reported a duplicate $49.99 charge."]
+UNICODE = [
+    "Ünïcödé: the café's crème brûlée order was charged twice",
+    "日本語のテキスト: 返金の状況を教えてください",
+    "Привет! Где мой заказ №48117?",
+    "emoji 🚀🔥 and symbols ∑ ≠ ∞ — \u201cquotes\u201d \u2018too\u2019",
+    "mixed: naïve résumé für Ärger, 中文, عربى",
+]
+# Well past 256 word pieces: sentence-transformers truncates there, and so must the encoder.
+LONG = [
+    " ".join(f"word{i} refund delayed package" for i in range(200)),
+    "The customer called again about order #48117. " * 60,
+]
+
+
+@pytest.fixture(scope="module")
+def reference() -> Any:
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(embeddings.model_path()), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def encoder() -> OnnxEncoder:
+    model_dir = embeddings.model_path()
+    return OnnxEncoder(model_dir=model_dir, onnx_file=export_dir(model_dir) / ONNX_FILE, threads=1)
+
+
+def reference_vectors(reference: Any, texts: list[str], batch_size: int = 32) -> np.ndarray:
+    return np.asarray(
+        reference.encode(
+            texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False
+        )
+    )
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+@pytest.mark.parametrize(
+    "texts", [SHORT, UNICODE, LONG], ids=["short", "unicode", "long-truncated"]
+)
+def test_each_text_matches_sentence_transformers(
+    reference: Any, encoder: OnnxEncoder, texts: list[str]
+) -> None:
+    ours = np.stack([encoder.encode([text])[0] for text in texts])
+    assert cosines(ours, reference_vectors(reference, texts)).min() >= MIN_COSINE
+
+
+def test_padded_batches_match_one_text_at_a_time(reference: Any, encoder: OnnxEncoder) -> None:
+    # Texts of very different lengths in one batch: most rows are padded.
+    texts = SHORT + UNICODE + LONG + [f"turn {i}: " + "more words " * (i % 30) for i in range(40)]
+    batched = encoder.encode(texts, batch_size=16)
+    assert batched.shape == (len(texts), 384)
+    assert cosines(batched, reference_vectors(reference, texts, batch_size=16)).min() >= MIN_COSINE
+    alone = np.stack([encoder.encode([text])[0] for text in texts])
+    assert cosines(batched, alone).min() >= MIN_COSINE
+
+
+def test_vectors_are_unit_length_and_truncation_is_at_256_tokens(encoder: OnnxEncoder) -> None:
+    vectors = encoder.encode(SHORT + LONG)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert len(encoder.tokenizer.encode(LONG[0]).ids) == 256
+    # What lies past the 256th token changes nothing.
+    longer = encoder.encode([LONG[0] + " completely different trailing words " * 50])
+    assert cosines(vectors[len(SHORT) : len(SHORT) + 1], longer).min() >= 0.999999
+
+
+def test_the_default_backend_is_onnx(settings: Any) -> None:
+    assert settings.EMBEDDING_BACKEND == "onnx"
+    assert isinstance(embeddings.model_load(), OnnxEncoder)
+
+
+@pytest.fixture
+def fresh_export_dir(settings: Any, tmp_path: Path) -> Iterator[Path]:
+    settings.MOSS_ENCODER_DIR = tmp_path / "encoder"
+    yield settings.MOSS_ENCODER_DIR
+
+
+def test_a_process_without_the_export_makes_it_once(
+    reference: Any, fresh_export_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOSS_ENCODER_DIR", str(fresh_export_dir))  # for the child process
+    monkeypatch.setattr(embeddings, "_model", None)
+    monkeypatch.setattr(embeddings, "_failure", "")
+    target = export_dir(embeddings.model_path())
+    assert target.parent == fresh_export_dir and not target.exists()
+
+    loaded = embeddings.model_load()  # exports in a child process, then loads
+    assert isinstance(loaded, OnnxEncoder)
+    assert json.loads((target / "export.json").read_text())["format"] >= 1
+    fresh = embeddings.texts_embed(SHORT + UNICODE)
+    assert cosines(fresh, reference_vectors(reference, SHORT + UNICODE)).min() >= MIN_COSINE
+
+    again = StringIO()
+    call_command("encoder_export", stdout=again)
+    assert again.getvalue().strip() == f"ONNX export up to date in {target}"
+    assert [p.name for p in fresh_export_dir.iterdir()] == [target.name]  # no leftovers
+
+
+SERVING_PROCESS = """
+import sys, django
+django.setup()
+from moss_web.asgi import application
+from sessions_app import embeddings
+vectors = embeddings.texts_embed(["status of the refund"])
+assert vectors.shape == (1, 384), vectors.shape
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "sentence_transformers"))
+print(",".join(loaded) or "none")
+"""
+
+
+def test_a_serving_process_never_imports_torch() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", SERVING_PROCESS],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "moss_web.settings"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "none"
