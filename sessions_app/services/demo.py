@@ -20,6 +20,7 @@ from django.db import transaction
 from sessions_app import demo
 from sessions_app.actors import Actor
 from sessions_app.models import CannedResponse, Membership, Project, Session, Team
+from sessions_app.services.console import console_note
 from sessions_app.services.handoffs import (
     session_claim,
     session_hand_back,
@@ -182,6 +183,8 @@ def _conversation(project: Project, conversation: dict[str, Any]) -> bool:
                 bot=payload["bot"],
                 note=payload["note"],
             )
+        elif step == "note":
+            console_note(session=session, user=users[payload["user"]], text=payload["text"])
         elif step == "resolve":
             session_resolve(session=session, user=users[payload["user"]], note=payload["note"])
         else:
