@@ -292,6 +292,9 @@ MOSS_EMBED_RETRY_SECONDS = env_float("MOSS_EMBED_RETRY_SECONDS", 10.0)
 # is down, and how often the console polls while its live connection is down.
 MOSS_RETRY_AFTER_SECONDS = env_int("MOSS_RETRY_AFTER_SECONDS", 5)
 MOSS_CONSOLE_RETRY_SECONDS = env_float("MOSS_CONSOLE_RETRY_SECONDS", 5.0)
+# Console tabs send an app-level heartbeat this often; a page that hears nothing back for
+# three beats says "Reconnecting" and opens a new socket. It also feeds presence.
+MOSS_CONSOLE_HEARTBEAT_SECONDS = env_float("MOSS_CONSOLE_HEARTBEAT_SECONDS", 3.0)
 
 # Documented API limits.
 MOSS_MAX_DOCS_PER_CALL = env_int("MOSS_MAX_DOCS_PER_CALL", 500)
@@ -309,14 +312,15 @@ MOSS_MAX_CALL_TEXT_CHARS = env_int("MOSS_MAX_CALL_TEXT_CHARS", 200_000)
 MOSS_MAX_FILTER_CLAUSES = env_int("MOSS_MAX_FILTER_CLAUSES", 100)
 MOSS_MAX_FILTER_DEPTH = env_int("MOSS_MAX_FILTER_DEPTH", 8)
 
-# The handoff brief (services/brief.py): the region whose national phone numbers it
-# reads without a country code ("(415) 555-0134"); numbers with "+" work anywhere.
-MOSS_BRIEF_PHONE_REGION = env_str("MOSS_BRIEF_PHONE_REGION", "US").upper()
-if not re.fullmatch(r"[A-Z]{2}", MOSS_BRIEF_PHONE_REGION):
-    raise ImproperlyConfigured(
-        f"MOSS_BRIEF_PHONE_REGION must be a two-letter region code (US, GB, DE…), "
-        f"got {MOSS_BRIEF_PHONE_REGION!r}"
-    )
+# The handoff brief (services/brief.py): the regions whose national phone numbers it
+# reads without a country code ("(415) 555-0134", "07700 900412"); "+" numbers work anywhere.
+MOSS_BRIEF_PHONE_REGIONS = [r.upper() for r in env_list("MOSS_BRIEF_PHONE_REGIONS", "US,GB")]
+for _region in MOSS_BRIEF_PHONE_REGIONS:
+    if not re.fullmatch(r"[A-Z]{2}", _region):
+        raise ImproperlyConfigured(
+            "MOSS_BRIEF_PHONE_REGIONS must be two-letter region codes, comma-separated "
+            f"(US,GB,DE…), got {_region!r}"
+        )
 
 # The event log bots read (long-poll stream and webhooks).
 MOSS_EVENT_RETENTION_DAYS = env_int("MOSS_EVENT_RETENTION_DAYS", 14)

@@ -45,6 +45,7 @@ django.setup()
 import numpy as np  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
+from eval_brief import brief_report  # noqa: E402  (scripts/eval_brief.py, beside this file)
 
 from sessions_app import embeddings  # noqa: E402
 from sessions_app.actors import Actor  # noqa: E402
@@ -58,7 +59,8 @@ from sessions_app.services.turns import DocInput, turns_upsert  # noqa: E402
 EVAL_DIR = ROOT / "eval" / "sessions"
 SPLITS = ("tune", "test")
 TOP_K = 10
-DEFAULT_ALPHAS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+DEFAULT_ALPHAS = (0.5, 0.7, 0.8, 0.9, 0.95)
+DEFAULT_CONTEXT_WEIGHTS = (0.0, 0.5, 0.7)
 
 
 @dataclass(frozen=True)
@@ -181,18 +183,25 @@ def eval_set_store(*, project: Project, sessions: list[EvalSession]) -> dict[str
     return stored
 
 
-BASELINE = Ranking(keyword="ts_rank_cd")
+# Today's ranking before this harness: ts_rank_cd and the plain embedding alone.
+BASELINE = Ranking(keyword="ts_rank_cd", context_weight=0.0)
 
 
-def methods_for(alphas: Iterable[float]) -> list[Method]:
+def methods_for(alphas: Iterable[float], context_weights: Iterable[float]) -> list[Method]:
     baseline = {"ranking": BASELINE}
-    return [
-        Method("semantic", 1.0),
+    methods = [
+        Method("semantic plain", 1.0, baseline),
         Method("keyword ts_rank_cd", 0.0, baseline),
         Method("keyword bm25", 0.0),
-        Method("hybrid ts_rank_cd", 0.8, baseline),
-        *(Method("hybrid bm25", alpha) for alpha in alphas),
+        Method("hybrid ts_rank_cd plain", 0.8, baseline),
     ]
+    for weight in context_weights:
+        ranking = {"ranking": Ranking(context_weight=weight)}
+        label = f"ctx {weight:.2f}" if weight else "plain"
+        if weight:  # the plain semantic row is the baseline's
+            methods.append(Method(f"semantic {label}", 1.0, ranking))
+        methods.extend(Method(f"hybrid bm25 {label}", alpha, ranking) for alpha in alphas)
+    return methods
 
 
 def retrieval_run(
@@ -311,13 +320,24 @@ def main() -> None:
         help="hybrid alphas, comma-separated",
     )
     parser.add_argument(
+        "--context-weights",
+        default=",".join(str(w) for w in DEFAULT_CONTEXT_WEIGHTS),
+        help="weights of the context vector in the semantic score, comma-separated",
+    )
+    parser.add_argument(
         "--cost-turns",
         type=int,
         default=10_000,
         help="session size for the keyword ranking cost (0 skips it)",
     )
+    parser.add_argument(
+        "--brief-turns",
+        default="1000,10000",
+        help="session sizes at which to time building the handoff brief (scripts/eval_brief.py)",
+    )
     args = parser.parse_args()
     alphas = [float(a) for a in args.alphas.split(",") if a]
+    weights = [float(w) for w in args.context_weights.split(",") if w]
 
     sessions = eval_set_load()
     questions = [q for s in sessions for q in s.questions]
@@ -334,17 +354,26 @@ def main() -> None:
         encode_ms = query_vectors_cache(questions)
         rows = timed(
             "retrieval",
-            lambda: retrieval_run(stored=stored, questions=questions, methods=methods_for(alphas)),
+            lambda: retrieval_run(
+                stored=stored, questions=questions, methods=methods_for(alphas, weights)
+            ),
         )
         table_print("Retrieval (latency: the search service with query vectors cached)", rows)
         print(f"\nencoding one query (model methods add it): p50 {encode_ms:.1f} ms")
+        brief = brief_report(
+            project=project,
+            stored=stored,
+            sessions=sessions,
+            cost_turns=[int(n) for n in args.brief_turns.split(",") if n],
+        )
         if args.json:
             figures = [
                 {"method": label, "alpha": alpha, "split": split, **row}
                 for (label, alpha, split), row in rows.items()
             ]
             args.json.write_text(
-                json.dumps({"retrieval": figures, "encode_ms": encode_ms}, indent=2) + "\n"
+                json.dumps({"retrieval": figures, "encode_ms": encode_ms, "brief": brief}, indent=2)
+                + "\n"
             )
         if args.cost_turns:
             keyword_cost(project=project, sessions=sessions, turns=args.cost_turns)

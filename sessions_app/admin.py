@@ -65,6 +65,18 @@ class ProjectAdmin(admin.ModelAdmin):
     search_fields = ("name", "public_id")
     readonly_fields = ("public_id", "created_at")
     inlines = (MembershipInline, ApiKeyInline)
+    fieldsets = (
+        (None, {"fields": ("name", "public_id", "created_at")}),
+        (
+            "Service levels (the console's inbox colours rows past these; 0 turns one off)",
+            {
+                "fields": (
+                    ("sla_waiting_warn_seconds", "sla_waiting_breach_seconds"),
+                    ("sla_handling_warn_seconds", "sla_handling_breach_seconds"),
+                )
+            },
+        ),
+    )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Project]:
         return super().get_queryset(request).annotate(session_total=Count("sessions"))

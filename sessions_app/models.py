@@ -27,6 +27,19 @@ class Project(models.Model):
     # Every turn channel ever written in the project (services/channels.py), for
     # the supervisor's filter: reading it beats a DISTINCT over every turn.
     channels = ArrayField(models.TextField(), default=list, blank=True, editable=False)
+    # Service levels the console's inbox colours rows by; 0 turns a threshold off.
+    sla_waiting_warn_seconds = models.PositiveIntegerField(
+        "waiting: warn after (seconds)", default=120
+    )
+    sla_waiting_breach_seconds = models.PositiveIntegerField(
+        "waiting: breached after (seconds)", default=300
+    )
+    sla_handling_warn_seconds = models.PositiveIntegerField(
+        "handling: warn after (seconds)", default=900
+    )
+    sla_handling_breach_seconds = models.PositiveIntegerField(
+        "handling: breached after (seconds)", default=1800
+    )
 
     def __str__(self) -> str:
         return self.name
@@ -171,6 +184,9 @@ class Turn(models.Model):
     # NULL while pending: stored when the model was unavailable, embedded by a
     # backfill (services/backfill.py) once it is back.
     embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS, null=True, blank=True)
+    # The turn with its speaker and the turn before it (services/turn_context.py).
+    # NULL for client-supplied embeddings, and while pending like `embedding`.
+    context_embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS, null=True, blank=True)
     model_id = models.CharField(max_length=100)
     # What the handoff brief reads from the text (services/brief_extract.turn_extract),
     # computed when the text is stored: {"facts": [[kind, value, key], ...], "commitment":
@@ -214,6 +230,11 @@ class Turn(models.Model):
                 condition=models.Q(embedding__isnull=True),
                 name="turn_embedding_pending",
             ),
+            models.Index(
+                fields=["id"],
+                condition=models.Q(context_embedding__isnull=True) & ~models.Q(model_id="client"),
+                name="turn_context_pending",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -255,6 +276,39 @@ class CannedResponse(models.Model):
 
     def __str__(self) -> str:
         return f"/{self.shortcut}"
+
+
+class SessionSeen(models.Model):
+    """How far a user has read a session in the console: customer turns after `seq` are unread."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="seen_marks")
+    seq = models.PositiveBigIntegerField(default=0)
+    seen_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "session"], name="session_seen_unique_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} saw {self.session_id} to #{self.seq}"
+
+
+class Presence(models.Model):
+    """A user's console heartbeat: any open console tab beats; `active_at` only while used."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="presence",
+    )
+    beat_at = models.DateTimeField()
+    active_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user_id} beat at {self.beat_at:%H:%M:%S}"
 
 
 class HandoffTarget(models.TextChoices):

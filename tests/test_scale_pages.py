@@ -13,6 +13,7 @@ from django.test import AsyncClient, Client
 from sessions_app import streaming
 from sessions_app.actors import Actor
 from sessions_app.models import AuditEvent, Session, Turn
+from sessions_app.services import console as console_service
 from sessions_app.services import timeline as timeline_service
 from sessions_app.services.timeline import timeline_build, timeline_page
 from sessions_app.services.turns import DocInput, turns_upsert
@@ -191,3 +192,47 @@ def test_supervisor_search_reads_the_newest_sessions_within_a_bound(
     # The list's filters choose what is searched.
     only_conv1 = sam.get(f"/supervise/p/{pid}/", {"q": "refund", "channel": "email"})
     assert {h.session_name for h in only_conv1.context["hits"]} == {"conv-1"}
+
+
+def _item_keys(items: list[console_service.ThreadItem]) -> list[tuple[int, int, int]]:
+    return [item.key for item in items]
+
+
+@pytest.mark.parametrize("limit", [1, 2, 4, 50])
+def test_console_thread_pages_join_into_the_whole_thread(history: History, limit: int) -> None:
+    _longer(history, 2)
+    whole = console_service.console_thread(session=history.conv1)
+    latest = console_service.console_thread_latest(session=history.conv1, limit=limit)
+    # The live cursor continues from the same point as the whole thread's.
+    assert (latest.last_seq, latest.version) == (whole.last_seq, whole.version)
+    pages = [latest.items]
+    before = latest.earlier_before
+    while before is not None:
+        page = console_service.console_thread_latest(
+            session=history.conv1, before_seq=before, limit=limit
+        )
+        assert len([i for i in page.items if i.turn]) <= limit
+        pages.insert(0, page.items)
+        before = page.earlier_before
+    assert [key for items in pages for key in _item_keys(items)] == _item_keys(whole.items)
+
+
+def test_console_page_opens_on_the_newest_turns_and_loads_earlier(
+    history: History, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(console_service, "THREAD_PAGE", 3)
+    _longer(history, 2)
+    ana = Client()
+    ana.force_login(history.users["sam"])
+    url = f"/console/p/{history.project.public_id}/s/conv-1/"
+    body = ana.get(url).content.decode()
+    last_seq = history.conv1.turns.order_by("-seq").values_list("seq", flat=True)[0]
+    assert f'id="turn-{last_seq}"' in body and 'id="turn-1"' not in body
+    assert f'hx-get="?before={last_seq - 2}"' in body
+    viewed = AuditEvent.objects.filter(kind="session.viewed").count()
+    earlier = ana.get(url, {"before": last_seq - 2}, HTTP_HX_REQUEST="true")
+    assert earlier.status_code == 200
+    text = earlier.content.decode()
+    assert f'id="turn-{last_seq - 3}"' in text and f'id="turn-{last_seq - 2}"' not in text
+    assert "Load earlier turns" in text
+    assert AuditEvent.objects.filter(kind="session.viewed").count() == viewed

@@ -23,6 +23,7 @@ from sessions_app.api.fields import (
     Text,
 )
 from sessions_app.models import Handoff, Session, Turn
+from sessions_app.services.search import DEFAULT_ALPHA
 
 
 class SessionOpenIn(Schema):
@@ -173,7 +174,7 @@ class QueryIn(Schema):
     query: Text
     top_k: int = Field(5, ge=1, le=settings.MOSS_MAX_TOP_K)
     alpha: float = Field(
-        0.8, ge=0.0, le=1.0, allow_inf_nan=False, description="1.0 semantic, 0.0 keyword"
+        DEFAULT_ALPHA, ge=0.0, le=1.0, allow_inf_nan=False, description="1.0 semantic, 0.0 keyword"
     )
     filter: dict[str, Any] | None = Field(
         None,

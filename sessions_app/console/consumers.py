@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -22,8 +23,14 @@ from django.contrib.auth.models import User
 
 from sessions_app import events
 from sessions_app.console import fragments
+from sessions_app.console.selectors import InboxQuery
+from sessions_app.services.inbox import presence_beat, session_seen_mark
 
 logger = logging.getLogger(__name__)
+
+# Presence is a database write: a steady beat refreshes it this often (it expires after
+# console.selectors.PRESENCE_TIMEOUT); a change between active and away is written at once.
+PRESENCE_WRITE_SECONDS = 10
 
 
 def _int(value: Any) -> int:
@@ -46,6 +53,11 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
     # Whether it shows this user a supervisor's actions on someone else's hold.
     supervising: bool | None = None
     last_event: tuple[Any, ...] = ()
+    query: InboxQuery | None = None
+    # The digest of the attention list the page has; None: the page shows none.
+    attention_sent: str | None = None
+    beat_active: bool | None = None
+    beat_written: float = 0.0
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -75,11 +87,28 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             return
         if not isinstance(message, dict):
             return
-        if message.get("view") == "queue":
+        if "beat" in message:
+            await self._beat(message)
+        elif "attention" in message:
+            # The page shows an attention list (title count, notifications): keep it current.
+            self.attention_sent = str(message["attention"])
+            await self._send_attention()
+        elif message.get("view") == "queue":
             self.view = "queue"
+            self.query, _ = fragments.inbox_query_parse(message)
             await self._send_queue()
         elif message.get("view") == "session":
             await self._watch(message)
+
+    async def _beat(self, message: dict[str, Any]) -> None:
+        """The page's heartbeat: answered at once (the page's proof of a live socket), and
+        recorded as presence, at most every PRESENCE_WRITE_SECONDS unless it changed."""
+        await self.send(text_data="<!-- beat -->")
+        active = message.get("active") is True
+        now = time.monotonic()
+        if active != self.beat_active or now - self.beat_written >= PRESENCE_WRITE_SECONDS:
+            self.beat_active, self.beat_written = active, now
+            await database_sync_to_async(presence_beat)(user=self.user, active=active)
 
     async def _watch(self, message: dict[str, Any]) -> None:
         project, name = str(message.get("project", "")), str(message.get("session", ""))
@@ -114,11 +143,24 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         self.last_event = key
         if self.view == "queue":
             await self._send_queue(event)
-        elif self.watched is not None and event.get("session_id") == self.watched.pk:
+            return
+        if self.watched is not None and event.get("session_id") == self.watched.pk:
             await self._send_session_update()
+        await self._send_attention()
+
+    async def _send_attention(self) -> None:
+        """What needs this user, when it changed and the page shows it (it said so)."""
+        if self.attention_sent is None:
+            return
+        html, digest = await database_sync_to_async(fragments.attention_html)(user=self.user)
+        if digest != self.attention_sent:
+            self.attention_sent = digest
+            await self.send(text_data=html)
 
     async def _send_queue(self, event: dict[str, Any] | None = None) -> None:
-        html, ids = await database_sync_to_async(fragments.queue_html)(user=self.user)
+        html, ids = await database_sync_to_async(fragments.queue_html)(
+            user=self.user, query=self.query
+        )
         if event and event.get("kind") == "claimed" and event.get("session_id") in self.queue_ids:
             # A row this user saw went to someone else: say who took it.
             html += await database_sync_to_async(fragments.claimed_notice_html)(
@@ -154,6 +196,11 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             )
             self.watched = None
             return
+        if update.last_seq > self.after_seq:
+            # Turns shown live in an open session are read: no unread mark, no notification.
+            await database_sync_to_async(session_seen_mark)(
+                session_id=self.watched.pk, user=self.user, seq=update.last_seq
+            )
         self.after_seq, self.after_version = update.last_seq, update.version
         self.held = update.holds
         self.supervising = update.supervising

@@ -8,6 +8,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.models import User
 
+from sessions_app.console.selectors import AGES, DEFAULT_TAB, SORTS, TABS, InboxQuery
 from sessions_app.models import Membership, Session, Team
 from sessions_app.services.console import REPLY_CHANNELS
 
@@ -126,3 +127,29 @@ class ReassignForm(SupervisorNoteForm):
             *[(f"team:{t.name}", f"Team {t.name}") for t in teams],
             *[(f"user:{m.user.get_username()}", m.user.get_username()) for m in people],
         ]
+
+
+class InboxFilterForm(forms.Form):
+    """The inbox's tab, filters, sort and page, from the query string."""
+
+    tab = forms.ChoiceField(label="Tab", choices=list(TABS.items()), required=False)
+    team = forms.IntegerField(label="Team", min_value=1, required=False)
+    channel = forms.CharField(label="Channel", max_length=50, required=False)
+    age = forms.ChoiceField(
+        label="Age",
+        choices=[("", "any age"), *[(k, v[0]) for k, v in AGES.items()]],
+        required=False,
+    )
+    sort = forms.ChoiceField(label="Sort", choices=list(SORTS.items()), required=False)
+    page = forms.IntegerField(label="Page", min_value=1, max_value=100_000, required=False)
+
+    def query(self) -> InboxQuery:
+        data = self.cleaned_data
+        return InboxQuery(
+            tab=data["tab"] or DEFAULT_TAB,
+            team=data["team"],
+            channel=data["channel"],
+            age=data["age"],
+            sort=data["sort"] or "longest",
+            page=data["page"] or 1,
+        )

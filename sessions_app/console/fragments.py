@@ -6,14 +6,19 @@ a fragment never carries anything that user may not see.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from math import ceil
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.http import Http404
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from sessions_app.access import (
+    SUPERVISING_ROLES,
     session_get_for_console,
     session_routed_to_user,
     user_projects,
@@ -21,12 +26,27 @@ from sessions_app.access import (
 )
 from sessions_app.console.forms import (
     HandBackForm,
+    InboxFilterForm,
     NoteForm,
     ReassignForm,
     ReplyForm,
     ResolveForm,
     SupervisorNoteForm,
     TransferForm,
+    form_errors,
+)
+from sessions_app.console.selectors import (
+    AGES,
+    PAGE_SIZE,
+    SORTS,
+    TABS,
+    InboxQuery,
+    attention_of,
+    inbox_channels,
+    inbox_counts,
+    inbox_page,
+    inbox_teams,
+    team_presence,
 )
 from sessions_app.models import HandoffTarget, Session, SessionStatus
 from sessions_app.selectors import last_escalation
@@ -35,25 +55,147 @@ from sessions_app.services.canned import canned_for_session
 from sessions_app.services.console import (
     REPLY_CHANNELS,
     ThreadChunk,
-    console_queue,
     console_relevant,
     console_thread,
     last_customer_turn,
 )
 
 
-def queue_context(*, user: User) -> dict[str, Any]:
+@dataclass(frozen=True)
+class InboxRow:
+    session: Session
+    customer: str
+    channel: str
+    reason: str
+    from_agent: str
+    held: bool
+    # Since when it waits, or since when it is handled (the claim).
+    since: datetime | None
+    routed_to: str
+    last_customer_text: str
+    unread: bool
+    # The project's service levels for this row's timer, in seconds (0: off), and where
+    # the row stands now; the page's timer moves it on (static/js/inbox.js).
+    warn_after: int
+    breach_after: int
+    sla: str
+
+
+def _sla(since: datetime | None, warn: int, breach: int, now: datetime) -> str:
+    if since is None:
+        return ""
+    elapsed = (now - since).total_seconds()
+    if breach and elapsed >= breach:
+        return "breach"
+    if warn and elapsed >= warn:
+        return "warn"
+    return ""
+
+
+def _routed_to(session: Session, user: User) -> str:
+    if session.status == SessionStatus.HELD:
+        holder = session.holder.get_username() if session.holder else session.holder_label
+        return "you" if session.holder_id == user.pk else holder
+    if session.queue_user_id == user.pk:
+        return "you"
+    if session.queue_user is not None:
+        return session.queue_user.get_username()
+    if session.queue_team is not None:
+        return f"team {session.queue_team.name}"
+    return "anyone"
+
+
+def _inbox_row(session: Session, user: User, now: datetime) -> InboxRow:
+    project = session.project
+    handoff = session.last_handoff
+    held = session.status == SessionStatus.HELD
+    since: datetime | None = session.since  # type: ignore[attr-defined]
+    if held:
+        warn, breach = project.sla_handling_warn_seconds, project.sla_handling_breach_seconds
+    else:
+        warn, breach = project.sla_waiting_warn_seconds, project.sla_waiting_breach_seconds
+    return InboxRow(
+        session=session,
+        customer=session.metadata.get("customer_name")
+        or session.customer_author  # type: ignore[attr-defined]
+        or session.name,
+        channel=handoff.from_channel if handoff else "",
+        reason=handoff.reason if handoff else "",
+        from_agent=handoff.from_agent if handoff else "",
+        held=held,
+        since=since,
+        routed_to=_routed_to(session, user),
+        last_customer_text=session.customer_text or "",  # type: ignore[attr-defined]
+        unread=bool(session.unread),  # type: ignore[attr-defined]
+        warn_after=warn,
+        breach_after=breach,
+        sla=_sla(since, warn, breach, now),
+    )
+
+
+def inbox_query_parse(params: Mapping[str, Any]) -> tuple[InboxQuery, str]:
+    """The inbox query from a query string (or a websocket hello); with an error, the default."""
+    form = InboxFilterForm(params)
+    if not form.is_valid():
+        return InboxQuery(), form_errors(form)
+    return form.query(), ""
+
+
+def queue_context(*, user: User, query: InboxQuery | None = None) -> dict[str, Any]:
+    """The inbox: its tabs with their counts, the filters, and one page of the current tab."""
+    query = query or InboxQuery()
+    now = timezone.now()
+    counts = inbox_counts(user=user, query=query, now=now)
+    pages = max(1, ceil(counts[query.tab] / PAGE_SIZE))
+    page = min(query.page, pages)
+    sessions = inbox_page(user=user, query=query, now=now)
+    rows = [_inbox_row(s, user, now) for s in sessions[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]]
+    tabs = [
+        {
+            "key": key,
+            "label": label,
+            "count": counts[key],
+            "url": query.params(tab=key),
+            "current": key == query.tab,
+        }
+        for key, label in TABS.items()
+    ]
     return {
-        "rows": console_queue(user=user),
+        "rows": rows,
+        "query": query,
+        "tabs": tabs,
+        "page": page,
+        "pages": pages,
+        "prev_url": query.params(page=page - 1) if page > 1 else "",
+        "next_url": query.params(page=page + 1) if page < pages else "",
         "show_project": user_projects(user=user).count() > 1,
+        "teams": inbox_teams(user=user),
+        "channels": inbox_channels(user=user),
+        "ages": [(k, v[0]) for k, v in AGES.items()],
+        "sorts": list(SORTS.items()),
+        "server_now": now,
+        "attention": attention_of(user=user),
+        "supervises": user_projects(user=user, roles=SUPERVISING_ROLES).exists(),
     }
 
 
-def queue_html(*, user: User) -> tuple[str, set[int]]:
-    """The queue fragment, and the ids of the sessions it lists."""
-    context = queue_context(user=user)
-    html = render_to_string("console/_queue.html", context)
+def queue_html(*, user: User, query: InboxQuery | None = None) -> tuple[str, set[int]]:
+    """The queue fragment (with its tabs and the attention list, out of band), and the ids
+    of the sessions it lists."""
+    context = queue_context(user=user, query=query)
+    html = render_to_string("console/_queue.html", {**context, "oob": True})
     return html, {row.session.pk for row in context["rows"]}
+
+
+def attention_html(*, user: User) -> tuple[str, str]:
+    """The attention list (out of band) and its digest."""
+    attention = attention_of(user=user)
+    html = render_to_string("console/_attention.html", {"attention": attention, "oob": True})
+    return html, attention.digest
+
+
+def presence_html(*, user: User) -> str:
+    return render_to_string("console/_presence.html", {"members": team_presence(user=user)})
 
 
 def notice_html(*, notice_id: str, message: str, level: str = "info") -> str:

@@ -6,6 +6,7 @@ app_name = "console"
 
 urlpatterns = [
     path("", views.queue, name="queue"),
+    path("presence/", views.presence, name="presence"),
     path("p/<str:project_id>/s/<str:name>/", views.session_view, name="session"),
     path("p/<str:project_id>/s/<str:name>/updates/", views.session_updates, name="updates"),
     path("p/<str:project_id>/s/<str:name>/claim/", views.claim, name="claim"),

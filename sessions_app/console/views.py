@@ -36,6 +36,7 @@ from sessions_app.console.forms import (
     TransferForm,
     form_errors,
 )
+from sessions_app.console.selectors import attention_of
 from sessions_app.errors import DomainError, InvalidInput
 from sessions_app.models import Session
 from sessions_app.services import console
@@ -47,6 +48,7 @@ from sessions_app.services.handoffs import (
     session_resolve,
     session_transfer,
 )
+from sessions_app.services.inbox import session_seen_mark
 from sessions_app.services.supervision import session_reassign, session_release, session_take_over
 
 SEARCH_TOP_K = 10
@@ -83,10 +85,25 @@ def queue(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def _queue_page(request: HtmxHttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
-    context = fragments.queue_context(user=_user(request))
+    query, bad_query = fragments.inbox_query_parse(request.GET)
+    if bad_query and not error:
+        error, status = bad_query, 422
+    context = fragments.queue_context(user=_user(request), query=query)
     template = "console/_queue.html" if request.htmx else "console/queue.html"
-    context.update(error=error, retry_seconds=settings.MOSS_CONSOLE_RETRY_SECONDS)
+    context.update(
+        error=error,
+        retry_seconds=settings.MOSS_CONSOLE_RETRY_SECONDS,
+        heartbeat_seconds=settings.MOSS_CONSOLE_HEARTBEAT_SECONDS,
+        oob=bool(request.htmx),
+    )
     return render(request, template, context, status=status)
+
+
+@login_required
+@require_GET
+def presence(request: HtmxHttpRequest) -> HttpResponse:
+    """The supervisor's view of the team: who is online and what each holds (polled)."""
+    return HttpResponse(fragments.presence_html(user=_user(request)))
 
 
 @login_required
@@ -114,7 +131,13 @@ def session_view(request: HtmxHttpRequest, project_id: str, name: str) -> HttpRe
     query = request.GET.get("q", "").strip()
     if request.htmx and request.htmx.target == "search-results":
         return _search_results(request, session, query)
+    if "before" in request.GET:
+        before = _cursor_value(request.GET.get("before"))
+        chunk = console.console_thread_latest(session=session, before_seq=before)
+        context = {"chunk": chunk, "items": chunk.items, "show_earlier": True}
+        return render(request, "console/_thread_items.html", context)
     console.console_session_viewed(session=session, user=_user(request))
+    session_seen_mark(session_id=session.pk, user=_user(request), seq=session.last_seq)
     return _session_page(request, session, query=query)
 
 
@@ -147,7 +170,7 @@ def _session_page(
     hits, search_error = _search(session, query)
     context = {
         **fragments.side_context(session=session, user=user, **(bound or {})),
-        "chunk": console.console_thread(session=session),
+        "chunk": console.console_thread_latest(session=session),
         "relevant": console.console_relevant(session=session),
         "customer": console.console_customer(
             session=session,
@@ -160,6 +183,8 @@ def _session_page(
         "search_error": search_error,
         "error": error,
         "retry_seconds": settings.MOSS_CONSOLE_RETRY_SECONDS,
+        "heartbeat_seconds": settings.MOSS_CONSOLE_HEARTBEAT_SECONDS,
+        "attention": attention_of(user=user),
     }
     return render(request, "console/session.html", context, status=status)
 
@@ -186,8 +211,9 @@ def session_updates(request: HtmxHttpRequest, project_id: str, name: str) -> Htt
         held_before=request.GET.get("holds") == "1",
         supervising_before=request.GET.get("supervising") == "1",
     )
-    if not update:
+    if watched is None or not update:
         raise Http404("no such session")
+    session_seen_mark(session_id=watched.pk, user=user, seq=update.last_seq)
     return HttpResponse(update.html)
 
 

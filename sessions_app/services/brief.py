@@ -471,19 +471,21 @@ def _facts(session: Session) -> list[BriefFact]:
     return sorted(facts, key=lambda fact: (order.get(fact.kind, len(order)), fact.seq))
 
 
-def turns_extract_pending(*, session: Session | None = None, batch: int = 1000) -> int:
+def turns_extract_pending(
+    *, session: Session | None = None, again: bool = False, batch: int = 1000
+) -> int:
     """Extract the turns stored without it (by a server older than Turn.extracted, or written
-    straight into the table): the brief reads only what was extracted. manage.py
-    extract_pending runs it for every session."""
-    turns = Turn.objects.filter(extracted__isnull=True)
+    straight into the table), or with again=True every turn (after the rules changed): the
+    brief reads only what was extracted. manage.py extract_pending runs it."""
+    turns = Turn.objects.all() if again else Turn.objects.filter(extracted__isnull=True)
     if session is not None:
         turns = turns.filter(session=session)
-    done = 0
-    while pending := list(turns.only("id", "text").order_by("id")[:batch]):
+    done, after = 0, 0
+    while pending := list(turns.filter(id__gt=after).only("id", "text").order_by("id")[:batch]):
         for turn in pending:
             turn.extracted = turn_extract(turn.text)
         Turn.objects.bulk_update(pending, ["extracted"])
-        done += len(pending)
+        done, after = done + len(pending), pending[-1].pk
     return done
 
 

@@ -18,6 +18,7 @@ import phonenumbers
 from django.conf import settings
 
 FACT_KINDS = ("amount", "order", "case", "ticket", "invoice", "date", "email", "phone")
+MIN_PHONE_DIGITS = 9  # "4417" and "49.99" are possible numbers somewhere; never phones here
 MAX_COMMITMENT_CHARS = 600  # of the committing sentences kept; the thread has the rest
 
 
@@ -29,25 +30,43 @@ class Fact:
     start: int
 
 
-# --- identifiers: "order #A-1234", "case number 00123456", "INV-2026-0042" ----------------
+# --- identifiers: "order #A-1234", "case number 00123456", "claim HC-774091", "NF-2207" --------
 
+# The word before an id says what it is; "reference" alone is a case.
 _ID_WORDS = {
     "order": "order",
     "orders": "order",
+    "booking": "order",
+    "reservation": "order",
+    "purchase": "order",
+    "confirmation": "order",
     "case": "case",
+    "claim": "case",
+    "dispute": "case",
+    "request": "case",
+    "repair": "case",
+    "complaint": "case",
+    "investigation": "case",
+    "reference": "case",
+    "ref": "case",
     "ticket": "ticket",
+    "incident": "ticket",
     "invoice": "invoice",
     "inv": "invoice",
     "bill": "invoice",
 }
-# A labelled id: the word, a few filler words ("number", "is", "for this"), then a token
-# with a digit in it.
+_ID_WORD = "|".join(sorted(_ID_WORDS, key=len, reverse=True))
+# A labelled id: the word, a few filler words ("number", "reference is", "for this"), then a
+# token with a digit in it.
 _LABELLED_ID = re.compile(
-    r"\b(?P<word>orders?|case|ticket|invoice|inv|bill)\b"
-    r"(?:\s*(?:number|num|no\.?|id|ref(?:erence)?|is|was|for|this|it's|it\s+is|:|#)\s*){0,3}"
+    rf"\b(?P<word>{_ID_WORD})\b"
+    r"(?:\s*(?:number|num|no\.?|id|ref(?:erence)?|code|is|was|for|this|it's|it\s+is|:|#|,)\s*){0,3}"
     r"#?\s*(?P<id>(?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{2,40})\b",
     re.IGNORECASE,
 )
+# An id on its own: capitals and digits joined by dashes, with three digits or more
+# (ORD-88231, INV-2026-0042, NF-2207, A-55204; not COVID-19).
+_BARE_ID = re.compile(r"#?\b(?P<id>(?=(?:[A-Z-]*\d){3})[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+)\b")
 _PREFIXES = {
     "ord": "order",
     "order": "order",
@@ -55,21 +74,24 @@ _PREFIXES = {
     "so": "order",
     "case": "case",
     "cs": "case",
-    "cas": "case",
+    "rma": "case",
     "tkt": "ticket",
     "ticket": "ticket",
-    "tck": "ticket",
     "inc": "ticket",
     "sr": "ticket",
     "inv": "invoice",
     "invoice": "invoice",
 }
-# A prefixed id on its own: ORD-88231, INV-2026-0042, TKT#4411.
-_PREFIXED_ID = re.compile(
-    r"\b(?P<id>(?P<prefix>ORD|ORDER|PO|SO|CASE|CS|CAS|TKT|TICKET|TCK|INC|SR|INV|INVOICE)"
-    r"[-#_]?\d[A-Z0-9-]*)\b",
-    re.IGNORECASE,
-)
+# The nearest id word before a bare id, within its sentence.
+_WORD_BEFORE = re.compile(rf"\b({_ID_WORD})\b(?=[^.!?]*$)", re.IGNORECASE)
+
+
+def _bare_id_kind(text: str, start: int, value: str) -> str:
+    words = _WORD_BEFORE.findall(text[max(0, start - 60) : start])
+    if words:
+        return _ID_WORDS[words[-1].lower()]
+    return _PREFIXES.get(value.split("-", 1)[0].lower(), "case")
+
 
 # --- amounts: "$49.99", "€1,200", "49.99 USD", "20 dollars" -------------------------------
 
@@ -124,18 +146,30 @@ _MONTH = (
     r"|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
 )
 _DAY = r"(?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)?"
-_WEEKDAY = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"
-_TIME = r"(?:\s+(?:at|by|before|after)\s+\d{1,2}(?::\d{2})?\s*(?:[ap]\.?m\.?)?(?:\s*[A-Z]{2,4}T)?)?"
+_WEEKDAY = (
+    r"(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day|mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)"
+)
+_CLOCK = r"\d{1,2}(?::\d{2})?\s?[ap]\.?m\b\.?"
+# "at 3pm", "6pm", "at 14:12", "morning": what may follow a day.
+_TIME = (
+    rf"(?:,?\s+(?:(?:at|by|before|after|from)\s+)?(?:{_CLOCK}|\d{{1,2}}:\d{{2}}|noon|midday)"
+    r"|\s+(?:morning|afternoon|evening|night))?"
+)
+_UNITS = r"(?:business\s+|working\s+)?(?:hours?|days?|weeks?)"
 _DATE = re.compile(
     rf"\b(?P<iso>\d{{4}}-\d{{2}}-\d{{2}})\b"
     rf"|\b(?P<numeric>(?:0?[1-9]|1[0-2])/(?:[12]\d|3[01]|0?[1-9])(?:/(?:\d{{4}}|\d{{2}}))?)\b"
-    rf"|\b(?P<md>{_MONTH}\s+{_DAY}(?:,?\s+\d{{4}})?){_TIME}\b"
-    rf"|\b(?P<dm>{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?){_TIME}\b"
-    rf"|\b(?P<weekday>(?:(?:next|this|last)\s+)?{_WEEKDAY}){_TIME}"
-    rf"|\b(?P<relative>tomorrow|yesterday|tonight|end of (?:the )?(?:day|week|month)"
-    rf"|next (?:week|month)){_TIME}"
-    rf"|\b(?P<span>(?:within|in|takes?|up to)\s+(?:\d+|one|two|three|five|seven|ten)"
-    rf"(?:\s*(?:-|\u2013|to)\s*\d+)?\s+(?:business\s+|working\s+)?(?:days?|weeks?|hours?))\b",
+    rf"|\b(?:{_WEEKDAY}\.?,?\s+)?(?P<md>{_MONTH}\s+{_DAY}(?:,?\s+\d{{4}})?)\b{_TIME}"
+    rf"|\b(?:{_WEEKDAY}\.?,?\s+)?(?P<dm>{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?)\b{_TIME}"
+    rf"|\b(?P<weekday>(?:(?:next|this|last)\s+)?{_WEEKDAY})\b{_TIME}"
+    rf"|\b(?P<relative>today|tomorrow|yesterday|tonight|end of (?:the )?(?:day|week|month)"
+    rf"|next (?:week|month))\b{_TIME}"
+    rf"|\b(?P<clock>{_CLOCK}(?:\s+(?:today|tomorrow|tonight))?)"
+    rf"|\bthe\s+(?P<ordinal>(?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th))\b"
+    r"(?!\s+(?:time|floor|attempt|try|one|item|call|person|line|page))"
+    rf"|\b(?P<span>(?:within|in|takes?|up\s+to|by|for)\s+(?:one|two|three|five|seven|ten|\d+)"
+    rf"(?:\s*(?:-|\u2013|to)\s*\d+)?\s+(?:{_UNITS}|minutes)"
+    rf"|\d+(?:\s*(?:-|\u2013|to)\s*\d+)?\s+{_UNITS})\b",
     re.IGNORECASE,
 )
 
@@ -144,6 +178,12 @@ _DATE = re.compile(
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 # Worth handing to libphonenumber: seven digits or more, with the usual separators.
 _PHONE_CANDIDATE = re.compile(r"\+?\(?\d[\d\s().-]{5,}\d")
+_DIGITS_AROUND = re.compile(r"\d[\s.-]?$")
+_DIGITS_AFTER = re.compile(r"[\s.-]?\d")
+_PHONE_CUE = re.compile(
+    r"\b(?:call|phone|mobile|cell|landline|number|tel|text|sms|whatsapp|reach|ring)\b|^\W*\+?\d",
+    re.IGNORECASE,
+)
 
 
 def facts_extract(text: str) -> list[Fact]:
@@ -161,9 +201,9 @@ def facts_extract(text: str) -> list[Fact]:
         kind = _ID_WORDS[match["word"].lower()]
         value = match["id"]
         take(kind, value, value.upper(), match.start("id"), match.end("id"))
-    for match in _PREFIXED_ID.finditer(masked):
-        kind = _PREFIXES[match["prefix"].lower()]
-        take(kind, match["id"], match["id"].upper(), match.start(), match.end())
+    for match in _BARE_ID.finditer(masked):
+        value = match["id"]
+        take(_bare_id_kind(text, match.start(), value), value, value, match.start(), match.end())
     for match in _EMAIL.finditer(masked):
         take("email", match[0], match[0].lower(), match.start(), match.end())
     for match in _DATE.finditer(masked):
@@ -179,18 +219,23 @@ def facts_extract(text: str) -> list[Fact]:
 
 
 def _phones(text: str) -> list[tuple[str, str, int, int]]:
-    matcher = phonenumbers.PhoneNumberMatcher(
-        text, settings.MOSS_BRIEF_PHONE_REGION, leniency=phonenumbers.Leniency.VALID
+    """Numbers valid in one of MOSS_BRIEF_PHONE_REGIONS (or international); where the text
+    says it is a number ("call me on", "mobile"), any number of a possible length."""
+    leniency = (
+        phonenumbers.Leniency.POSSIBLE if _PHONE_CUE.search(text) else phonenumbers.Leniency.VALID
     )
-    return [
-        (
-            match.raw_string,
-            phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164),
-            match.start,
-            match.end,
-        )
-        for match in matcher
-    ]
+    found: list[tuple[str, str, int, int]] = []
+    for region in settings.MOSS_BRIEF_PHONE_REGIONS:
+        for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=leniency):
+            if any(start < match.end and match.start < end for _, _, start, end in found):
+                continue
+            if sum(c.isdigit() for c in match.raw_string) < MIN_PHONE_DIGITS:
+                continue
+            if _DIGITS_AROUND.search(text[: match.start]) or _DIGITS_AFTER.match(text[match.end :]):
+                continue  # part of a longer number: a card, an account
+            e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+            found.append((match.raw_string, e164, match.start, match.end))
+    return found
 
 
 def _amount_key(match: re.Match[str]) -> str:
@@ -204,6 +249,8 @@ def _date_key(match: re.Match[str]) -> str:
     """ISO where the text names a day ("2026-11-25", "11-25" without a year), else the words."""
     if match["iso"]:
         return match["iso"]
+    if match["ordinal"]:
+        return match["ordinal"].lower()
     if match["numeric"]:
         month, day, *year = match["numeric"].split("/")
         return _month_day(int(month), int(day), year[0] if year else "")
@@ -237,23 +284,32 @@ _DONE = (
 _SUBJECT = r"\b(?:i|we)"
 _NOT_PROMISES = (
     r"need|have\s+to|ask|try|want|like|help|get\s+started|see\s+if|check\s+(?:if|whether)"
-    r"|be\s+(?:able|happy|glad|your|the|assisting|helping|with\s+you)"
+    r"|not|never|be\s+(?:able|happy|glad|your|the|assisting|helping|with\s+you)"
+)
+# Past participles that report something seen, not something done.
+_NOT_DONE = r"received|noticed|tried|needed|wanted|checked|looked|reviewed|listened|called"
+_IRREGULAR_DONE = r"put|sent|set|made|found|given|taken|done|paid|held|kept|left|told|spoken"
+# Offers: "I can send you a loan laptop", "we can refund you".
+_OFFERS = (
+    r"offer|send|refund|give|credit|waive|arrange|book|issue|replace|ship|extend|upgrade|cancel"
+    r"|email|text|reship|resend|reverse|apply|escalate|transfer|cover|expedite"
 )
 _COMMITMENT = re.compile(
-    # I'll / we will / I'm going to <anything but "need", "ask", ...>
-    rf"{_SUBJECT}(?:'ll|\s+will|\s+shall|'m\s+going\s+to|\s+am\s+going\s+to"
-    rf"|'re\s+going\s+to|\s+are\s+going\s+to)\s+(?!(?:{_NOT_PROMISES})\b)"
-    rf"(?:(?:also|just|now|personally|definitely|make\s+sure\s+to)\s+)?[a-z]+"
-    # I've issued / we have just sent / I issued
-    rf"|{_SUBJECT}(?:'ve|\s+have|\s+had)?\s+(?:(?:also|just|now|already|gone\s+ahead\s+and"
-    rf"|went\s+ahead\s+and)\s+)*{_DONE}\b"
-    # it has been refunded / the credit was applied / it will be shipped / is scheduled
+    # anyone will: "I'll call you back", "a specialist will call you", "they'll confirm"
+    rf"(?:'ll|\bwill|\bshall|'m\s+going\s+to|\bam\s+going\s+to|'re\s+going\s+to"
+    rf"|\bare\s+going\s+to)\s+(?!(?:{_NOT_PROMISES})\b)"
+    rf"(?:(?:also|just|now|then|personally|definitely|automatically|make\s+sure\s+to)\s+)?"
+    rf"[a-z]+"
+    # I've issued / we have just sent / I've asked the team / I issued
+    rf"|{_SUBJECT}(?:'ve|\s+have|\s+had)\s+(?:(?:also|just|now|already|gone\s+ahead\s+and"
+    rf"|went\s+ahead\s+and)\s+)*(?:(?!(?:{_NOT_DONE})\b)[a-z]+ed|{_IRREGULAR_DONE}|{_DONE})\b"
+    rf"|{_SUBJECT}\s+(?:(?:also|just|now|already)\s+)?{_DONE}\b"
+    rf"|{_SUBJECT}\s+can\s+(?:(?:also)\s+)?(?:{_OFFERS})\b"
+    # it has been refunded / the credit was applied / is scheduled
     rf"|\b(?:has|have|had|was|were|is|are|'s)\s+(?:(?:now|just|already)\s+)?been\s+{_DONE}\b"
-    rf"|\bwill\s+be\s+(?:(?:\w+ly)\s+)?(?:{_DONE}|back|delivered|in\s+touch|there|contacted)\b"
     rf"|\b(?:is|are|'s)\s+(?:now\s+)?(?:scheduled|booked|confirmed|approved|on\s+(?:its|the)\s+way)\b"
-    # you'll receive / you will get / you should see
-    rf"|\byou(?:'ll|\s+will|\s+should)\s+(?:(?:also|then)\s+)?(?:receive|get|see|hear|be\s+"
-    rf"(?:refunded|credited|contacted|called|notified|reimbursed))\b"
+    # you should see / expect a refund
+    rf"|\byou\s+should\s+(?:receive|get|see|hear)\b"
     rf"|\b(?:expect|look\s+out\s+for)\s+(?:a|an|the|your)\b",
     re.IGNORECASE,
 )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import User
-from django.db.models import Subquery
+from django.db.models import Max, Subquery
 from django.db.models.expressions import OuterRef
 
 from sessions_app.access import routed_to_user_q, sessions_console_visible, user_projects
@@ -104,6 +104,45 @@ class ThreadChunk:
     items: list[ThreadItem]
     last_seq: int
     version: int
+    # Earlier turns exist: "load earlier" asks for those before this seq.
+    earlier_before: int | None = None
+
+
+# Turns the console session page opens with, and loads per "load earlier".
+THREAD_PAGE = 100
+
+
+def console_thread_latest(
+    *, session: Session, before_seq: int | None = None, limit: int | None = None
+) -> ThreadChunk:
+    """The newest `limit` turns (before `before_seq`, for "load earlier"), with the handoff
+    points among them: the page costs what it shows, whatever the session's length.
+
+    A handoff belongs to the page holding the turn it follows (Handoff.last_seq); the
+    first page also holds those before any turn. last_seq and version are the cursor
+    the live updates continue from, as console_thread's.
+    """
+    limit = limit or THREAD_PAGE
+    turns_qs = Turn.objects.filter(session=session).defer("embedding")
+    if before_seq is not None:
+        turns_qs = turns_qs.filter(seq__lt=before_seq)
+    newest = list(turns_qs.order_by("-seq")[: limit + 1])
+    earlier = len(newest) > limit
+    turns = newest[:limit][::-1]
+    low = turns[0].seq if turns and earlier else 0
+    handoffs_qs = Handoff.objects.filter(session=session, last_seq__gte=low)
+    if before_seq is not None:
+        handoffs_qs = handoffs_qs.filter(last_seq__lt=before_seq)
+    handoffs = list(handoffs_qs.select_related("by_user", "claimed_by").order_by("version"))
+    items = [ThreadItem(turn=t) for t in turns] + [ThreadItem(handoff=h) for h in handoffs]
+    items.sort(key=lambda item: item.key)
+    latest = Handoff.objects.filter(session=session).aggregate(version=Max("version"))
+    return ThreadChunk(
+        items=items,
+        last_seq=turns[-1].seq if turns and before_seq is None else 0,
+        version=latest["version"] or 0,
+        earlier_before=turns[0].seq if earlier else None,
+    )
 
 
 def console_thread(*, session: Session, after_seq: int = 0, after_version: int = 0) -> ThreadChunk:

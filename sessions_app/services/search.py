@@ -1,10 +1,11 @@
 """Hybrid search over one session's turns (or all sessions of one customer).
 
 score = alpha * semantic + (1 - alpha) * keyword, where semantic is the cosine
-similarity from pgvector and keyword is Okapi BM25 computed in Postgres from
-the turns' tsvector (the english config's stemming and stop words; IDF over
-the searched set; length normalisation), scaled so the best keyword match in
-the searched set scores 1. alpha=1 skips keyword
+similarity from pgvector, blended with the similarity of the turn's context
+vector (services/turn_context.py, `Ranking.context_weight`), and keyword is
+Okapi BM25 computed in Postgres from the turns' tsvector (the english config's
+stemming and stop words; IDF over the searched set; length normalisation),
+scaled so the best keyword match in the searched set scores 1. alpha=1 skips keyword
 ranking, alpha=0 skips the model. While the model is unavailable a query
 that needs it is scored by keyword alone and says so (degraded="keyword_only");
 turns whose embedding is pending count as similarity 0. The scan is exact: per-session sets are
@@ -67,9 +68,15 @@ class Ranking:
 
     # "bm25", or "ts_rank_cd" (cover density, the ranking before BM25).
     keyword: str = "bm25"
+    # Semantic = (1 - w) * plain similarity + w * context similarity (the turn with
+    # its speaker and the turn before it, services/turn_context.py); a turn without a
+    # context vector (client-supplied embedding, or pending) counts its plain one twice.
+    context_weight: float = 0.7
 
 
 DEFAULT_RANKING = Ranking()
+# The default blend of semantic (1.0) and keyword (0.0), chosen by `make eval`.
+DEFAULT_ALPHA = 0.9
 
 
 def search_options_check(*, query: str, top_k: int, alpha: float) -> None:
@@ -88,7 +95,7 @@ def turns_search(
     session_ids: list[int],
     query: str,
     top_k: int = 5,
-    alpha: float = 0.8,
+    alpha: float = DEFAULT_ALPHA,
     metadata_filter: dict[str, Any] | None = None,
     embedding: list[float] | None = None,
     include_internal: bool = False,
@@ -116,6 +123,8 @@ def turns_search(
         except embeddings.ModelUnavailable:
             alpha, degraded = 0.0, KEYWORD_ONLY
 
+    # A client's query vector may come from another model than the context vectors.
+    context_weight = 0.0 if embedding else ranking.context_weight
     named = {
         "vector": vector_param,
         "query": query,
@@ -123,8 +132,14 @@ def turns_search(
         "alpha": alpha,
         "top_k": top_k,
         "include_internal": include_internal,
+        "context_weight": context_weight,
     }
-    sql, params = _with_filter(_ranking_sql(alpha, ranking), named, filter_sql, filter_params)
+    sql, params = _with_filter(
+        _ranking_sql(alpha, context_weight, ranking.keyword),
+        named,
+        filter_sql,
+        filter_params,
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -159,7 +174,10 @@ _QUERY_CTE = """
         SELECT replace(plainto_tsquery('english', %(query)s)::text, ' & ', ' | ')::tsquery AS tq,
                ARRAY(SELECT lexeme FROM unnest(to_tsvector('english', %(query)s))) AS terms
     )"""
-_SIMILARITY = "1 - (t.embedding <=> %(vector)s::vector)"
+_SIMILARITY = "{similarity}"
+_PLAIN = "1 - (t.embedding <=> %(vector)s::vector)"
+_BLENDED = """1 - ((1 - %(context_weight)s) * (t.embedding <=> %(vector)s::vector)
+    + %(context_weight)s * (COALESCE(t.context_embedding, t.embedding) <=> %(vector)s::vector))"""
 
 # BM25 over the searched set (the sessions' turns the filter keeps): IDF from
 # how many of them hold each query term, length normalised by their mean
@@ -237,11 +255,12 @@ _SCORES = {
 }
 
 
-def _ranking_sql(alpha: float, ranking: Ranking) -> str:
+def _ranking_sql(alpha: float, context_weight: float, keyword: str) -> str:
     # Rank on (id, score) only, then fetch text and metadata for the top_k
     # rows: carrying whole rows through the sort costs more than the distances.
     mode = "semantic" if alpha == 1.0 else "keyword" if alpha == 0.0 else "hybrid"
-    ctes = _CTES[mode if mode == "semantic" else f"{mode} {ranking.keyword}"]
+    ctes = _CTES[mode if mode == "semantic" else f"{mode} {keyword}"]
+    ctes = ctes.replace(_SIMILARITY, _BLENDED if context_weight else _PLAIN)
     # The searched turns: the sessions', less private notes unless they are asked for.
     ctes = ctes.replace("t.session_id = ANY(%(session_ids)s)", _SCOPE)
     return f"""

@@ -20,6 +20,13 @@ from sessions_app.services.brief_extract import turn_extract
 from sessions_app.services.channels import channels_of, channels_record
 from sessions_app.services.event_log import EventInput, events_record, turn_data
 from sessions_app.services.handoffs import session_reopen
+from sessions_app.services.turn_context import (
+    Said,
+    context_text,
+    neighbours_read,
+    previous_of_gaps,
+    said_of,
+)
 from sessions_app.validation import doc_id_check, embedding_check, metadata_check, text_check
 
 logger = logging.getLogger(__name__)
@@ -91,6 +98,61 @@ def _embed(texts: list[str]) -> dict[str, np.ndarray]:
         return {}
 
 
+@dataclass(frozen=True)
+class _ContextPlan:
+    """The context texts a call needs encoded (services/turn_context.py): for the docs the
+    server embeds, and for the turns after the ones whose text or role it changes."""
+
+    own: dict[str, str]  # doc id -> its context text
+    following: dict[str, tuple[Turn, str]]  # doc id -> (the turn, its new context text)
+
+    def texts(self) -> list[str]:
+        return [*self.own.values(), *(text for _, text in self.following.values())]
+
+
+def _context_plan(
+    *, session: Session, docs: list[DocInput], existing: dict[str, Turn]
+) -> _ContextPlan:
+    said_now = {doc.id: said_of(doc.text, doc.metadata) for doc in docs}
+    docs_by_id = {doc.id: doc for doc in docs}
+
+    def said(turn: Turn | None) -> Said | None:
+        return None if turn is None else said_now.get(turn.doc_id) or Said.of(turn)
+
+    def context_changes(doc: DocInput) -> bool:
+        turn = existing.get(doc.id)
+        return turn is None or said_now[doc.id] != Said.of(turn)
+
+    own: dict[str, str] = {}
+    following: dict[str, tuple[Turn, str]] = {}
+    changed = [doc for doc in docs if doc.id in existing and context_changes(doc)]
+    around = neighbours_read(session=session, seqs=[existing[doc.id].seq for doc in changed])
+    for doc in changed:
+        previous, after = around[existing[doc.id].seq]
+        if doc.embedding is None:
+            own[doc.id] = context_text(turn=said_now[doc.id], previous=said(previous))
+        if after is None:
+            continue
+        if after.doc_id not in said_now:
+            new_context = context_text(turn=Said.of(after), previous=said_now[doc.id])
+            following[after.doc_id] = (after, new_context)
+        elif (
+            not context_changes(docs_by_id[after.doc_id])
+            and docs_by_id[after.doc_id].embedding is None
+        ):
+            # In this call but unchanged itself: only its predecessor is new.
+            own[after.doc_id] = context_text(turn=said_now[after.doc_id], previous=said_now[doc.id])
+    # New turns follow the session's last turn, then each other, in the call's order.
+    previous_said = said(Turn.objects.filter(session=session).order_by("-seq").first())
+    for doc in docs:
+        if doc.id in existing:
+            continue
+        if doc.embedding is None:
+            own[doc.id] = context_text(turn=said_now[doc.id], previous=previous_said)
+        previous_said = said_now[doc.id]
+    return _ContextPlan(own=own, following=following)
+
+
 def turns_upsert(
     *,
     session: Session,
@@ -114,14 +176,15 @@ def turns_upsert(
     """
     docs_check(docs)
     ids = [doc.id for doc in docs]
-    stored_texts = dict(
-        Turn.objects.filter(session=session, doc_id__in=ids).values_list("doc_id", "text")
-    )
-    to_embed = [doc.text for doc in docs if _needs_model(doc, stored_texts)]
+    stored = {t.doc_id: t for t in Turn.objects.filter(session=session, doc_id__in=ids)}
+    stored_texts = {doc_id: turn.text for doc_id, turn in stored.items()}
+    plan = _context_plan(session=session, docs=docs, existing=stored)
+    to_embed = [doc.text for doc in docs if _needs_model(doc, stored_texts)] + plan.texts()
     # The brief's facts and commitments, worked out before the session lock is taken.
     extracts = {
         doc.text: turn_extract(doc.text) for doc in docs if stored_texts.get(doc.id) != doc.text
     }
+    # One encode batch: the plain texts and the context texts.
     vectors = _embed(to_embed)
     model_failed = len(vectors) < len(set(to_embed))
 
@@ -136,15 +199,17 @@ def turns_upsert(
         # A writer that committed between our read and the lock may have
         # changed a text; embed whatever is still missing.
         locked_texts = {doc_id: turn.text for doc_id, turn in existing.items()}
-        missing = [
-            doc.text for doc in docs if _needs_model(doc, locked_texts) and doc.text not in vectors
-        ]
+        plan = _context_plan(session=locked, docs=docs, existing=existing)
+        wanted = [doc.text for doc in docs if _needs_model(doc, locked_texts)] + plan.texts()
+        missing = [text for text in wanted if text not in vectors]
         if missing and not model_failed:
             vectors.update(_embed(missing))
 
         writer = _writer(actor)
         new_turns: list[Turn] = []
         changed: list[Turn] = []
+        # Turns whose context vector alone changes: their predecessor was edited.
+        context_only: list[Turn] = []
         unchanged = 0
         for doc in docs:
             turn = existing.get(doc.id)
@@ -158,6 +223,7 @@ def turns_upsert(
                         text=doc.text,
                         metadata=doc.metadata,
                         embedding=_vector(doc, vectors),
+                        context_embedding=_context_vector(doc, plan, vectors),
                         model_id=_model_of(doc, locked),
                         internal=internal,
                         extracted=_extract(doc.text, extracts),
@@ -169,6 +235,8 @@ def turns_upsert(
                 if doc.embedding is not None or turn.text != doc.text:
                     turn.embedding = _vector(doc, vectors)
                     turn.model_id = _model_of(doc, locked)
+                if doc.embedding is not None or doc.id in plan.own:
+                    turn.context_embedding = _context_vector(doc, plan, vectors)
                 if turn.text != doc.text or turn.extracted is None:
                     turn.extracted = _extract(doc.text, extracts)
                 turn.text = doc.text
@@ -177,13 +245,30 @@ def turns_upsert(
                     setattr(turn, name, value)
                 changed.append(turn)
             else:
+                if doc.id in plan.own:  # its predecessor changed in this call
+                    turn.context_embedding = _context_vector(doc, plan, vectors)
+                    context_only.append(turn)
                 unchanged += 1
+        for following, text in plan.following.values():
+            following.context_embedding = vectors.get(text)
+            context_only.append(following)
         Turn.objects.bulk_create(new_turns)
         if changed:
             Turn.objects.bulk_update(
                 changed,
-                ["text", "metadata", "embedding", "model_id", "extracted", "updated_at", *writer],
+                [
+                    "text",
+                    "metadata",
+                    "embedding",
+                    "context_embedding",
+                    "model_id",
+                    "extracted",
+                    "updated_at",
+                    *writer,
+                ],
             )
+        if context_only:
+            Turn.objects.bulk_update(context_only, ["context_embedding"])
         if not internal:
             locked.doc_count += len(new_turns)
         # A note's "console" is not a channel the customer used.
@@ -251,6 +336,15 @@ def _vector(doc: DocInput, vectors: dict[str, np.ndarray]) -> np.ndarray | None:
     return vectors.get(doc.text)
 
 
+def _context_vector(
+    doc: DocInput, plan: _ContextPlan, vectors: dict[str, np.ndarray]
+) -> np.ndarray | None:
+    """The computed context vector; None for a client-supplied embedding, or while pending."""
+    if doc.embedding is not None or doc.id not in plan.own:
+        return None
+    return vectors.get(plan.own[doc.id])
+
+
 def _model_of(doc: DocInput, session: Session) -> str:
     return CLIENT_EMBEDDING if doc.embedding is not None else session.model_id
 
@@ -290,6 +384,27 @@ def thread_read(
     return page, None
 
 
+def _following_recontext(*, session: Session, deleted_seqs: list[int]) -> None:
+    """The turn after each deleted one now follows another turn: its context vector is
+    recomputed (a few texts, encoded under the session lock), or pending while the model
+    is unavailable. Turns with client-supplied embeddings have none."""
+    gaps = previous_of_gaps(session=session, seqs=deleted_seqs)
+    following = {
+        after.pk: (
+            after,
+            context_text(turn=Said.of(after), previous=Said.of(before) if before else None),
+        )
+        for before, after in gaps.values()
+        if after.model_id != CLIENT_EMBEDDING
+    }
+    if not following:
+        return
+    vectors = _embed(sorted({text for _, text in following.values()}))
+    for turn, text in following.values():
+        turn.context_embedding = vectors.get(text)
+    Turn.objects.bulk_update([turn for turn, _ in following.values()], ["context_embedding"])
+
+
 def turns_delete(*, session: Session, doc_ids: list[str], actor: Actor) -> int:
     """Delete customer-facing turns by id; private notes are not reached this way."""
     if not doc_ids:
@@ -300,6 +415,7 @@ def turns_delete(*, session: Session, doc_ids: list[str], actor: Actor) -> int:
         doomed = list(turns.order_by("seq").values_list("doc_id", "seq"))
         deleted, _ = turns.delete()
         if deleted:
+            _following_recontext(session=locked, deleted_seqs=[seq for _, seq in doomed])
             locked.doc_count -= deleted
             locked.save(update_fields=["doc_count", "updated_at"])
             audit_record(

@@ -36,8 +36,50 @@
     }
   }
 
-  document.body.addEventListener("htmx:wsOpen", function () { live("open"); });
-  document.body.addEventListener("htmx:wsClose", function () { live("closed"); });
+  // The app-level heartbeat: a socket can die without a close event (a frozen server, a
+  // dropped network path). Every few seconds the page beats (saying whether the user is
+  // here, for presence) and the server answers; after three beats of silence the page says
+  // "Reconnecting…", polls, and opens a new socket.
+  var beatSeconds = parseFloat(root.dataset.heartbeatSeconds) || 3;
+  var socket = null, wrapper = null, heardAt = 0, inputAt = Date.now();
+  var IDLE_MS = 5 * 60 * 1000;
+  ["keydown", "pointerdown", "pointermove", "scroll", "focus"].forEach(function (name) {
+    window.addEventListener(name, function () { inputAt = Date.now(); }, { passive: true });
+  });
+
+  function active() {
+    return document.visibilityState === "visible" && Date.now() - inputAt < IDLE_MS;
+  }
+
+  function beat() {
+    if (!wrapper || status.dataset.state !== "open") return;
+    if (Date.now() - heardAt > 3 * beatSeconds * 1000) {
+      live("closed");
+      wrapper.reconnect();
+      return;
+    }
+    wrapper.send(JSON.stringify({ beat: 1, active: active() }));
+  }
+  setInterval(beat, beatSeconds * 1000);
+  document.addEventListener("visibilitychange", beat);
+
+  document.body.addEventListener("htmx:wsOpen", function (event) {
+    socket = event.detail.event.target;
+    wrapper = event.detail.socketWrapper;
+    heardAt = Date.now();
+    live("open");
+    beat();
+  });
+  document.body.addEventListener("htmx:wsBeforeMessage", function (event) {
+    heardAt = Date.now();
+    // The server's answer to a beat has nothing to swap.
+    if (event.detail.message === "<!-- beat -->") event.preventDefault();
+  });
+  document.body.addEventListener("htmx:wsClose", function (event) {
+    // A socket given up on by the heartbeat may report its close after its successor opened.
+    if (event.detail.event && event.detail.event.target !== socket) return;
+    live("closed");
+  });
   // A reply asks the socket for the new turn; without a socket, ask by HTTP.
   document.body.addEventListener("thread-sync", function () {
     if (status.dataset.state !== "open") poll();

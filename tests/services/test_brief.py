@@ -232,6 +232,20 @@ def test_a_session_without_escalation_or_customer_turns(make_project):
         ),
         ("Call me at 415-555-2671, it ends in 4417", [("phone", "+14155552671")]),
         ("in order to help you", []),
+        ("use my work mobile 07700 900412 please", [("phone", "+447700900412")]),
+        ("6038 4410 9927 1185", []),
+        ("I've raised VB-31877 for an agent", [("case", "VB-31877")]),
+        ("Booking reference LM4K9P is unchanged", [("order", "LM4K9P")]),
+        ("a known fault, reference NF-2207. COVID-19 rules apply", [("case", "NF-2207")]),
+        (
+            "scheduled for Tue 14 May between 7am and 7pm",
+            [("date", "05-14"), ("date", "7am"), ("date", "7pm")],
+        ),
+        (
+            "extended by 72 hours, before the demo at 2pm today",
+            [("date", "by 72 hours"), ("date", "2pm today")],
+        ),
+        ("collected on the 28th, not the 2nd time", [("date", "28th")]),
     ],
 )
 def test_facts_in_one_text(text, expected):
@@ -250,6 +264,12 @@ def test_facts_in_one_text(text, expected):
         ("We will need your order number.", False),
         ("I'll be happy to help with that.", False),
         ("I can see both charges.", False),
+        ("A specialist will call you to verify you by video.", True),
+        ("I've asked the team to review honouring the 25%.", True),
+        ("I can send you a loan laptop while we decide.", True),
+        ("I can't override prices.", False),
+        ("We've received a chargeback on order SI-41409.", False),
+        ("I will not be able to change that.", False),
     ],
 )
 def test_commitments(text, commits):
@@ -271,8 +291,18 @@ def test_turns_stored_without_extraction_are_extracted_by_extract_pending(charge
     charged_twice.turns.update(extracted=None)
     assert brief_build(session=charged_twice).facts == []
 
-    call_command("extract_pending", stdout=StringIO())
+    out = StringIO()
+    call_command("extract_pending", stdout=out)
+    assert out.getvalue() == "Extracted 10 turns.\n"
     facts = {(f.kind, f.key) for f in brief_build(session=charged_twice).facts}
     assert ("invoice", "INV-2026-0042") in facts
     assert ("phone", "+14155550134") in facts
     assert not charged_twice.turns.filter(extracted__isnull=True).exists()
+
+
+def test_extract_pending_all_extracts_every_turn_again(charged_twice):
+    charged_twice.turns.filter(doc_id="c3").update(extracted={})
+    out = StringIO()
+    call_command("extract_pending", "--all", stdout=out)
+    assert out.getvalue() == "Extracted 10 turns.\n"
+    assert charged_twice.turns.get(doc_id="c3").extracted["facts"][0][0] == "email"

@@ -7,7 +7,9 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sessions_app', '0009_channel_lists'),
+        # Both: main's 0010 and 0011 each follow 0009; this joins the two.
+        ('sessions_app', '0010_inbox'),
+        ('sessions_app', '0011_turn_context_embedding'),
     ]
 
     operations = [
