@@ -434,3 +434,8 @@ class BriefOut(Schema):
     )
     path: BriefPathOut
     built_in_ms: float = Field(..., description="How long building it took (a cached brief's)")
+    partial: bool = Field(
+        False,
+        description="The session is longer than a brief reads: facts, promises, channel runs "
+        "and the problem come from its first 200 and latest 2,000 turns",
+    )

@@ -99,8 +99,8 @@ def channels_in_project(*, membership: Membership) -> list[str]:
 
 
 SEARCH_TOP_K = 20
-# The supervisor's search reads the most recently active sessions the list
-# shows, up to these bounds, so its cost does not grow with the project.
+# The supervisor's search reads the most recently active sessions the member
+# may audit, up to these bounds, so its cost does not grow with the project.
 SEARCH_MAX_SESSIONS = 500
 SEARCH_MAX_TURNS = 20_000
 
