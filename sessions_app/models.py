@@ -7,6 +7,7 @@ import uuid
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F
 from django.db.models.fields.json import KeyTransform
@@ -43,6 +44,15 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        for stage in ("waiting", "handling"):
+            warn = getattr(self, f"sla_{stage}_warn_seconds")
+            breach = getattr(self, f"sla_{stage}_breach_seconds")
+            if warn and breach and warn > breach:
+                raise ValidationError(
+                    {f"sla_{stage}_warn_seconds": f"{stage}: warn at or before the breach"}
+                )
 
 
 class ApiKey(models.Model):

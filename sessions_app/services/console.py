@@ -8,73 +8,20 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 
 from django.contrib.auth.models import User
-from django.db.models import Max, Subquery
-from django.db.models.expressions import OuterRef
+from django.db.models import Max
 
-from sessions_app.access import routed_to_user_q, user_projects
 from sessions_app.actors import Actor
 from sessions_app.errors import Conflict, InvalidInput
 from sessions_app.models import Handoff, HandoffTarget, Session, SessionStatus, Turn
-from sessions_app.selectors import escalations_waiting, last_escalation
+from sessions_app.selectors import last_escalation
 from sessions_app.services.audit import audit_record
 from sessions_app.services.search import Hit, turns_search
 from sessions_app.services.turns import DocInput, turns_upsert
 
 REPLY_CHANNELS = ("chat", "email", "sms", "voice")
 RELEVANT_TOP_K = 5
-
-
-@dataclass(frozen=True)
-class QueueRow:
-    session: Session
-    customer: str
-    channel: str
-    reason: str
-    from_agent: str
-    waiting_since: datetime | None
-    last_customer_text: str
-    routed_to: str
-
-
-def console_queue(*, user: User) -> list[QueueRow]:
-    """Escalations waiting in the user's projects, routed to anyone, their team, or them."""
-    last_handoff = Handoff.objects.filter(session=OuterRef("pk")).order_by("-version")
-    last_customer = Turn.objects.filter(session=OuterRef("pk"), metadata__role="customer")
-    sessions = (
-        escalations_waiting(projects=user_projects(user=user))
-        .filter(routed_to_user_q(user))
-        .annotate(
-            handoff_reason=Subquery(last_handoff.values("reason")[:1]),
-            handoff_channel=Subquery(last_handoff.values("from_channel")[:1]),
-            handoff_agent=Subquery(last_handoff.values("from_agent")[:1]),
-            customer_text=Subquery(last_customer.order_by("-seq").values("text")[:1]),
-            customer_author=Subquery(last_customer.order_by("-seq").values("metadata__author")[:1]),
-        )
-    )
-    return [
-        QueueRow(
-            session=s,
-            customer=s.metadata.get("customer_name") or s.customer_author or s.name,  # type: ignore[attr-defined]
-            channel=s.handoff_channel or "",  # type: ignore[attr-defined]
-            reason=s.handoff_reason or "",  # type: ignore[attr-defined]
-            from_agent=s.handoff_agent or "",  # type: ignore[attr-defined]
-            waiting_since=s.waiting_since,
-            last_customer_text=s.customer_text or "",  # type: ignore[attr-defined]
-            routed_to=_routed_to(s, user),
-        )
-        for s in sessions
-    ]
-
-
-def _routed_to(session: Session, user: User) -> str:
-    if session.queue_user_id == user.pk:
-        return "you"
-    if session.queue_team is not None:
-        return f"team {session.queue_team.name}"
-    return "anyone"
 
 
 @dataclass(frozen=True)
