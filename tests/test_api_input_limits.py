@@ -310,3 +310,9 @@ def test_a_query_parameter_given_twice_is_rejected_unless_it_is_a_list(s1):
 def test_unknown_query_parameters_and_body_fields_are_ignored(s1):
     assert s1.client.get("/api/v1/sessions?future_option=1").status_code == 200
     assert s1.post("/sessions", {"name": "s1", "future_field": 1}).status_code == 200
+
+
+def test_more_query_parameters_than_django_parses_is_a_422(s1, settings):
+    query = "&".join(f"ids=t{i}" for i in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1))
+    response = s1.client.get(f"/api/v1/sessions/s1/docs?{query}")
+    assert_rejected(response, 422, "too many query or form parameters: at most 1000")
