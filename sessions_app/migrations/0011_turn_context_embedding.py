@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sessions_app', '0009_channel_lists'),
+        ('sessions_app', '0010_inbox'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
