@@ -656,6 +656,7 @@ def brief_parse(body: dict[str, Any]) -> Brief:
             waiting_seconds=path.get("waiting_seconds"),
         ),
         built_in_ms=float(body["built_in_ms"]),
+        partial=bool(body.get("partial", False)),
     )
 
 

@@ -303,6 +303,8 @@ class Brief:
     facts: list[BriefFact]
     path: BriefPath
     built_in_ms: float
+    # The session is longer than a brief reads (its first 200 and latest 2,000 turns).
+    partial: bool = False
 
     def facts_of(self, kind: str) -> list[BriefFact]:
         return [fact for fact in self.facts if fact.kind == kind]

@@ -189,9 +189,6 @@ def test_supervisor_search_reads_the_newest_sessions_within_a_bound(
     assert searched.bounded and searched.sessions_searched == 1
     assert {h.session_name for h in searched.hits} <= {"conv-2"}
     assert "most recently active sessions" in response.content.decode()
-    # The list's filters choose what is searched.
-    only_conv1 = sam.get(f"/supervise/p/{pid}/", {"q": "refund", "channel": "email"})
-    assert {h.session_name for h in only_conv1.context["hits"]} == {"conv-1"}
 
 
 def _item_keys(items: list[console_service.ThreadItem]) -> list[tuple[int, int, int]]:

@@ -15,21 +15,25 @@ Definitions (kept here so the page, its tests and its readers agree):
 - Hand-back: a specialist handing the session to a bot.
 - Per specialist: claims in the window, their median time to claim, and the
   specialist's resolutions and hand-backs in the window.
+
+Every figure is aggregated in SQL (a handful of queries, whatever the number of
+handoffs); the waiting list shows the WAITING_SHOWN oldest and counts the rest.
+tests/dashboard_reference.py keeps the earlier per-handoff Python computation,
+and the tests require the same figures from both.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from django.db.models import OuterRef, Subquery
+from django.db import connection
 from django.utils import timezone
 
-from sessions_app.models import Handoff, HandoffTarget, Project, Session, SessionStatus, Turn
+from sessions_app.models import HandoffTarget, Project, Session, SessionStatus
 
 WINDOWS: dict[str, tuple[str, timedelta]] = {
     "24h": ("Last 24 hours", timedelta(hours=24)),
@@ -89,7 +93,9 @@ class DashboardFigures:
     window_label: str
     since: datetime
     now: datetime
+    # The oldest WAITING_SHOWN, and how many wait in all.
     waiting: list[WaitingEscalation]
+    waiting_count: int
     escalations: int
     unclaimed: int
     time_to_claim: Distribution
@@ -126,14 +132,50 @@ def distribution_build(durations: list[float]) -> Distribution:
     )
 
 
-def _waiting(project: Project, now: datetime) -> list[WaitingEscalation]:
-    sessions = (
-        Session.objects.filter(project=project, status=SessionStatus.WAITING)
-        .select_related("queue_team", "queue_user")
-        .order_by("waiting_since", "id")
+WAITING_SHOWN = 20
+_ESCALATIONS = "('humans', 'team', 'user')"
+# Nearest-rank p90 is percentile_disc; statistics.median is percentile_cont(0.5).
+_DISTRIBUTION = """
+    SELECT count(*),
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds),
+           percentile_disc(0.9) WITHIN GROUP (ORDER BY seconds),
+           {buckets}
+    FROM ({durations}) d
+"""
+
+
+def _rows(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _distribution(durations_sql: str, params: dict[str, Any]) -> Distribution:
+    edges = [edge for edge, _ in BUCKETS]
+    buckets = (
+        ", ".join(
+            f"count(*) FILTER (WHERE seconds >= {low} AND seconds < {high})"
+            for low, high in zip([-math.inf, *edges[:-1]], edges, strict=True)
+        )
+        .replace("-inf", "'-infinity'")
+        .replace(" inf", " 'infinity'")
     )
+    count, median, p90, *counts = _rows(
+        _DISTRIBUTION.format(buckets=buckets, durations=durations_sql), params
+    )[0]
+    return Distribution(
+        buckets=[Count(label, n) for (_, label), n in zip(BUCKETS, counts, strict=True)],
+        count=count,
+        median_seconds=float(median) if median is not None else None,
+        p90_seconds=float(p90) if p90 is not None else None,
+    )
+
+
+def _waiting(project: Project, now: datetime) -> tuple[list[WaitingEscalation], int]:
+    waiting = Session.objects.filter(project=project, status=SessionStatus.WAITING)
+    sessions = waiting.select_related("queue_team", "queue_user").order_by("waiting_since", "id")
     rows = []
-    for session in sessions:
+    for session in sessions[:WAITING_SHOWN]:
         if session.queue_user is not None:
             routed = session.queue_user.get_username()
         elif session.queue_team is not None:
@@ -142,40 +184,92 @@ def _waiting(project: Project, now: datetime) -> list[WaitingEscalation]:
             routed = "anyone"
         age = (now - session.waiting_since).total_seconds() if session.waiting_since else 0.0
         rows.append(WaitingEscalation(session.name, session.waiting_since, max(age, 0.0), routed))
-    return rows
+    count = len(rows) if len(rows) < WAITING_SHOWN else waiting.count()
+    return rows, count
 
 
-def _channel_pairs(handoffs: Sequence[Handoff]) -> list[Count]:
-    pairs: Counter[str] = Counter()
-    for handoff in handoffs:
-        if handoff.to_kind == HandoffTarget.RESOLVED:
-            continue
-        source = handoff.from_channel or getattr(handoff, "channel_before", None) or UNKNOWN
-        target = getattr(handoff, "channel_after", None) or PENDING
-        pairs[f"{source} → {target}"] += 1
-    return [Count(label, n) for label, n in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))]
-
-
-def _resolve_durations(resolutions: Sequence[Handoff]) -> list[float]:
-    if not resolutions:
-        return []
-    session_ids = {h.session_id for h in resolutions}
-    history: dict[int, list[Handoff]] = {}
-    for handoff in Handoff.objects.filter(session_id__in=session_ids).order_by("version"):
-        history.setdefault(handoff.session_id, []).append(handoff)
-    durations = []
-    for resolution in resolutions:
-        start: Handoff | None = None
-        for earlier in history[resolution.session_id]:
-            if earlier.version >= resolution.version:
-                break
-            if earlier.to_kind in (HandoffTarget.RESOLVED, HandoffTarget.BOT):
-                start = None
-            elif earlier.to_kind in ESCALATION_KINDS and start is None:
-                start = earlier
-        if start is not None:
-            durations.append((resolution.created_at - start.created_at).total_seconds())
-    return durations
+# Handoffs of the project in the window.
+_IN_WINDOW = """
+    FROM sessions_app_handoff h JOIN sessions_app_session s ON s.id = h.session_id
+    WHERE s.project_id = %(project)s AND h.created_at >= %(since)s AND h.created_at <= %(now)s
+"""
+_CLAIM_SECONDS = f"""
+    SELECT extract(epoch FROM h.claimed_at - h.created_at)::float8 AS seconds {_IN_WINDOW}
+    AND h.to_kind IN {_ESCALATIONS} AND h.claimed_at IS NOT NULL
+"""
+# From the first escalation since the session was last resolved or with a bot.
+_RESOLVE_SECONDS = f"""
+    SELECT extract(epoch FROM h.created_at - start.created_at)::float8 AS seconds {_IN_WINDOW}
+    AND h.to_kind = 'resolved'
+    AND start.created_at IS NOT NULL
+""".replace(
+    "WHERE",
+    f"""CROSS JOIN LATERAL (
+        SELECT e.created_at FROM sessions_app_handoff e
+        WHERE e.session_id = h.session_id AND e.version < h.version
+          AND e.to_kind IN {_ESCALATIONS}
+          AND e.version > COALESCE((
+              SELECT max(b.version) FROM sessions_app_handoff b
+              WHERE b.session_id = h.session_id AND b.version < h.version
+                AND b.to_kind IN ('resolved', 'bot')), 0)
+        ORDER BY e.version LIMIT 1
+    ) start
+    WHERE""",
+    1,
+)
+_CHANNEL_PAIRS = f"""
+    SELECT COALESCE(NULLIF(h.from_channel, ''), before.channel, %(unknown)s),
+           COALESCE(after.channel, %(pending)s), count(*)
+    {_IN_WINDOW} AND h.to_kind <> 'resolved'
+    GROUP BY 1, 2
+""".replace(
+    "WHERE",
+    """LEFT JOIN LATERAL (
+        SELECT NULLIF(t.metadata ->> 'channel', '') AS channel FROM sessions_app_turn t
+        WHERE t.session_id = h.session_id AND t.seq <= h.last_seq ORDER BY t.seq DESC LIMIT 1
+    ) before ON true
+    LEFT JOIN LATERAL (
+        SELECT NULLIF(t.metadata ->> 'channel', '') AS channel FROM sessions_app_turn t
+        WHERE t.session_id = h.session_id AND t.seq > h.last_seq ORDER BY t.seq LIMIT 1
+    ) after ON true
+    WHERE""",
+    1,
+)
+_COUNTS = f"""
+    SELECT count(*) FILTER (WHERE h.to_kind IN {_ESCALATIONS}),
+           count(*) FILTER (WHERE h.to_kind IN {_ESCALATIONS} AND h.claimed_at IS NOT NULL)
+    {_IN_WINDOW}
+"""
+_HAND_BACKS = f"""
+    SELECT h.to_target, count(*) {_IN_WINDOW}
+    AND h.to_kind = 'bot' AND h.by_user_id IS NOT NULL
+    GROUP BY h.to_target ORDER BY count(*) DESC, min(h.created_at), min(h.id)
+"""
+# Claims by when they happened; resolutions and hand-backs by when they were made.
+_SPECIALISTS = f"""
+    WITH claims AS (
+        SELECT h.claimed_by_id AS user_id, count(*) AS claims,
+               percentile_cont(0.5) WITHIN GROUP (
+                   ORDER BY extract(epoch FROM h.claimed_at - h.created_at)::float8) AS median
+        FROM sessions_app_handoff h JOIN sessions_app_session s ON s.id = h.session_id
+        WHERE s.project_id = %(project)s AND h.to_kind IN {_ESCALATIONS}
+          AND h.claimed_at >= %(since)s AND h.claimed_at <= %(now)s
+          AND h.claimed_by_id IS NOT NULL
+        GROUP BY 1
+    ),
+    acts AS (
+        SELECT h.by_user_id AS user_id,
+               count(*) FILTER (WHERE h.to_kind = 'resolved') AS resolutions,
+               count(*) FILTER (WHERE h.to_kind = 'bot') AS hand_backs
+        {_IN_WINDOW} AND h.by_user_id IS NOT NULL AND h.to_kind IN ('resolved', 'bot')
+        GROUP BY 1
+    )
+    SELECT u.username, COALESCE(c.claims, 0), c.median,
+           COALESCE(a.resolutions, 0), COALESCE(a.hand_backs, 0)
+    FROM claims c FULL JOIN acts a ON a.user_id = c.user_id
+    JOIN auth_user u ON u.id = COALESCE(c.user_id, a.user_id)
+    WHERE COALESCE(c.claims, 0) + COALESCE(a.resolutions, 0) + COALESCE(a.hand_backs, 0) > 0
+"""
 
 
 def dashboard_figures(
@@ -185,81 +279,42 @@ def dashboard_figures(
     window = window_check(window)
     label, span = WINDOWS[window]
     since = now - span
-    turns = Turn.objects.filter(session=OuterRef("session"))
-    handoffs = list(
-        Handoff.objects.filter(session__project=project, created_at__gte=since, created_at__lte=now)
-        .select_related("by_user", "claimed_by")
-        .annotate(
-            channel_before=Subquery(
-                turns.filter(seq__lte=OuterRef("last_seq"))
-                .order_by("-seq")
-                .values("metadata__channel")[:1]
-            ),
-            channel_after=Subquery(
-                turns.filter(seq__gt=OuterRef("last_seq"))
-                .order_by("seq")
-                .values("metadata__channel")[:1]
-            ),
+    params: dict[str, Any] = {
+        "project": project.pk,
+        "since": since,
+        "now": now,
+        "unknown": UNKNOWN,
+        "pending": PENDING,
+    }
+    escalations, claimed = _rows(_COUNTS, params)[0]
+    pairs = [
+        Count(f"{source} → {target}", n) for source, target, n in _rows(_CHANNEL_PAIRS, params)
+    ]
+    hand_backs = [Count(bot or "bot", n) for bot, n in _rows(_HAND_BACKS, params)]
+    specialists = [
+        SpecialistRow(
+            username=name,
+            claims=claims,
+            median_claim_seconds=float(median) if median is not None else None,
+            resolutions=resolutions,
+            hand_backs=handed,
         )
-        .order_by("created_at", "id")
-    )
-    escalations = [h for h in handoffs if h.to_kind in ESCALATION_KINDS]
-    claimed = [h for h in escalations if h.claimed_at is not None]
-    claim_seconds = [(h.claimed_at - h.created_at).total_seconds() for h in claimed]  # type: ignore[operator]
-    resolutions = [h for h in handoffs if h.to_kind == HandoffTarget.RESOLVED]
-    hand_backs = [h for h in handoffs if h.to_kind == HandoffTarget.BOT and h.by_user_id]
+        for name, claims, median, resolutions, handed in _rows(_SPECIALISTS, params)
+    ]
+    waiting, waiting_count = _waiting(project, now)
     return DashboardFigures(
         window=window,
         window_label=label,
         since=since,
         now=now,
-        waiting=_waiting(project, now),
-        escalations=len(escalations),
-        unclaimed=len(escalations) - len(claimed),
-        time_to_claim=distribution_build(claim_seconds),
-        time_to_resolve=distribution_build(_resolve_durations(resolutions)),
-        channel_pairs=_channel_pairs(handoffs),
-        hand_backs=len(hand_backs),
-        hand_backs_by_bot=[
-            Count(bot or "bot", n)
-            for bot, n in Counter(h.to_target for h in hand_backs).most_common()
-        ],
-        specialists=_specialists(project, since, now, resolutions, hand_backs),
+        waiting=waiting,
+        waiting_count=waiting_count,
+        escalations=escalations,
+        unclaimed=escalations - claimed,
+        time_to_claim=_distribution(_CLAIM_SECONDS, params),
+        time_to_resolve=_distribution(_RESOLVE_SECONDS, params),
+        channel_pairs=sorted(pairs, key=lambda c: (-c.count, c.label)),
+        hand_backs=sum(c.count for c in hand_backs),
+        hand_backs_by_bot=hand_backs,
+        specialists=sorted(specialists, key=lambda r: (-r.claims, r.username)),
     )
-
-
-def _specialists(
-    project: Project,
-    since: datetime,
-    now: datetime,
-    resolutions: Sequence[Handoff],
-    hand_backs: Sequence[Handoff],
-) -> list[SpecialistRow]:
-    """Claims are counted by when they happened, so an older escalation claimed today counts."""
-    claims = Handoff.objects.filter(
-        session__project=project,
-        to_kind__in=ESCALATION_KINDS,
-        claimed_at__gte=since,
-        claimed_at__lte=now,
-    ).select_related("claimed_by")
-    waits: dict[str, list[float]] = {}
-    for handoff in claims:
-        if handoff.claimed_by is None or handoff.claimed_at is None:
-            continue
-        waits.setdefault(handoff.claimed_by.get_username(), []).append(
-            (handoff.claimed_at - handoff.created_at).total_seconds()
-        )
-    resolved = Counter(h.by_user.get_username() for h in resolutions if h.by_user)
-    handed = Counter(h.by_user.get_username() for h in hand_backs if h.by_user)
-    names = sorted(set(waits) | set(resolved) | set(handed))
-    rows = [
-        SpecialistRow(
-            username=name,
-            claims=len(waits.get(name, [])),
-            median_claim_seconds=statistics.median(waits[name]) if waits.get(name) else None,
-            resolutions=resolved[name],
-            hand_backs=handed[name],
-        )
-        for name in names
-    ]
-    return sorted(rows, key=lambda r: (-r.claims, r.username))

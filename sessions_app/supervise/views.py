@@ -79,7 +79,7 @@ def sessions(request: HtmxHttpRequest, project_id: str) -> HttpResponse:
         query = form.cleaned_data["q"]
         if query:
             try:
-                searched = turns_search_visible(membership=membership, query=query, sessions=listed)
+                searched = turns_search_visible(membership=membership, query=query)
                 context["hits"] = searched.hits
                 context["searched"] = searched
             except InvalidInput as exc:

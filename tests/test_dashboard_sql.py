@@ -1,0 +1,130 @@
+"""The SQL dashboard gives the figures the earlier per-handoff Python computation gave."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import astuple
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+
+from sessions_app.models import Handoff, Project, Session, SessionStatus, Turn
+from sessions_app.services import dashboard
+from sessions_app.services.projects import project_create
+from tests import dashboard_reference
+from tests.supervise_history import history_build, times_set
+
+KINDS = ["bot", "humans", "team", "user", "resolved"]
+CHANNELS = ["voice", "chat", "email", "sms", "", None]
+
+
+def _random_history(seed: int) -> tuple[Project, datetime]:
+    """Sessions with random handoff sequences, claims, channels and times over 40 days."""
+    rng = random.Random(seed)
+    project, _ = project_create(name=f"random-{seed}")
+    other, _ = project_create(name=f"other-{seed}")
+    users = [User.objects.create(username=f"u{seed}-{n}") for n in range(4)]
+    now = dashboard.timezone.now()
+    for index in range(40):
+        owner = project if index % 8 else other  # another project's handoffs stay out
+        status = rng.choice([SessionStatus.WAITING, SessionStatus.BOT, SessionStatus.RESOLVED])
+        session = Session.objects.create(
+            project=owner,
+            name=f"r{index}",
+            model_id="m",
+            status=status,
+            waiting_since=now - timedelta(minutes=rng.randint(0, 5000))
+            if status == SessionStatus.WAITING
+            else None,
+        )
+        turn_count = rng.randint(0, 12)
+        turns = []
+        for seq in range(1, turn_count + 1):
+            channel = rng.choice(CHANNELS)
+            metadata = {} if channel is None else {"channel": channel}
+            turns.append(
+                Turn(session=session, doc_id=f"d{seq}", seq=seq, text="t", metadata=metadata)
+            )
+        Turn.objects.bulk_create(turns)
+        at = now - timedelta(days=rng.uniform(0, 40))
+        for version in range(1, rng.randint(1, 7)):
+            at += timedelta(minutes=rng.uniform(0, 600))
+            kind = rng.choice(KINDS)
+            claimed = kind in ("humans", "team", "user") and rng.random() < 0.7
+            Handoff.objects.create(
+                session=session,
+                version=version,
+                doc_count=0,
+                last_seq=rng.randint(0, turn_count),
+                from_channel=rng.choice(["", "", "chat", "voice"]),
+                to_kind=kind,
+                to_target=rng.choice(["", "bot-a", "bot-b"]) if kind == "bot" else "",
+                by_user=rng.choice([None, *users]),
+                claimed_at=at + timedelta(seconds=rng.uniform(0, 90_000)) if claimed else None,
+                claimed_by=rng.choice(users) if claimed else None,
+            )
+        # auto_now_add: pin each handoff's time afterwards.
+        for handoff in Handoff.objects.filter(session=session).order_by("version"):
+            Handoff.objects.filter(pk=handoff.pk).update(
+                created_at=at - timedelta(minutes=10 * (10 - handoff.version))
+            )
+    return project, now
+
+
+def _plain(counts: list[Any]) -> list[tuple[str, int]]:
+    return [(c.label, c.count) for c in counts]
+
+
+def _same(project: Project, now: datetime) -> None:
+    for window in dashboard.WINDOWS:
+        new = dashboard.dashboard_figures(project=project, window=window, now=now)
+        old = dashboard_reference.dashboard_figures(project=project, window=window, now=now)
+        assert new.escalations == old.escalations, window
+        assert new.unclaimed == old.unclaimed, window
+        for name in ("time_to_claim", "time_to_resolve"):
+            a, b = getattr(new, name), getattr(old, name)
+            assert (_plain(a.buckets), a.count) == (_plain(b.buckets), b.count), (window, name)
+            assert a.median_seconds == pytest.approx(b.median_seconds), (window, name)
+            assert a.p90_seconds == pytest.approx(b.p90_seconds), (window, name)
+        assert _plain(new.channel_pairs) == _plain(old.channel_pairs), window
+        assert new.hand_backs == old.hand_backs, window
+        assert sorted(_plain(new.hand_backs_by_bot)) == sorted(_plain(old.hand_backs_by_bot))
+        assert [(r.username, r.claims, r.resolutions, r.hand_backs) for r in new.specialists] == [
+            (r.username, r.claims, r.resolutions, r.hand_backs) for r in old.specialists
+        ], window
+        assert [r.median_claim_seconds for r in new.specialists] == pytest.approx(
+            [r.median_claim_seconds for r in old.specialists]
+        )
+        assert new.waiting_count == len(old.waiting)
+        assert [astuple(w) for w in new.waiting] == [
+            astuple(w) for w in old.waiting[: dashboard.WAITING_SHOWN]
+        ]
+
+
+def test_the_scripted_history_gives_the_same_figures(db: None) -> None:
+    history = history_build()
+    times_set(history)
+    _same(history.project, history.now)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_histories_give_the_same_figures(db: None, seed: int) -> None:
+    project, now = _random_history(seed)
+    _same(project, now)
+    month = dashboard.dashboard_figures(project=project, window="30d", now=now)
+    assert month.escalations and month.time_to_claim.count and month.time_to_resolve.count
+    assert month.channel_pairs and month.specialists
+
+
+def test_the_waiting_list_shows_the_oldest_and_counts_all(
+    db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dashboard, "WAITING_SHOWN", 3)
+    project, now = _random_history(4)
+    figures = dashboard.dashboard_figures(project=project, window="7d", now=now)
+    waiting = Session.objects.filter(project=project, status=SessionStatus.WAITING)
+    assert figures.waiting_count == waiting.count() > 3
+    oldest = list(waiting.order_by("waiting_since", "id").values_list("name", flat=True)[:3])
+    assert [w.name for w in figures.waiting] == oldest
