@@ -33,6 +33,7 @@ EXPORT_FIELDS = [
     "seq",
     "doc_id",
     "role",
+    "internal",
     "text",
     "gap_seconds",
     "audit_id",
@@ -58,6 +59,8 @@ class TimelineEntry:
     # A turn's provenance (Turn.written_by): "API key <prefix>" or "user <name>".
     written_by: str = ""
     via_key: str = ""
+    # A private note (Turn.internal): humans only.
+    internal: bool = False
 
     @property
     def is_turn(self) -> bool:
@@ -126,6 +129,7 @@ def _turn_entry(turn: Turn, added_by: str, actor_label: str = "") -> TimelineEnt
         author=author,
         written_by=turn.written_by,
         via_key=turn.written_by_key_prefix,
+        internal=turn.internal,
     )
 
 
@@ -212,7 +216,7 @@ def _entries_merge(
     for event in events:
         entry = _event_entry(event)
         entries.append(entry)
-        if event.kind != "turns.added":
+        if event.kind not in ("turns.added", "note.added"):
             continue
         for seq in event.data.get("seqs", []):
             turn = turns.get(seq)
