@@ -138,3 +138,75 @@ def test_search_marks_the_words_that_matched_and_escapes_the_rest(
     html = response.content.decode()
     assert "<mark>courier</mark>" in html
     assert "&lt;b&gt;" in html and "<b>refund" not in html
+
+
+def _update(api: ApiClient, user: Any, after_seq: int, **before: bool) -> str:
+    from sessions_app.console.fragments import session_update_html, session_watch
+
+    watched = session_watch(user=user, project_public_id=api.project.public_id, name="conv-1")
+    assert watched is not None
+    update = session_update_html(
+        user=user, watched=watched, after_seq=after_seq, after_version=1, **before
+    )
+    assert update is not None
+    return update.html
+
+
+def test_the_relevant_panel_is_sent_again_when_the_customer_writes(
+    api: ApiClient, held: Any, ana: Any
+) -> None:
+    bot_turn = {"id": "b9", "text": "Checking the refund", "metadata": {"role": "bot"}}
+    api.post("/sessions/conv-1/docs", {"docs": [bot_turn]})
+    assert 'id="relevant"' not in _update(api, ana, after_seq=3)
+
+    customer = {"id": "c9", "text": "Still no refund today", "metadata": {"role": "customer"}}
+    api.post("/sessions/conv-1/docs", {"docs": [customer]})
+    html = _update(api, ana, after_seq=4)
+
+    assert '<section id="relevant"' in html and 'hx-swap-oob="true"' in html
+    assert "<mark>refund</mark>" in html
+
+
+def test_the_holder_is_told_who_reassigned_or_released_it(
+    api: ApiClient, held: Any, ana: Any, make_user: Callable[..., Any]
+) -> None:
+    sue = make_user("sue", api.project, role="supervisor")
+    client = logged_in(sue)
+    response = client.post(
+        session_url(api, action="reassign"), {"to": "team:billing", "note": "billing knows"}
+    )
+    assert response.status_code == 302
+    html = _update(api, ana, after_seq=3, held_before=True)
+    assert "sue reassigned this session to team billing (billing knows)" in html
+    assert "Claim this session to reply" in html
+    assert AuditEvent.objects.get(kind="reassigned").actor_user == sue
+
+
+def test_release_and_a_bad_reassign_target(
+    api: ApiClient, held: Any, make_user: Callable[..., Any]
+) -> None:
+    sue = make_user("sue", api.project, role="supervisor")
+    client = logged_in(sue)
+
+    bad = client.post(session_url(api, action="reassign"), {"to": "team:nope"}, headers=HTMX)
+    assert bad.status_code == 422
+    assert Session.objects.get(name="conv-1").holder_label == "ana"
+
+    assert client.post(session_url(api, action="release"), {"note": ""}).status_code == 302
+    session = Session.objects.get(name="conv-1")
+    assert session.status == "waiting" and session.queue_team is None
+    released = client.post(session_url(api, action="release"), {"note": ""}, headers=HTMX)
+    assert released.status_code == 409
+    assert "not held by anyone" in released.content.decode()
+
+
+def test_the_timeline_marks_a_private_note(
+    api: ApiClient, held: Any, make_user: Callable[..., Any]
+) -> None:
+    held.post(session_url(api, action="note"), {"text": "Refund approved by finance"})
+    sue = make_user("sue", api.project, role="supervisor")
+
+    html = logged_in(sue).get(f"/supervise/p/{api.project.public_id}/s/conv-1/").content.decode()
+
+    assert "tl-internal" in html and "Private note" in html
+    assert "Refund approved by finance" in html
