@@ -134,6 +134,8 @@ def _context_plan(
         if after is None:
             continue
         if after.doc_id not in said_now:
+            if after.model_id == CLIENT_EMBEDDING:
+                continue  # a client's vector: no context vector of ours
             new_context = context_text(turn=Said.of(after), previous=said_now[doc.id])
             following[after.doc_id] = (after, new_context)
         elif (
