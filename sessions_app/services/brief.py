@@ -14,7 +14,7 @@ embeddings, with the reason encoded once (its vector cached by its text). No
 text is re-read for extraction and nothing is re-embedded. The built brief is
 cached under the session's state (updated_at changes with every turn, edit,
 delete and handoff). Every list is capped, so the answer's size does not grow
-with the session.
+with the session. Private notes (Turn.internal) are left out: bots read the brief.
 """
 
 from __future__ import annotations
@@ -277,7 +277,8 @@ def _turns_before(session: Session, last_seqs: list[int]) -> Cited:
         FROM unnest(%s::bigint[]) AS l(last_seq)
         LEFT JOIN LATERAL (
             SELECT doc_id, seq FROM sessions_app_turn
-            WHERE session_id = %s AND seq <= l.last_seq ORDER BY seq DESC LIMIT 1
+            WHERE session_id = %s AND NOT internal AND seq <= l.last_seq
+            ORDER BY seq DESC LIMIT 1
         ) t ON true
     """
     with connection.cursor() as cursor:
@@ -335,6 +336,7 @@ def _customer_turns(session: Session) -> QuerySet[Turn]:
     return Turn.objects.filter(
         Q(seq__lte=window["first"]) | Q(seq__gt=window["latest_after"]),
         session=session,
+        internal=False,
         metadata__role__in=list(CUSTOMER_ROLES),
     )
 
@@ -421,7 +423,7 @@ _PROMISES_SQL = """
            count(*) OVER ()
     FROM sessions_app_turn
     WHERE session_id = %(session)s AND (seq <= %(first)s OR seq > %(latest_after)s)
-      AND extracted ? 'commitment'
+      AND NOT internal AND extracted ? 'commitment'
       AND COALESCE(metadata->>'role', '') <> ALL(%(customer)s)
     ORDER BY seq DESC
     LIMIT %(limit)s
@@ -457,7 +459,7 @@ _FACTS_SQL = """
         SELECT f->>0 AS kind, f->>2 AS key, t.seq, t.doc_id, min(f->>1) AS value
         FROM sessions_app_turn t CROSS JOIN LATERAL jsonb_array_elements(t.extracted->'facts') f
         WHERE t.session_id = %(session)s AND (t.seq <= %(first)s OR t.seq > %(latest_after)s)
-          AND t.extracted ? 'facts'
+          AND NOT t.internal AND t.extracted ? 'facts'
         GROUP BY 1, 2, 3, 4
     ), facts AS (
         SELECT kind, key, (array_agg(value ORDER BY seq))[1] AS value,
@@ -532,7 +534,8 @@ _SEGMENTS_SQL = """
                COALESCE(metadata->>'channel', '') AS channel,
                COALESCE(metadata->>'device', '') AS device
         FROM sessions_app_turn
-        WHERE session_id = %(session)s AND (seq <= %(first)s OR seq > %(latest_after)s)
+        WHERE session_id = %(session)s AND NOT internal
+          AND (seq <= %(first)s OR seq > %(latest_after)s)
     ), runs AS (
         SELECT *, row_number() OVER (ORDER BY seq)
                   - row_number() OVER (PARTITION BY channel ORDER BY seq) AS run

@@ -25,7 +25,7 @@ from django.db.models import OuterRef, Subquery
 from sessions_app.models import Session, Turn
 
 # The predecessor is cut so that the turn itself (first) always fits the model's window.
-PREVIOUS_CHARS = 600
+PREVIOUS_CHARS = 300
 
 
 @dataclass(frozen=True)

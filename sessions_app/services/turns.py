@@ -12,7 +12,7 @@ from django.db import transaction
 
 from sessions_app import embeddings, events
 from sessions_app.actors import Actor
-from sessions_app.errors import InvalidInput, TooLarge
+from sessions_app.errors import Conflict, InvalidInput, TooLarge
 from sessions_app.models import Session, SessionStatus, Turn
 from sessions_app.selectors import turns_page
 from sessions_app.services.audit import audit_record
@@ -134,6 +134,8 @@ def _context_plan(
         if after is None:
             continue
         if after.doc_id not in said_now:
+            if after.model_id == CLIENT_EMBEDDING:
+                continue  # a client's vector: no context vector of ours
             new_context = context_text(turn=Said.of(after), previous=said_now[doc.id])
             following[after.doc_id] = (after, new_context)
         elif (
@@ -154,9 +156,19 @@ def _context_plan(
 
 
 def turns_upsert(
-    *, session: Session, docs: list[DocInput], actor: Actor, channel: str = ""
+    *,
+    session: Session,
+    docs: list[DocInput],
+    actor: Actor,
+    channel: str = "",
+    internal: bool = False,
 ) -> UpsertResult:
     """Insert new ids, update changed ones, all or nothing.
+
+    `internal` turns are private notes (Turn.internal): they take a sequence
+    number like any turn but count in no doc_count, write nothing to the event
+    log bots read and never reopen a resolved session. An id is a note or a
+    customer-facing turn for good: writing it as the other kind is refused.
 
     Embeddings are computed before the session row is locked, so concurrent
     writers wait on each other only for the short write itself. While the
@@ -183,6 +195,9 @@ def turns_upsert(
         # issued under it, so they are unique and leave no gaps.
         locked = Session.objects.select_for_update().get(pk=session.pk)
         existing = {t.doc_id: t for t in Turn.objects.filter(session=locked, doc_id__in=ids)}
+        for index, doc in enumerate(docs):
+            if doc.id in existing and existing[doc.id].internal != internal:
+                raise Conflict(f"docs[{index}]: id {doc.id!r} is in use by another turn")
         # A writer that committed between our read and the lock may have
         # changed a text; embed whatever is still missing.
         locked_texts = {doc_id: turn.text for doc_id, turn in existing.items()}
@@ -212,6 +227,7 @@ def turns_upsert(
                         embedding=_vector(doc, vectors),
                         context_embedding=_context_vector(doc, plan, vectors),
                         model_id=_model_of(doc, locked),
+                        internal=internal,
                         extracted=_extract(doc.text, extracts),
                         **writer,
                     )
@@ -255,15 +271,17 @@ def turns_upsert(
             )
         if context_only:
             Turn.objects.bulk_update(context_only, ["context_embedding"])
-        locked.doc_count += len(new_turns)
-        written = channels_of(t.metadata for t in [*new_turns, *changed])
+        if not internal:
+            locked.doc_count += len(new_turns)
+        # A note's "console" is not a channel the customer used.
+        written = set() if internal else channels_of(t.metadata for t in [*new_turns, *changed])
         kept = ["channels"] if channels_record(session=locked, channels=written) else []
         locked.save(update_fields=["last_seq", "doc_count", "updated_at", *kept])
         if new_turns or changed:
             audit_record(
                 project=locked.project,
                 session=locked,
-                kind="turns.added",
+                kind="note.added" if internal else "turns.added",
                 actor=actor,
                 channel=channel or _first_channel(docs),
                 data={
@@ -272,14 +290,17 @@ def turns_upsert(
                     "seqs": [t.seq for t in new_turns],
                 },
             )
-            events_record(
-                session=locked,
-                actor=actor,
-                events=[EventInput("turn.added", turn_data(t)) for t in new_turns]
-                + [EventInput("turn.updated", turn_data(t)) for t in changed],
-            )
-            if locked.status == SessionStatus.RESOLVED and any(
-                t.metadata.get("role") == "customer" for t in new_turns
+            if not internal:
+                events_record(
+                    session=locked,
+                    actor=actor,
+                    events=[EventInput("turn.added", turn_data(t)) for t in new_turns]
+                    + [EventInput("turn.updated", turn_data(t)) for t in changed],
+                )
+            if (
+                not internal
+                and locked.status == SessionStatus.RESOLVED
+                and any(t.metadata.get("role") == "customer" for t in new_turns)
             ):
                 session_reopen(session=locked, actor=actor)
             events.session_changed(
@@ -343,13 +364,21 @@ def _first_channel(docs: list[DocInput]) -> str:
 
 
 def thread_read(
-    *, session: Session, actor: Actor, after_seq: int = 0, limit: int = 100
+    *,
+    session: Session,
+    actor: Actor,
+    after_seq: int = 0,
+    limit: int = 100,
+    include_internal: bool = False,
 ) -> tuple[list[Turn], int | None]:
     """A page of the thread in sequence order, and the cursor for the next one.
 
     Reading a thread from its start is audited: supervisors see who read what.
+    Private notes are left out unless asked for.
     """
-    page = turns_page(session=session, after_seq=after_seq, limit=limit + 1)
+    page = turns_page(
+        session=session, after_seq=after_seq, limit=limit + 1, include_internal=include_internal
+    )
     if after_seq == 0:
         audit_record(project=session.project, session=session, kind="session.read", actor=actor)
     if len(page) > limit:
@@ -379,16 +408,14 @@ def _following_recontext(*, session: Session, deleted_seqs: list[int]) -> None:
 
 
 def turns_delete(*, session: Session, doc_ids: list[str], actor: Actor) -> int:
+    """Delete customer-facing turns by id; private notes are not reached this way."""
     if not doc_ids:
         raise InvalidInput("ids must contain at least one id")
     with transaction.atomic():
         locked = Session.objects.select_for_update().get(pk=session.pk)
-        doomed = list(
-            Turn.objects.filter(session=locked, doc_id__in=doc_ids)
-            .order_by("seq")
-            .values_list("doc_id", "seq")
-        )
-        deleted, _ = Turn.objects.filter(session=locked, doc_id__in=doc_ids).delete()
+        turns = Turn.objects.filter(session=locked, doc_id__in=doc_ids, internal=False)
+        doomed = list(turns.order_by("seq").values_list("doc_id", "seq"))
+        deleted, _ = turns.delete()
         if deleted:
             _following_recontext(session=locked, deleted_seqs=[seq for _, seq in doomed])
             locked.doc_count -= deleted

@@ -323,3 +323,16 @@ def test_a_long_session_is_read_from_its_first_and_latest_turns(charged_twice, m
         ("c3", "c4"),
         ("e1", "e1"),
     ]
+
+
+def test_the_brief_is_built_when_the_cache_fails(charged_twice, monkeypatch):
+    """The cache is an optimisation: with Redis down the brief is built every time."""
+
+    def down(*args, **kwargs):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(brief_module.cache, "get", down)
+    monkeypatch.setattr(brief_module.cache, "set", down)
+    brief = session_brief(session=charged_twice)
+    assert brief.problem is not None and brief.problem.turn == "e1"
+    assert ("order", "A-88231") in {(f.kind, f.key) for f in brief.facts}
