@@ -63,7 +63,8 @@ def neighbours_read(
     """For each sequence number: the turns just before and just after it in the thread."""
     if not seqs:
         return {}
-    same_session = Turn.objects.filter(session=session)
+    # Private notes are no turn's context: bots' search must not rank by them.
+    same_session = Turn.objects.filter(session=session, internal=False)
     marked = list(
         same_session.filter(seq__in=seqs)
         .annotate(
@@ -88,7 +89,8 @@ def previous_of_gaps(*, session: Session, seqs: list[int]) -> dict[int, tuple[Tu
     """After a delete: for each deleted sequence number, the first turn left after it
     and the last turn left before that one (its new predecessor)."""
     result: dict[int, tuple[Turn | None, Turn]] = {}
-    same_session = Turn.objects.filter(session=session)
+    # Private notes are no turn's context: bots' search must not rank by them.
+    same_session = Turn.objects.filter(session=session, internal=False)
     for seq in seqs:
         following = same_session.filter(seq__gt=seq).order_by("seq").first()
         if following is None:

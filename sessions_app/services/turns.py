@@ -145,7 +145,8 @@ def _context_plan(
             # In this call but unchanged itself: only its predecessor is new.
             own[after.doc_id] = context_text(turn=said_now[after.doc_id], previous=said_now[doc.id])
     # New turns follow the session's last turn, then each other, in the call's order.
-    previous_said = said(Turn.objects.filter(session=session).order_by("-seq").first())
+    last = Turn.objects.filter(session=session, internal=False).order_by("-seq").first()
+    previous_said = said(last)
     for doc in docs:
         if doc.id in existing:
             continue
@@ -153,6 +154,13 @@ def _context_plan(
             own[doc.id] = context_text(turn=said_now[doc.id], previous=previous_said)
         previous_said = said_now[doc.id]
     return _ContextPlan(own=own, following=following)
+
+
+def _kind_check(docs: list[DocInput], existing: dict[str, Turn], *, internal: bool) -> None:
+    """A note's id is never written as a customer-facing turn, nor the other way round."""
+    for index, doc in enumerate(docs):
+        if doc.id in existing and existing[doc.id].internal != internal:
+            raise Conflict(f"docs[{index}]: id {doc.id!r} is in use by another turn")
 
 
 def turns_upsert(
@@ -179,6 +187,7 @@ def turns_upsert(
     docs_check(docs)
     ids = [doc.id for doc in docs]
     stored = {t.doc_id: t for t in Turn.objects.filter(session=session, doc_id__in=ids)}
+    _kind_check(docs, stored, internal=internal)
     stored_texts = {doc_id: turn.text for doc_id, turn in stored.items()}
     plan = _context_plan(session=session, docs=docs, existing=stored)
     to_embed = [doc.text for doc in docs if _needs_model(doc, stored_texts)] + plan.texts()
@@ -195,9 +204,7 @@ def turns_upsert(
         # issued under it, so they are unique and leave no gaps.
         locked = Session.objects.select_for_update().get(pk=session.pk)
         existing = {t.doc_id: t for t in Turn.objects.filter(session=locked, doc_id__in=ids)}
-        for index, doc in enumerate(docs):
-            if doc.id in existing and existing[doc.id].internal != internal:
-                raise Conflict(f"docs[{index}]: id {doc.id!r} is in use by another turn")
+        _kind_check(docs, existing, internal=internal)
         # A writer that committed between our read and the lock may have
         # changed a text; embed whatever is still missing.
         locked_texts = {doc_id: turn.text for doc_id, turn in existing.items()}
