@@ -210,3 +210,6 @@ def test_the_timeline_marks_a_private_note(
 
     assert "tl-internal" in html and "Private note" in html
     assert "Refund approved by finance" in html
+    # Once, right after the audit event that added it.
+    assert html.count("Refund approved by finance") == 1
+    assert html.index('data-kind="note.added"') < html.index("tl-internal")

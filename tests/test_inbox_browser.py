@@ -273,3 +273,37 @@ def test_a_customer_writing_in_a_held_session_notifies_and_marks_it_unread(
     expect(page).to_have_title("conv-held · moss")
     page.go_back()
     expect(page.locator('tr[data-session="conv-held"] .unread-mark')).to_have_count(0)
+
+
+def test_reply_hand_back_and_resolve_shortcuts_open_their_forms(
+    live_server_url: str,
+    make_project: Callable[..., tuple[Project, str]],
+    make_user: Callable[..., Any],
+    context: Any,
+) -> None:
+    from playwright.sync_api import expect
+
+    project, key = make_project("Acme")
+    make_user("ana", project)
+    escalate(bot_client(live_server_url, project, key), "conv-keys")
+    page = context.new_page()
+    sign_in(page, live_server_url, "ana")
+    page.keyboard.press("j")
+    page.keyboard.press("c")
+    page.wait_for_url(f"**/console/p/{project.public_id}/s/conv-keys/")
+
+    # From the inbox, r opens the held session at its reply box.
+    page.goto(f"{live_server_url}/console/?tab=mine")
+    page.keyboard.press("j")
+    page.keyboard.press("r")
+    page.wait_for_url("**/s/conv-keys/#do-reply")
+    expect(page.get_by_label("Message to the customer")).to_be_focused()
+
+    # On the session page the keys act on it.
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("h")
+    expect(page.get_by_label("Bot", exact=True)).to_be_focused()
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("e")
+    expect(page.get_by_label("Resolution note")).to_be_visible()
+    expect(page.get_by_label("Resolution note")).to_be_focused()

@@ -170,7 +170,7 @@ def queue_context(*, user: User, query: InboxQuery | None = None) -> dict[str, A
         "next_url": query.params(page=page + 1) if page < pages else "",
         "show_project": user_projects(user=user).count() > 1,
         "teams": inbox_teams(user=user),
-        "channels": inbox_channels(user=user),
+        "channels": inbox_channels(user=user, current=query.channel),
         "ages": [(k, v[0]) for k, v in AGES.items()],
         "sorts": list(SORTS.items()),
         "server_now": now,

@@ -65,7 +65,8 @@ def neighbours_read(
     """For each sequence number: the turns just before and just after it in the thread."""
     if not seqs:
         return {}
-    same_session = Turn.objects.filter(session=session)
+    # Private notes are no turn's context: bots' search must not rank by them.
+    same_session = Turn.objects.filter(session=session, internal=False)
     marked = list(
         same_session.filter(seq__in=seqs)
         .annotate(

@@ -114,8 +114,6 @@ def _context_plan(
     *, session: Session, docs: list[DocInput], existing: dict[str, Turn], internal: bool
 ) -> _ContextPlan:
     said_now = {doc.id: said_of(doc.text, doc.metadata) for doc in docs}
-    # An id of the other kind is refused under the lock; until then it counts as new.
-    existing = {doc_id: t for doc_id, t in existing.items() if t.internal == internal}
     if internal:
         # Private notes are in no one's context and have none: a bot's search must not
         # rank customer-facing turns by what a note says.
@@ -170,6 +168,13 @@ def _context_plan(
     return _ContextPlan(own=own, following=following)
 
 
+def _kind_check(docs: list[DocInput], existing: dict[str, Turn], *, internal: bool) -> None:
+    """A note's id is never written as a customer-facing turn, nor the other way round."""
+    for index, doc in enumerate(docs):
+        if doc.id in existing and existing[doc.id].internal != internal:
+            raise Conflict(f"docs[{index}]: id {doc.id!r} is in use by another turn")
+
+
 def turns_upsert(
     *,
     session: Session,
@@ -194,6 +199,7 @@ def turns_upsert(
     docs_check(docs)
     ids = [doc.id for doc in docs]
     stored = {t.doc_id: t for t in Turn.objects.filter(session=session, doc_id__in=ids)}
+    _kind_check(docs, stored, internal=internal)
     stored_texts = {doc_id: turn.text for doc_id, turn in stored.items()}
     plan = _context_plan(session=session, docs=docs, existing=stored, internal=internal)
     to_embed = [doc.text for doc in docs if _needs_model(doc, stored_texts)] + plan.texts()
@@ -210,9 +216,7 @@ def turns_upsert(
         # issued under it, so they are unique and leave no gaps.
         locked = Session.objects.select_for_update().get(pk=session.pk)
         existing = {t.doc_id: t for t in Turn.objects.filter(session=locked, doc_id__in=ids)}
-        for index, doc in enumerate(docs):
-            if doc.id in existing and existing[doc.id].internal != internal:
-                raise Conflict(f"docs[{index}]: id {doc.id!r} is in use by another turn")
+        _kind_check(docs, existing, internal=internal)
         # A writer that committed between our read and the lock may have
         # changed a text; embed whatever is still missing.
         locked_texts = {doc_id: turn.text for doc_id, turn in existing.items()}
