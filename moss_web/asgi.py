@@ -3,6 +3,10 @@ from typing import Any
 
 import django
 
+from moss_web.memory import malloc_tune
+
+# Before any thread starts: their allocations then share two arenas (memory.py).
+malloc_tune()
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "moss_web.settings")
 # What django.core.asgi.get_asgi_application does, with our handler (asgi_handler.py).
 django.setup(set_prefix=False)

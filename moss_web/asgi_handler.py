@@ -12,8 +12,9 @@ request's connection goes back to the pool when Django closes it at the end).
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 from asgiref.sync import ThreadSensitiveContext
 from django.core.handlers.asgi import ASGIHandler
@@ -27,7 +28,7 @@ class PooledThreadsASGIHandler(ASGIHandler):
         super().__init__()
         self._idle: list[ThreadPoolExecutor] = []
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
         executor = (
@@ -37,7 +38,7 @@ class PooledThreadsASGIHandler(ASGIHandler):
         )
         try:
             async with ThreadSensitiveContext(executor=executor):
-                await self.handle(scope, receive, send)
+                await self.handle(cast(dict[str, Any], scope), receive, send)
         finally:
             if len(self._idle) < KEPT_IDLE:
                 self._idle.append(executor)

@@ -9,7 +9,10 @@ in batches of 250:
 - Chroma: all-MiniLM-L6-v2 run in this process (the same ONNX encoder, as
   Chroma's own client-side embedding would), the vectors added and queried over
   Chroma's REST API (cosine space, top 5).
-So both columns include the model's work. Prints figures side by side and the
+So both columns include the model's work. The ingest figure is the 1,000-turn
+load; the 10,000-turn session and collection get vectors computed once in this
+process (as scripts/bench.py builds its 10,000-turn session), so that the run
+takes minutes, not an hour, on a busy machine. Prints figures side by side and the
 ratios issue 9 sets as targets. Nothing passes or fails.
 """
 
@@ -53,6 +56,7 @@ from tests.servers import free_port, server_process  # noqa: E402
 
 CHROMA = ROOT / ".bench" / "chroma-venv" / "bin" / "chroma"
 SIZES = (1_000, 10_000)
+TIMED_INGEST = 1_000  # the size whose load is timed; larger ones get precomputed vectors
 BATCH = 250
 QUERY_RUNS = 100
 CHROMA_API = "/api/v2/tenants/default_tenant/databases/default_database"
@@ -108,23 +112,33 @@ def _query(session: Session, text: str) -> None:
     session.query(text, QueryOptions(top_k=5))
 
 
-def moss_figures(client: MossClientSync, pool: list[str]) -> dict[int, dict[str, Any]]:
+def moss_figures(
+    client: MossClientSync, pool: list[str], vectors: dict[str, list[float]]
+) -> dict[int, dict[str, Any]]:
     figures: dict[int, dict[str, Any]] = {}
     for size in SIZES:
         session = client.session(f"peer-{size}")
         turns = turns_for(size, pool)
+        timed_load = size == TIMED_INGEST
         started = time.perf_counter()
         for start in range(0, size, BATCH):
             session.add_docs(
-                [DocumentInfo(id=i, text=t, metadata=m) for i, t, m in turns[start : start + BATCH]]
+                [
+                    DocumentInfo(
+                        id=i, text=t, metadata=m, embedding=None if timed_load else vectors[t]
+                    )
+                    for i, t, m in turns[start : start + BATCH]
+                ]
             )
-        ingest = size / (time.perf_counter() - started)
+        ingest = size / (time.perf_counter() - started) if timed_load else None
         queries = timed(partial(_query, session), QUERY_RUNS)
         figures[size] = {"ingest": ingest, "query": queries}
     return figures
 
 
-def chroma_figures(base_url: str, pool: list[str]) -> dict[int, dict[str, Any]]:
+def chroma_figures(
+    base_url: str, pool: list[str], vectors: dict[str, list[float]]
+) -> dict[int, dict[str, Any]]:
     figures: dict[int, dict[str, Any]] = {}
     with httpx.Client(base_url=base_url + CHROMA_API, timeout=300) as chroma:
         for size in SIZES:
@@ -139,20 +153,26 @@ def chroma_figures(base_url: str, pool: list[str]) -> dict[int, dict[str, Any]]:
             created.raise_for_status()
             collection = created.json()["id"]
             turns = turns_for(size, pool)
+            timed_load = size == TIMED_INGEST
             started = time.perf_counter()
             for start in range(0, size, BATCH):
                 batch = turns[start : start + BATCH]
-                vectors = embeddings.texts_embed([t for _, t, _ in batch])
+                texts = [t for _, t, _ in batch]
+                batch_vectors = (
+                    embeddings.texts_embed(texts).tolist()
+                    if timed_load
+                    else [vectors[t] for t in texts]
+                )
                 chroma.post(
                     f"/collections/{collection}/add",
                     json={
                         "ids": [i for i, _, _ in batch],
                         "documents": [t for _, t, _ in batch],
                         "metadatas": [m for _, _, m in batch],
-                        "embeddings": vectors.tolist(),
+                        "embeddings": batch_vectors,
                     },
                 ).raise_for_status()
-            ingest = size / (time.perf_counter() - started)
+            ingest = size / (time.perf_counter() - started) if timed_load else None
 
             def query(text: str, collection: str = collection) -> None:
                 vector = embeddings.query_embed(text).tolist()
@@ -173,15 +193,15 @@ def main() -> None:
     print("moss-web beside Chroma's HTTP server (all-MiniLM-L6-v2 for both)")
     print(f"  load average before the run: {load_average()}")
     pool = text_pool(2_000)
-    embeddings.texts_embed(pool[:64])  # load and warm the model in this process
+    vectors = dict(zip(pool, embeddings.texts_embed(pool).tolist(), strict=True))
     with chroma_server() as chroma_url:
-        chroma = chroma_figures(chroma_url, pool)
+        chroma = chroma_figures(chroma_url, pool, vectors)
     with (
         bench_project() as (project, key),
         server_process() as base_url,
         MossClientSync(project.public_id, key, base_url=base_url, timeout=300) as client,
     ):
-        moss = moss_figures(client, pool)
+        moss = moss_figures(client, pool, vectors)
 
     print()
     print(f"{'':<28} {'moss-web':>10} {'Chroma':>10} {'ratio':>7} {'target':>8}")
@@ -196,12 +216,11 @@ def main() -> None:
             f"{f'query p95, {size:,} turns (ms)':<28} {ours:>10.1f} {theirs:>10.1f} "
             f"{ours / theirs:>7.2f}"
         )
-    for size in SIZES:
-        ours, theirs = moss[size]["ingest"], chroma[size]["ingest"]
-        print(
-            f"{f'ingest, {size:,} turns (turns/s)':<28} {ours:>10.1f} {theirs:>10.1f} "
-            f"{ours / theirs:>7.2f} {'>= 1.20':>8}"
-        )
+    ours, theirs = moss[TIMED_INGEST]["ingest"], chroma[TIMED_INGEST]["ingest"]
+    print(
+        f"{f'ingest, {TIMED_INGEST:,} turns (turns/s)':<28} {ours:>10.1f} {theirs:>10.1f} "
+        f"{ours / theirs:>7.2f} {'>= 1.20':>8}"
+    )
     print(
         "  moss-web: hybrid (alpha 0.8) over HTTP through the SDK, the server embedding;"
         "\n  Chroma: pure vector search over HTTP, the query embedded in this process."

@@ -111,9 +111,21 @@ class _ContextPlan:
 
 
 def _context_plan(
-    *, session: Session, docs: list[DocInput], existing: dict[str, Turn]
+    *, session: Session, docs: list[DocInput], existing: dict[str, Turn], internal: bool
 ) -> _ContextPlan:
     said_now = {doc.id: said_of(doc.text, doc.metadata) for doc in docs}
+    if internal:
+        # Private notes are in no one's context and have none: a bot's search must not
+        # rank customer-facing turns by what a note says.
+        return _ContextPlan(
+            own={
+                doc.id: context_text(turn=said_now[doc.id], previous=None)
+                for doc in docs
+                if doc.embedding is None
+                and (doc.id not in existing or Said.of(existing[doc.id]) != said_now[doc.id])
+            },
+            following={},
+        )
     docs_by_id = {doc.id: doc for doc in docs}
 
     def said(turn: Turn | None) -> Said | None:
@@ -145,7 +157,8 @@ def _context_plan(
             # In this call but unchanged itself: only its predecessor is new.
             own[after.doc_id] = context_text(turn=said_now[after.doc_id], previous=said_now[doc.id])
     # New turns follow the session's last turn, then each other, in the call's order.
-    previous_said = said(Turn.objects.filter(session=session).order_by("-seq").first())
+    last = Turn.objects.filter(session=session, internal=False).order_by("-seq").first()
+    previous_said = said(last)
     for doc in docs:
         if doc.id in existing:
             continue
@@ -153,6 +166,13 @@ def _context_plan(
             own[doc.id] = context_text(turn=said_now[doc.id], previous=previous_said)
         previous_said = said_now[doc.id]
     return _ContextPlan(own=own, following=following)
+
+
+def _kind_check(docs: list[DocInput], existing: dict[str, Turn], *, internal: bool) -> None:
+    """A note's id is never written as a customer-facing turn, nor the other way round."""
+    for index, doc in enumerate(docs):
+        if doc.id in existing and existing[doc.id].internal != internal:
+            raise Conflict(f"docs[{index}]: id {doc.id!r} is in use by another turn")
 
 
 def turns_upsert(
@@ -179,8 +199,9 @@ def turns_upsert(
     docs_check(docs)
     ids = [doc.id for doc in docs]
     stored = {t.doc_id: t for t in Turn.objects.filter(session=session, doc_id__in=ids)}
+    _kind_check(docs, stored, internal=internal)
     stored_texts = {doc_id: turn.text for doc_id, turn in stored.items()}
-    plan = _context_plan(session=session, docs=docs, existing=stored)
+    plan = _context_plan(session=session, docs=docs, existing=stored, internal=internal)
     to_embed = [doc.text for doc in docs if _needs_model(doc, stored_texts)] + plan.texts()
     # The brief's facts and commitments, worked out before the session lock is taken.
     extracts = {
@@ -195,13 +216,11 @@ def turns_upsert(
         # issued under it, so they are unique and leave no gaps.
         locked = Session.objects.select_for_update().get(pk=session.pk)
         existing = {t.doc_id: t for t in Turn.objects.filter(session=locked, doc_id__in=ids)}
-        for index, doc in enumerate(docs):
-            if doc.id in existing and existing[doc.id].internal != internal:
-                raise Conflict(f"docs[{index}]: id {doc.id!r} is in use by another turn")
+        _kind_check(docs, existing, internal=internal)
         # A writer that committed between our read and the lock may have
         # changed a text; embed whatever is still missing.
         locked_texts = {doc_id: turn.text for doc_id, turn in existing.items()}
-        plan = _context_plan(session=locked, docs=docs, existing=existing)
+        plan = _context_plan(session=locked, docs=docs, existing=existing, internal=internal)
         wanted = [doc.text for doc in docs if _needs_model(doc, locked_texts)] + plan.texts()
         missing = [text for text in wanted if text not in vectors]
         if missing and not model_failed:

@@ -117,3 +117,22 @@ def test_the_brief_bots_read_quotes_no_note(make_project, make_user):
 
     assert "88213" not in repr(brief) and "4242" not in repr(brief)
     assert "note-" not in repr(brief)
+
+
+def test_a_note_is_no_turns_context(make_project, make_user):
+    """Context vectors (services/turn_context.py) skip notes: bots' ranking never reflects one."""
+    from sessions_app.services.turn_context import neighbours_read
+
+    project, _ = make_project()
+    ana = make_user("ana", project)
+    session = held_session(project, ana)
+    console_note(session=session, user=ana, text="VIP, refund without asking")
+    turns_upsert(
+        session=session,
+        docs=[DocInput(id="t3", text="Any news?", metadata={"role": "customer"})],
+        actor=bot(project),
+    )
+
+    previous, _ = neighbours_read(session=session, seqs=[3])[3]
+
+    assert previous is not None and previous.doc_id == "t1"
