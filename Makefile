@@ -13,7 +13,7 @@ WORKERS ?= 1
 DEMO ?= true
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup install db migrate encoder demo lint typecheck bench bench-scale eval browser screenshots db-stop clean
+.PHONY: run test setup install db migrate encoder demo lint typecheck bench bench-scale bench-peer eval browser screenshots db-stop clean
 
 # prepare_run refuses a non-loopback HOST without SECRET_KEY, seeds the demo, prints the banner.
 run: setup
@@ -72,6 +72,17 @@ eval: setup
 # smaller scale, "--explain" for plans, "--reload" after a schema change).
 bench-scale: setup
 	nice $(BIN)/python scripts/bench_scale.py $(SCALE_ARGS)
+
+# moss-web beside Chroma's HTTP server: Chroma gets a virtualenv of its own under .bench/.
+CHROMA_SPEC ?= chromadb==1.5.9
+CHROMA_VENV := .bench/chroma-venv
+$(CHROMA_VENV)/.installed:
+	test -x $(CHROMA_VENV)/bin/python || $(PYTHON) -m venv $(CHROMA_VENV)
+	$(CHROMA_VENV)/bin/python -m pip install -q "$(CHROMA_SPEC)"
+	touch $@
+
+bench-peer: setup $(CHROMA_VENV)/.installed
+	$(BIN)/python scripts/bench_peer.py
 
 screenshots: setup browser demo
 	$(BIN)/python scripts/screenshots.py

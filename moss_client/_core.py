@@ -299,6 +299,7 @@ def stored_document_parse(body: dict[str, Any]) -> StoredDocument:
         created_at=datetime.fromisoformat(body["created_at"]),
         updated_at=datetime.fromisoformat(body["updated_at"]),
         embedding_pending=bool(body.get("embedding_pending", False)),
+        internal=bool(body.get("internal", False)),
     )
 
 
@@ -311,6 +312,7 @@ def search_result_parse(body: dict[str, Any]) -> SearchResult:
                 metadata=dict(doc.get("metadata") or {}),
                 score=float(doc["score"]),
                 index_name=doc["index_name"],
+                internal=bool(doc.get("internal", False)),
             )
             for doc in body["docs"]
         ],
@@ -337,6 +339,8 @@ def _query_json(query: str, options: QueryOptions | None) -> dict[str, Any]:
         body["filter"] = options.filter
     if options.embedding is not None:
         body["embedding"] = [float(x) for x in options.embedding]
+    if options.include_internal:
+        body["include_internal"] = True
     return body
 
 
@@ -449,21 +453,25 @@ def docs_add(
     )
 
 
-def docs_get(session: SessionBase, *, ids: Sequence[str] | None) -> Operation[list[StoredDocument]]:
+def docs_get(
+    session: SessionBase, *, ids: Sequence[str] | None, include_internal: bool = False
+) -> Operation[list[StoredDocument]]:
     """Turns by id in the order asked (missing ids are left out), or, with ids=None,
-    the whole thread in sequence order."""
+    the whole thread in sequence order. Private notes only with include_internal."""
     path = _session_path(session.name, "/docs")
     found: list[StoredDocument] = []
+    internal = (("include_internal", "true"),) if include_internal else ()
     if ids is not None:
         ids = list(ids)
         for start in range(0, len(ids), IDS_PER_REQUEST):
             chunk = ids[start : start + IDS_PER_REQUEST]
-            reply = yield Request("GET", path, params=tuple(("ids", doc_id) for doc_id in chunk))
+            by_id = (*internal, *(("ids", doc_id) for doc_id in chunk))
+            reply = yield Request("GET", path, params=by_id)
             found.extend(stored_document_parse(item) for item in reply["docs"])
         return found
     cursor: str | None = None
     while True:
-        params = [("limit", str(PAGE_SIZE))]
+        params = [*internal, ("limit", str(PAGE_SIZE))]
         if cursor:
             params.append(("cursor", cursor))
         reply = yield Request("GET", path, params=tuple(params))
@@ -656,6 +664,7 @@ def brief_parse(body: dict[str, Any]) -> Brief:
             waiting_seconds=path.get("waiting_seconds"),
         ),
         built_in_ms=float(body["built_in_ms"]),
+        partial=bool(body.get("partial", False)),
     )
 
 

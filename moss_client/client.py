@@ -172,8 +172,13 @@ class Session(_core.SessionBase):
             _core.docs_add(self, docs=docs, channel=channel, limits=self._client.call_limits)
         )
 
-    async def get_docs(self, ids: Sequence[str] | None = None) -> list[StoredDocument]:
-        return await self._client._run(_core.docs_get(self, ids=ids))
+    async def get_docs(
+        self, ids: Sequence[str] | None = None, *, include_internal: bool = False
+    ) -> list[StoredDocument]:
+        """Private notes are left out unless `include_internal`."""
+        return await self._client._run(
+            _core.docs_get(self, ids=ids, include_internal=include_internal)
+        )
 
     async def delete_docs(self, ids: Sequence[str]) -> DeleteDocsResult:
         return await self._client._run(

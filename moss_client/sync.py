@@ -173,8 +173,11 @@ class Session(_core.SessionBase):
             _core.docs_add(self, docs=docs, channel=channel, limits=self._client.call_limits)
         )
 
-    def get_docs(self, ids: Sequence[str] | None = None) -> list[StoredDocument]:
-        return self._client._run(_core.docs_get(self, ids=ids))
+    def get_docs(
+        self, ids: Sequence[str] | None = None, *, include_internal: bool = False
+    ) -> list[StoredDocument]:
+        """Private notes are left out unless `include_internal`."""
+        return self._client._run(_core.docs_get(self, ids=ids, include_internal=include_internal))
 
     def delete_docs(self, ids: Sequence[str]) -> DeleteDocsResult:
         return self._client._run(_core.docs_delete(self, ids=ids, limits=self._client.call_limits))

@@ -43,6 +43,8 @@ class QueryOptions:
     alpha: float = 0.9
     filter: dict[str, Any] | None = None
     embedding: list[float] | None = None
+    # Search the specialists' private notes too (results carry internal=True).
+    include_internal: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,8 @@ class StoredDocument:
     updated_at: datetime
     # Stored while the server's model was unavailable: found by keyword until embedded.
     embedding_pending: bool = False
+    # A specialists' private note: returned only when asked for (include_internal).
+    internal: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,7 @@ class QueryResultDoc:
     metadata: dict[str, str]
     score: float
     index_name: str
+    internal: bool = False
 
 
 @dataclass(frozen=True)
@@ -303,6 +308,8 @@ class Brief:
     facts: list[BriefFact]
     path: BriefPath
     built_in_ms: float
+    # The session is longer than a brief reads (its first 200 and latest 2,000 turns).
+    partial: bool = False
 
     def facts_of(self, kind: str) -> list[BriefFact]:
         return [fact for fact in self.facts if fact.kind == kind]

@@ -1,10 +1,19 @@
 import os
 from typing import Any
 
-from django.core.asgi import get_asgi_application
+import django
 
+from moss_web.memory import malloc_tune
+
+# Before any thread starts: their allocations then share two arenas (memory.py).
+malloc_tune()
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "moss_web.settings")
-django_asgi_app = get_asgi_application()
+# What django.core.asgi.get_asgi_application does, with our handler (asgi_handler.py).
+django.setup(set_prefix=False)
+
+from moss_web.asgi_handler import PooledThreadsASGIHandler  # noqa: E402
+
+django_asgi_app = PooledThreadsASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

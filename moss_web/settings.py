@@ -300,6 +300,9 @@ MOSS_CONSOLE_HEARTBEAT_SECONDS = env_float("MOSS_CONSOLE_HEARTBEAT_SECONDS", 3.0
 MOSS_MAX_DOCS_PER_CALL = env_int("MOSS_MAX_DOCS_PER_CALL", 500)
 MOSS_MAX_TEXT_CHARS = env_int("MOSS_MAX_TEXT_CHARS", 16_000)
 MOSS_MAX_TOP_K = env_int("MOSS_MAX_TOP_K", 100)
+# The console hides search hits scoring below this fraction of the best one
+# (services/search_display.py); the API returns every hit asked for.
+MOSS_SEARCH_RELATIVE_CUTOFF = env_float("MOSS_SEARCH_RELATIVE_CUTOFF", 0.5)
 # Cost limits: what one call may make the server do (README, "Limits").
 # Embedding cost grows with the text of a call; 200,000 characters is a full
 # 500-doc call of 400-character turns.

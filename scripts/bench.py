@@ -3,6 +3,7 @@ and the return path's latency: push -> long-poll wake and push -> webhook receip
 
 Prints figures and ratios; nothing here passes or fails. Run with `make bench`;
 `scripts/bench.py --events-only` runs only the event-stream part (under a minute),
+`--no-events` all but the webhook and event-stream parts,
 `scripts/bench.py webhooks` only the webhook figure.
 It starts its own uvicorn process against the configured database (the embedded
 PostgreSQL unless DATABASE_URL is set), works in a throw-away project, and
@@ -593,11 +594,11 @@ def main() -> None:
             + "; torch libraries mapped: "
             + (", ".join(lib for pid in server_rss for lib in loaded_libraries(pid)) or "none")
         )
-        webhook_report(client, project)
+        if "--no-events" not in sys.argv[1:]:
+            webhook_report(client, project)
+            print()
+            wake_rows(project, key, base_url)
         client.close()
-
-        print()
-        wake_rows(project, key, base_url)
 
     with (
         bench_project() as (project, key),

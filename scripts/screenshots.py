@@ -1,8 +1,9 @@
 """Screenshots of the console (queue and session view) from the demo data, for the README.
 
 Usage: make screenshots  (or .venv/bin/python scripts/screenshots.py)
-Writes the console's queue and session view, and a supervisor's timeline and dashboard,
-to docs/screenshots/.
+Writes the console's queue and session view (as a supervisor: the customer panel, marked
+hits, a private note in the customer's earlier session; at 400 px too), the canned-response
+and a supervisor's timeline and dashboard, to docs/screenshots/.
 It only reads: nobody claims anything, so the demo queue stays as it was.
 """
 
@@ -46,14 +47,26 @@ def main() -> None:
         page.wait_for_selector(".queue-row")
         page.screenshot(path=str(OUT / "console-queue.png"), full_page=True)
 
-        session_url = f"{base_url}/console/p/{project.public_id}/s/conv-123/?q=refund"
-        page.goto(session_url)
-        page.wait_for_selector('#live-status[data-state="open"]')
-        page.wait_for_selector("#relevant a.hit")
-        page.screenshot(path=str(OUT / "console-session.png"), full_page=True)
-
         supervisor = browser.new_page(viewport={"width": 1280, "height": 800})
         sign_in(supervisor, base_url, SUPERVISOR, passwords[SUPERVISOR], next_url="/supervise/")
+        session_url = f"{base_url}/console/p/{project.public_id}/s/conv-123/?q=refund"
+        supervisor.goto(session_url)
+        supervisor.wait_for_selector('#live-status[data-state="open"]')
+        supervisor.wait_for_selector("#relevant a.hit")
+        supervisor.wait_for_selector("#customer a.hit")
+        supervisor.screenshot(path=str(OUT / "console-session.png"), full_page=True)
+
+        # The earlier session, resolved: its thread holds a private note. The reply box's
+        # picker is shown by typing "/" (nothing is sent: the session is not held).
+        supervisor.goto(f"{base_url}/console/p/{project.public_id}/s/conv-098/")
+        supervisor.wait_for_selector("#thread li.turn.internal")
+        supervisor.screenshot(path=str(OUT / "console-note.png"), full_page=True)
+
+        narrow = browser.new_page(viewport={"width": 400, "height": 800})
+        sign_in(narrow, base_url, SUPERVISOR, passwords[SUPERVISOR], next_url="/supervise/")
+        narrow.goto(session_url)
+        narrow.wait_for_selector("#relevant a.hit")
+        narrow.screenshot(path=str(OUT / "console-session-400px.png"))
         pages = {
             "supervise-timeline.png": f"/supervise/p/{project.public_id}/s/ticket-9034/",
             "supervise-dashboard.png": f"/supervise/p/{project.public_id}/dashboard/?window=7d",
@@ -62,7 +75,8 @@ def main() -> None:
             supervisor.goto(base_url + path)
             supervisor.wait_for_selector("svg")
             supervisor.screenshot(path=str(OUT / filename), full_page=True)
-    for name in ("console-queue.png", "console-session.png", *pages):
+    shots = ("console-queue.png", "console-session.png", "console-note.png")
+    for name in (*shots, "console-session-400px.png", *pages):
         print(OUT / name)
 
 

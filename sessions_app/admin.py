@@ -20,6 +20,7 @@ from sessions_app.actors import Actor
 from sessions_app.models import (
     ApiKey,
     AuditEvent,
+    CannedResponse,
     Handoff,
     Membership,
     Project,
@@ -30,7 +31,7 @@ from sessions_app.models import (
 from sessions_app.services.projects import api_key_issue, api_key_revoke
 from sessions_app.services.sessions import session_delete
 
-TURN_HIDDEN = ("embedding", "search_vector")
+TURN_HIDDEN = ("embedding", "context_embedding", "search_vector")
 
 
 class ReadOnlyMixin:
@@ -135,6 +136,15 @@ class MembershipAdmin(admin.ModelAdmin):
     list_filter = ("role", "project")
     search_fields = ("user__username", "user__email", "project__name")
     raw_id_fields = ("user",)
+
+
+@admin.register(CannedResponse)
+class CannedResponseAdmin(admin.ModelAdmin):
+    """Reply snippets, typed as /shortcut in the console; {{key}} filled from metadata."""
+
+    list_display = ("shortcut", "title", "project", "updated_at")
+    list_filter = ("project",)
+    search_fields = ("shortcut", "title", "text", "project__name")
 
 
 @admin.register(Team)
@@ -264,9 +274,10 @@ class TurnAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "channel",
         "short_text",
         "written_by",
+        "internal",
         "created_at",
     )
-    list_filter = ("session__project",)
+    list_filter = ("session__project", "internal")
     search_fields = ("doc_id", "text", "session__name")
     list_select_related = ("session", "written_by_user")
     exclude = TURN_HIDDEN

@@ -13,6 +13,17 @@ DEMO_USERS = [
     ("admin", "admin", []),
 ]
 DEMO_TEAMS = ["billing", "technical"]
+# Canned responses: typed as /shortcut in the console's reply box.
+DEMO_CANNED = [
+    ("hello", "Greeting", "Hi {{customer_name}}, thanks for waiting. I'm looking at this now."),
+    (
+        "refund",
+        "Refund on its way",
+        "Hi {{customer_name}}, your refund has been issued; it reaches your account in "
+        "3-5 business days.",
+    ),
+    ("bye", "Closing", "Is there anything else I can help with, {{customer_name}}?"),
+]
 
 
 def _turn(n: int, channel: str, role: str, author: str, device: str, text: str) -> dict[str, Any]:
@@ -23,8 +34,61 @@ def _turn(n: int, channel: str, role: str, author: str, device: str, text: str) 
     }
 
 
-# Each conversation: name, session metadata, then steps: ("turns", [...]) or ("push", {...}).
+# Each conversation: name, session metadata, then steps: ("turns", [...]), ("push", {...}),
+# ("claim", ...), ("note", ...), ("hand_back", ...), ("resolve", ...).
 DEMO_CONVERSATIONS: list[dict[str, Any]] = [
+    # Dana's earlier conversation: the customer panel of conv-123 lists it.
+    {
+        "name": "conv-098",
+        "metadata": {"customer_id": "cust-4411", "customer_name": "Dana Whitfield"},
+        "steps": [
+            (
+                "turns",
+                [
+                    _turn(
+                        1,
+                        "chat",
+                        "customer",
+                        "Dana Whitfield",
+                        "desktop",
+                        "My February invoice shows a duplicate charge for the subscription.",
+                    ),
+                ],
+            ),
+            (
+                "push",
+                {
+                    "to": "team",
+                    "target": "billing",
+                    "from_agent": "chat-bot",
+                    "from_channel": "chat",
+                    "reason": "Duplicate charge on the February invoice",
+                },
+            ),
+            ("claim", {"user": "ana"}),
+            (
+                "note",
+                {
+                    "user": "ana",
+                    "text": "Second duplicate charge for this customer; billing bug BILL-311.",
+                },
+            ),
+            (
+                "turns",
+                [
+                    _turn(
+                        2,
+                        "chat",
+                        "agent",
+                        "ana",
+                        "console",
+                        "I've refunded the duplicate charge; you'll see it in 3-5 days.",
+                    ),
+                ],
+            ),
+            ("resolve", {"user": "ana", "note": "Duplicate refunded"}),
+        ],
+    },
     {
         "name": "conv-123",
         "metadata": {"customer_id": "cust-4411", "customer_name": "Dana Whitfield"},

@@ -7,6 +7,7 @@ import uuid
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F
 from django.db.models.fields.json import KeyTransform
@@ -43,6 +44,15 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        for stage in ("waiting", "handling"):
+            warn = getattr(self, f"sla_{stage}_warn_seconds")
+            breach = getattr(self, f"sla_{stage}_breach_seconds")
+            if warn and breach and warn > breach:
+                raise ValidationError(
+                    {f"sla_{stage}_warn_seconds": f"{stage}: warn at or before the breach"}
+                )
 
 
 class ApiKey(models.Model):
@@ -211,6 +221,10 @@ class Turn(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # A private note of the humans working the session: shown in the console and
+    # the timeline, left out of what bots read, search and receive (README,
+    # "Private notes").
+    internal = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -248,6 +262,30 @@ class Turn(models.Model):
         if self.written_by_user_id is not None and self.written_by_user is not None:
             return f"user {self.written_by_user.get_username()}"
         return ""
+
+
+class CannedResponse(models.Model):
+    """A project's reply snippet, inserted with `/` in the console's reply box.
+
+    `{{ key }}` placeholders are filled from the session's metadata
+    (services/canned.py); the text is plain text, never markup.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="canned_responses")
+    shortcut = models.SlugField(max_length=50, help_text="Typed after / to find it, e.g. refund")
+    title = models.CharField(max_length=200)
+    text = models.TextField(help_text="Placeholders such as {{customer_name}} come from metadata")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "shortcut"], name="canned_unique_shortcut")
+        ]
+        ordering = ["shortcut"]
+
+    def __str__(self) -> str:
+        return f"/{self.shortcut}"
 
 
 class SessionSeen(models.Model):

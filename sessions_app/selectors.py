@@ -59,13 +59,29 @@ def escalations_waiting(*, projects: QuerySet[Project] | list[Project]) -> Query
     )
 
 
-def turns_by_ids(*, session: Session, doc_ids: list[str]) -> list[Turn]:
-    turns = {t.doc_id: t for t in Turn.objects.filter(session=session, doc_id__in=doc_ids)}
+def _turns_of(session: Session, *, include_internal: bool) -> QuerySet[Turn]:
+    turns = Turn.objects.filter(session=session)
+    return turns if include_internal else turns.filter(internal=False)
+
+
+def turns_by_ids(
+    *, session: Session, doc_ids: list[str], include_internal: bool = False
+) -> list[Turn]:
+    found = _turns_of(session, include_internal=include_internal).filter(doc_id__in=doc_ids)
+    turns = {t.doc_id: t for t in found}
     return [turns[doc_id] for doc_id in doc_ids if doc_id in turns]
 
 
-def turns_page(*, session: Session, after_seq: int = 0, limit: int = 100) -> list[Turn]:
-    return list(Turn.objects.filter(session=session, seq__gt=after_seq).order_by("seq")[:limit])
+def turns_page(
+    *, session: Session, after_seq: int = 0, limit: int = 100, include_internal: bool = False
+) -> list[Turn]:
+    turns = _turns_of(session, include_internal=include_internal).filter(seq__gt=after_seq)
+    return list(turns.order_by("seq")[:limit])
+
+
+def customer_sessions(*, project: Project, customer_id: str) -> QuerySet[Session]:
+    """Every session of one customer: those whose metadata carries its customer_id."""
+    return session_list(project=project, metadata={"customer_id": customer_id})
 
 
 def events_after(

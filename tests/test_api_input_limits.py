@@ -287,7 +287,9 @@ def test_the_schema_declares_every_limit_and_every_error():
     add_docs = schema["paths"]["/api/v1/sessions/{name}/docs"]["post"]
     agent = next(p for p in add_docs["parameters"] if p["name"] == "X-Agent")
     assert (agent["in"], agent["schema"]["maxLength"]) == ("header", 200)
-    assert set(add_docs["responses"]) == {"200", "400", "401", "404", "413", "422", "429", "500"}
+    assert set(add_docs["responses"]) == {
+        *("200", "400", "401", "404", "409", "413", "422", "429", "500")
+    }
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             errors = {code for code in operation["responses"] if int(code) >= 400}
@@ -308,3 +310,9 @@ def test_a_query_parameter_given_twice_is_rejected_unless_it_is_a_list(s1):
 def test_unknown_query_parameters_and_body_fields_are_ignored(s1):
     assert s1.client.get("/api/v1/sessions?future_option=1").status_code == 200
     assert s1.post("/sessions", {"name": "s1", "future_field": 1}).status_code == 200
+
+
+def test_more_query_parameters_than_django_parses_is_a_422(s1, settings):
+    query = "&".join(f"ids=t{i}" for i in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1))
+    response = s1.client.get(f"/api/v1/sessions/s1/docs?{query}")
+    assert_rejected(response, 422, "too many query or form parameters: at most 1000")

@@ -106,10 +106,11 @@ def test_a_specialist_takes_an_escalation_from_queue_to_hand_back(
     assert last["text"] == "Your refund was re-issued today."
     assert last["metadata"]["author"] == "ana" and last["metadata"]["role"] == "agent"
 
-    # Hand back: the status the API reports changes.
+    # Hand back (its button opens its form): the status the API reports changes.
+    page.locator("summary", has_text="Hand back to a bot").click()
     page.get_by_label("Bot", exact=True).fill("chat-bot")
     page.get_by_label("Note for the bot").fill("Refund re-issued; confirm with the customer.")
-    page.get_by_role("button", name="Hand back").click()
+    page.get_by_role("button", name="Hand back", exact=True).click()
     page.wait_for_url(f"{live_server_url}/console/")
     expect(page.locator(".messages")).to_contain_text("handed back")
     assert bot.get("/sessions/conv-77").json()["status"] == "bot"

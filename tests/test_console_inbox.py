@@ -13,6 +13,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -293,3 +294,12 @@ async def test_a_session_page_hears_of_an_escalation_routed_to_its_user(
         answer = await socket.receive_from(timeout=5)
     assert 'data-count="1"' in answer and "Escalation routed to you" in answer
     await socket.disconnect()
+
+
+def test_a_warning_after_the_breach_is_refused(api: ApiClient) -> None:
+    project = api.project
+    project.sla_waiting_warn_seconds, project.sla_waiting_breach_seconds = 600, 300
+    with pytest.raises(ValidationError, match="warn at or before the breach"):
+        project.full_clean()
+    project.sla_waiting_breach_seconds = 0  # no breach level: any warning will do
+    project.full_clean()

@@ -225,3 +225,85 @@ def test_live_turns_to_reconnecting_when_the_connection_goes_silent(
     finally:
         proxy.flowing.set()
         proxy.close()
+
+
+def test_a_customer_writing_in_a_held_session_notifies_and_marks_it_unread(
+    live_server_url: str,
+    make_project: Callable[..., tuple[Project, str]],
+    make_user: Callable[..., Any],
+    context: Any,
+) -> None:
+    from playwright.sync_api import expect
+
+    project, key = make_project("Acme")
+    make_user("ana", project)
+    bot = bot_client(live_server_url, project, key)
+    escalate(bot, "conv-held")
+
+    page = context.new_page()
+    sign_in(page, live_server_url, "ana")
+    page.locator("[data-notify-desktop]").click()
+    # Keyboard only: `?` lists the shortcuts, j selects the first row, c claims it.
+    page.keyboard.press("?")
+    expect(page.locator("dialog#shortcuts")).to_be_visible()
+    expect(page.locator("dialog#shortcuts")).to_contain_text("Claim the selected escalation")
+    page.keyboard.press("Escape")
+    expect(page.locator("dialog#shortcuts")).to_be_hidden()
+    page.keyboard.press("j")
+    expect(page.locator('tr[data-session="conv-held"]')).to_have_class(re.compile("selected"))
+    page.keyboard.press("c")
+    page.wait_for_url(f"**/console/p/{project.public_id}/s/conv-held/")
+
+    page.goto(f"{live_server_url}/console/?tab=mine")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "open", timeout=15_000)
+    expect(page).to_have_title("Queue · moss")
+    customer = {"id": "late-1", "text": "Any news?", "metadata": {"role": "customer"}}
+    assert bot.post("/sessions/conv-held/docs", json={"docs": [customer]}).status_code == 200
+    expect(page).to_have_title("(1) Queue · moss", timeout=15_000)
+    row = page.locator('tr[data-session="conv-held"]')
+    expect(row.locator(".unread-mark")).to_have_text("New")
+    page.wait_for_function("window.__notifications.length > 0", timeout=5_000)
+    assert page.evaluate("window.__notifications") == [
+        {"title": "Dana conv-held wrote", "body": "conv-held"}
+    ]
+
+    # Opening it clears the mark and the count.
+    row.locator("a.customer").click()
+    page.wait_for_url(f"**/console/p/{project.public_id}/s/conv-held/")
+    expect(page).to_have_title("conv-held · moss")
+    page.go_back()
+    expect(page.locator('tr[data-session="conv-held"] .unread-mark')).to_have_count(0)
+
+
+def test_reply_hand_back_and_resolve_shortcuts_open_their_forms(
+    live_server_url: str,
+    make_project: Callable[..., tuple[Project, str]],
+    make_user: Callable[..., Any],
+    context: Any,
+) -> None:
+    from playwright.sync_api import expect
+
+    project, key = make_project("Acme")
+    make_user("ana", project)
+    escalate(bot_client(live_server_url, project, key), "conv-keys")
+    page = context.new_page()
+    sign_in(page, live_server_url, "ana")
+    page.keyboard.press("j")
+    page.keyboard.press("c")
+    page.wait_for_url(f"**/console/p/{project.public_id}/s/conv-keys/")
+
+    # From the inbox, r opens the held session at its reply box.
+    page.goto(f"{live_server_url}/console/?tab=mine")
+    page.keyboard.press("j")
+    page.keyboard.press("r")
+    page.wait_for_url("**/s/conv-keys/#do-reply")
+    expect(page.get_by_label("Message to the customer")).to_be_focused()
+
+    # On the session page the keys act on it.
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("h")
+    expect(page.get_by_label("Bot", exact=True)).to_be_focused()
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("e")
+    expect(page.get_by_label("Resolution note")).to_be_visible()
+    expect(page.get_by_label("Resolution note")).to_be_focused()

@@ -318,3 +318,36 @@ def test_moss_client_imports_no_django() -> None:
     subprocess.run([sys.executable, "-c", check], cwd=ROOT, check=True)
     for source in (ROOT / "moss_client").glob("*.py"):
         assert "django" not in source.read_text().lower(), source.name
+
+
+async def test_private_notes_come_back_only_when_asked(
+    client: MossClient, credentials: Credentials, make_user: Callable[..., Any]
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    from sessions_app.models import Project, Session
+    from sessions_app.services.console import console_note
+
+    def note() -> str:
+        project = Project.objects.get(public_id=credentials[0])
+        return console_note(
+            session=Session.objects.get(project=project, name="conv-notes"),
+            user=make_user("ana", project),
+            text="The duplicate charge came from billing bug BILL-311",
+        )
+
+    session = await client.session("conv-notes")
+    await session.add_docs(NOTE_TURNS)
+    note_id = await sync_to_async(note)()
+
+    assert [doc.id for doc in await session.get_docs()] == ["turn-1", "turn-2"]
+    with_notes = await session.get_docs(include_internal=True)
+    assert [(doc.id, doc.internal) for doc in with_notes][-1] == (note_id, True)
+    assert await session.get_docs([note_id]) == []
+    assert (await session.get_docs([note_id], include_internal=True))[0].internal
+    hidden = await session.query("billing bug duplicate charge", QueryOptions(top_k=5))
+    shown = await session.query(
+        "billing bug duplicate charge", QueryOptions(top_k=5, include_internal=True)
+    )
+    assert note_id not in [doc.id for doc in hidden.docs]
+    assert any(doc.id == note_id and doc.internal for doc in shown.docs)

@@ -145,6 +145,9 @@ class DocumentOut(Schema):
     embedding_pending: bool = Field(
         False, description="Stored while the model was unavailable; found by keyword until embedded"
     )
+    internal: bool = Field(
+        False, description="A specialists' private note; returned only with include_internal"
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -180,6 +183,9 @@ class QueryIn(Schema):
         "MOSS_MAX_FILTER_CLAUSES conditions, MOSS_MAX_FILTER_DEPTH levels deep",
     )
     embedding: Embedding | None = None
+    include_internal: bool = Field(
+        False, description="Search the specialists' private notes too (internal: true)"
+    )
 
 
 class CustomerQueryIn(QueryIn):
@@ -192,6 +198,7 @@ class QueryDocOut(Schema):
     metadata: dict[str, str]
     score: float
     index_name: str
+    internal: bool = Field(False, description="A private note (asked for with include_internal)")
 
 
 class QueryOut(Schema):
@@ -434,3 +441,8 @@ class BriefOut(Schema):
     )
     path: BriefPathOut
     built_in_ms: float = Field(..., description="How long building it took (a cached brief's)")
+    partial: bool = Field(
+        False,
+        description="The session is longer than a brief reads: facts, promises, channel runs "
+        "and the problem come from its first 200 and latest 2,000 turns",
+    )

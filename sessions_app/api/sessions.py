@@ -34,7 +34,13 @@ from sessions_app.api.schemas import (
     responses,
 )
 from sessions_app.models import ApiKey, Session, SessionStatus
-from sessions_app.selectors import handoffs_of, session_get, session_list, turns_by_ids
+from sessions_app.selectors import (
+    customer_sessions,
+    handoffs_of,
+    session_get,
+    session_list,
+    turns_by_ids,
+)
 from sessions_app.services import brief, handoffs, search, sessions, turns
 
 router = Router(tags=["sessions"])
@@ -112,7 +118,7 @@ def delete_session(request: HttpRequest, name: SessionName, agent: XAgent = "") 
     return Status(204, None)
 
 
-@router.post("/sessions/{name}/docs", response=responses({200: AddDocsOut}, *WITH_BODY, 404))
+@router.post("/sessions/{name}/docs", response=responses({200: AddDocsOut}, *WITH_BODY, 404, 409))
 def add_docs(
     request: HttpRequest, name: SessionName, payload: AddDocsIn, agent: XAgent = ""
 ) -> turns.UpsertResult:
@@ -136,14 +142,25 @@ def get_docs(
     ids: list[DocId] | None = Query(None, max_length=MAX_PAGE),  # noqa: B008
     cursor: Cursor | None = None,
     limit: int = Query(100, ge=1, le=MAX_PAGE),
+    include_internal: bool = Query(
+        False, description="Include the specialists' private notes (internal: true)"
+    ),
     agent: XAgent = "",
 ) -> dict[str, object]:
-    """Turns by id (in the order asked), or the thread in sequence order, a page at a time."""
+    """Turns by id (in the order asked), or the thread in sequence order, a page at a time.
+
+    Private notes are left out unless `include_internal=true`."""
     session = _session(request, name)
     if ids:
-        return {"docs": turns_by_ids(session=session, doc_ids=ids)}
+        return {
+            "docs": turns_by_ids(session=session, doc_ids=ids, include_internal=include_internal)
+        }
     page, next_seq = turns.thread_read(
-        session=session, actor=_actor(request, agent), after_seq=_cursor(cursor), limit=limit
+        session=session,
+        actor=_actor(request, agent),
+        after_seq=_cursor(cursor),
+        limit=limit,
+        include_internal=include_internal,
     )
     return {"docs": page, "next_cursor": str(next_seq) if next_seq else None}
 
@@ -169,6 +186,7 @@ def query_session(request: HttpRequest, name: SessionName, payload: QueryIn) -> 
         alpha=payload.alpha,
         metadata_filter=payload.filter,
         embedding=payload.embedding,
+        include_internal=payload.include_internal,
     )
     return _query_out(result, index_name=session.name)
 
@@ -177,8 +195,8 @@ def query_session(request: HttpRequest, name: SessionName, payload: QueryIn) -> 
 def query_customer(request: HttpRequest, payload: CustomerQueryIn) -> dict[str, object]:
     """Search every session of one customer (sessions whose metadata has its customer_id)."""
     session_ids = list(
-        session_list(
-            project=_key(request).project, metadata={"customer_id": payload.customer_id}
+        customer_sessions(
+            project=_key(request).project, customer_id=payload.customer_id
         ).values_list("pk", flat=True)
     )
     result = search.turns_search(
@@ -188,6 +206,7 @@ def query_customer(request: HttpRequest, payload: CustomerQueryIn) -> dict[str, 
         alpha=payload.alpha,
         metadata_filter=payload.filter,
         embedding=payload.embedding,
+        include_internal=payload.include_internal,
     )
     return _query_out(result, index_name=None)
 
@@ -201,6 +220,7 @@ def _query_out(result: search.SearchResult, *, index_name: str | None) -> dict[s
                 "metadata": hit.metadata,
                 "score": hit.score,
                 "index_name": hit.session_name,
+                "internal": hit.internal,
             }
             for hit in result.docs
         ],

@@ -50,6 +50,8 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
     after_version: int = 0
     # Whether the page shows the watched session as held by this user.
     held: bool | None = None
+    # Whether it shows this user a supervisor's actions on someone else's hold.
+    supervising: bool | None = None
     last_event: tuple[Any, ...] = ()
     query: InboxQuery | None = None
     # The digest of the attention list the page has; None: the page shows none.
@@ -130,6 +132,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             self.after_seq = _int(message.get("after_seq"))
             self.after_version = _int(message.get("version"))
             self.held = message.get("holds") == "1"
+            self.supervising = message.get("supervising") == "1"
         await self._send_session_update()
 
     async def session_changed(self, event: dict[str, Any]) -> None:
@@ -174,6 +177,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             after_seq=self.after_seq,
             after_version=self.after_version,
             held_before=self.held,
+            supervising_before=self.supervising,
         )
         if update is None:
             # Someone else claimed an escalation this user could open only while it waited.
@@ -199,6 +203,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             )
         self.after_seq, self.after_version = update.last_seq, update.version
         self.held = update.holds
+        self.supervising = update.supervising
         await self.send(text_data=update.html)
 
     async def _send_notice(self, notice_id: str, message: str) -> None:

@@ -15,13 +15,45 @@ from sessions_app.services.console import REPLY_CHANNELS
 NOTE_MAX = 2000
 
 
+TOO_LONG = (
+    "is %(show_value)d characters long; the limit is %(limit_value)d. Nothing was sent: "
+    "shorten it, or send it in parts."
+)
+
+
+class LongTextField(forms.CharField):
+    """Text refused, never cut, past its limit: no `maxlength` attribute, whose browsers
+    silently truncate a paste; static/js/session.js counts and warns instead."""
+
+    def widget_attrs(self, widget: forms.Widget) -> dict[str, Any]:
+        attrs = super().widget_attrs(widget)
+        attrs.pop("maxlength", None)
+        attrs["data-max-chars"] = str(self.max_length)
+        return attrs
+
+
 class ReplyForm(forms.Form):
-    text = forms.CharField(
+    text = LongTextField(
         label="Reply",
         max_length=settings.MOSS_MAX_TEXT_CHARS,
-        widget=forms.Textarea(attrs={"rows": 3}),
+        widget=forms.Textarea(attrs={"rows": 3, "data-canned": ""}),
+        error_messages={"max_length": TOO_LONG},
     )
     channel = forms.ChoiceField(label="Channel", choices=[(c, c) for c in REPLY_CHANNELS])
+
+
+class NoteForm(forms.Form):
+    text = LongTextField(
+        label="Private note",
+        max_length=settings.MOSS_MAX_TEXT_CHARS,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"max_length": TOO_LONG},
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Its own ids: the reply form on the same page has a `text` field too.
+        kwargs.setdefault("auto_id", "note_%s")
+        super().__init__(*args, **kwargs)
 
 
 class HandBackForm(forms.Form):
@@ -69,6 +101,32 @@ def form_errors(form: forms.Form) -> str:
         label = form.fields[name].label if name in form.fields else name
         problems.append(f"{label}: {' '.join(str(e) for e in errors)}")
     return "; ".join(problems)
+
+
+class SupervisorNoteForm(forms.Form):
+    """Take over and release: a note for the record, nothing else."""
+
+    note = forms.CharField(
+        label="Why", max_length=NOTE_MAX, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class ReassignForm(SupervisorNoteForm):
+    to = forms.ChoiceField(label="Reassign to")
+
+    def __init__(self, *args: Any, session: Session, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        teams = Team.objects.filter(project_id=session.project_id).order_by("name")
+        people = (
+            Membership.objects.filter(project_id=session.project_id)
+            .exclude(user__pk=session.holder_id or 0)
+            .select_related("user")
+            .order_by("user__username")
+        )
+        cast(forms.ChoiceField, self.fields["to"]).choices = [
+            *[(f"team:{t.name}", f"Team {t.name}") for t in teams],
+            *[(f"user:{m.user.get_username()}", m.user.get_username()) for m in people],
+        ]
 
 
 class InboxFilterForm(forms.Form):

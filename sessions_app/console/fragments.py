@@ -27,8 +27,11 @@ from sessions_app.access import (
 from sessions_app.console.forms import (
     HandBackForm,
     InboxFilterForm,
+    NoteForm,
+    ReassignForm,
     ReplyForm,
     ResolveForm,
+    SupervisorNoteForm,
     TransferForm,
     form_errors,
 )
@@ -45,12 +48,14 @@ from sessions_app.console.selectors import (
     inbox_teams,
     team_presence,
 )
-from sessions_app.models import Session, SessionStatus
+from sessions_app.models import HandoffTarget, Session, SessionStatus
 from sessions_app.selectors import last_escalation
 from sessions_app.services.brief import session_brief
+from sessions_app.services.canned import canned_for_session
 from sessions_app.services.console import (
     REPLY_CHANNELS,
     ThreadChunk,
+    console_relevant,
     console_thread,
     last_customer_turn,
 )
@@ -165,7 +170,7 @@ def queue_context(*, user: User, query: InboxQuery | None = None) -> dict[str, A
         "next_url": query.params(page=page + 1) if page < pages else "",
         "show_project": user_projects(user=user).count() > 1,
         "teams": inbox_teams(user=user),
-        "channels": inbox_channels(user=user),
+        "channels": inbox_channels(user=user, current=query.channel),
         "ages": [(k, v[0]) for k, v in AGES.items()],
         "sorts": list(SORTS.items()),
         "server_now": now,
@@ -229,6 +234,7 @@ def session_forms(
         "reply_form": ReplyForm(
             initial={"channel": channel if channel in REPLY_CHANNELS else REPLY_CHANNELS[0]}
         ),
+        "note_form": NoteForm(),
         "hand_back_form": HandBackForm(
             initial={"bot": escalation.from_agent if escalation and escalation.from_agent else ""}
         ),
@@ -240,17 +246,30 @@ def session_forms(
 
 
 def side_context(*, session: Session, user: User, **forms: Any) -> dict[str, Any]:
+    supervises = user_supervises(user=user, project=session.project)
+    holds = session.status == SessionStatus.HELD and session.holder_id == user.pk
+    # A supervisor on a session someone else holds: take over, reassign, release.
+    can_supervise = supervises and session.status == SessionStatus.HELD and not holds
     return {
         "session": session,
         "project": session.project,
-        "holds": session.status == SessionStatus.HELD and session.holder_id == user.pk,
+        "holds": holds,
         "can_claim": session.status == SessionStatus.WAITING
-        and (
-            session_routed_to_user(session=session, user=user)
-            or user_supervises(user=user, project=session.project)
-        ),
+        and (session_routed_to_user(session=session, user=user) or supervises),
+        "can_supervise": can_supervise,
         **session_forms(session=session, user=user, bound=forms),
+        **(supervisor_forms(session=session, bound=forms) if can_supervise else {}),
     }
+
+
+def supervisor_forms(*, session: Session, bound: dict[str, Any] | None = None) -> dict[str, Any]:
+    forms: dict[str, Any] = {
+        "take_over_form": SupervisorNoteForm(),
+        "reassign_form": ReassignForm(session=session),
+        "release_form": SupervisorNoteForm(),
+    }
+    forms.update({k: v for k, v in (bound or {}).items() if k in forms})
+    return forms
 
 
 @dataclass(frozen=True)
@@ -275,6 +294,7 @@ class SessionUpdate:
     last_seq: int
     version: int
     holds: bool
+    supervising: bool
 
 
 def _lost_notice(session: Session, user: User) -> str:
@@ -283,10 +303,20 @@ def _lost_notice(session: Session, user: User) -> str:
     if handoff is None or handoff.by_user_id == user.pk:
         return ""
     who = handoff.from_agent or "someone"
-    return (
-        f"{who} took this session over ({session.get_status_display().lower()}); "
-        "replies and hand-offs are closed to you."
-    )
+    if handoff.by_user_id is not None and handoff.to_kind == HandoffTarget.USER:
+        done = (
+            "took this session over"
+            if handoff.to_target == who
+            else f"reassigned this session to {handoff.to_target}"
+        )
+    elif handoff.by_user_id is not None and handoff.to_kind == HandoffTarget.TEAM:
+        done = f"reassigned this session to team {handoff.to_target}"
+    elif handoff.by_user_id is not None and handoff.to_kind == HandoffTarget.HUMANS:
+        done = "released this session to the queue"
+    else:
+        done = f"took this session over ({session.get_status_display().lower()})"
+    reason = f" ({handoff.reason})" if handoff.reason else ""
+    return f"{who} {done}{reason}; replies and hand-offs are closed to you."
 
 
 def session_update_html(
@@ -296,6 +326,7 @@ def session_update_html(
     after_seq: int,
     after_version: int,
     held_before: bool | None = None,
+    supervising_before: bool | None = None,
 ) -> SessionUpdate | None:
     """What changed in a watched session since the cursor: the thread's new items and the
     status panel, and the reply and hand-off forms when this user's hold on it changed.
@@ -312,6 +343,13 @@ def session_update_html(
     )
     side = side_context(session=session, user=user)
     holds_changed = held_before is not None and held_before != side["holds"]
+    supervising_changed = (
+        supervising_before is not None and supervising_before != side["can_supervise"]
+    )
+    customer_wrote = any(
+        item.turn is not None and item.turn.metadata.get("role") == "customer"
+        for item in chunk.items
+    )
     context = {
         **side,
         "chunk": chunk,
@@ -319,9 +357,17 @@ def session_update_html(
         "brief": session_brief(session=session),
         "tail": True,
         "holds_changed": holds_changed,
+        "supervising_changed": supervising_changed,
         "lost_notice": _lost_notice(session, user) if holds_changed and held_before else "",
+        # A new customer turn changes what is relevant: the panel is re-rendered with it.
+        "relevant": console_relevant(session=session) if customer_wrote else None,
+        "canned": canned_for_session(session=session) if holds_changed else [],
     }
     html = render_to_string("console/_session_update.html", context)
     return SessionUpdate(
-        html=html, last_seq=chunk.last_seq, version=chunk.version, holds=side["holds"]
+        html=html,
+        last_seq=chunk.last_seq,
+        version=chunk.version,
+        holds=side["holds"],
+        supervising=side["can_supervise"],
     )

@@ -189,11 +189,12 @@ def inbox_teams(*, user: User) -> QuerySet[Team]:
     )
 
 
-def inbox_channels(*, user: User) -> list[str]:
-    """The channels escalations in the inbox came from (its filter's choices)."""
-    sessions = inbox_sessions(user=user).exclude(last_handoff__from_channel="")
-    channels = sessions.values_list("last_handoff__from_channel", flat=True).distinct()
-    return sorted(channels[:50])
+def inbox_channels(*, user: User, current: str = "") -> list[str]:
+    """The channel filter's choices: the turn channels of the user's projects (kept on write,
+    services/channels.py), and the one selected now."""
+    lists = user_projects(user=user).values_list("channels", flat=True)
+    channels = {channel for listed in lists for channel in listed}
+    return sorted(channels | ({current} if current else set()))
 
 
 @dataclass(frozen=True)
@@ -220,34 +221,37 @@ def attention_of(*, user: User) -> Attention:
     """What needs the user: escalations routed to them or their teams, and sessions they
     hold where the customer wrote after what they have seen. Keys change with each new
     escalation or customer turn, so the page can tell what is new since its last look."""
-    mine_or_routed = inbox_sessions(user=user).filter(_routed_q(user) | _mine_q(user))
-    sessions = _with_unread(mine_or_routed, user).filter(
-        Q(status=SessionStatus.WAITING) | Q(unread=1)
-    )
-    count = sessions.count()
-    rows = sessions.select_related("project", "last_handoff").order_by("-updated_at", "-id")
+    # Two bounded reads rather than one OR: the unread test (two subqueries a row) runs only
+    # on the sessions the user holds.
+    open_sessions = inbox_sessions(user=user).select_related("project", "last_handoff")
+    routed = open_sessions.filter(_routed_q(user))
+    unread = _with_unread(open_sessions.filter(_mine_q(user)), user).filter(Q(unread=1))
+    count = routed.count() + unread.count()
+    newest = ("-updated_at", "-id")
     items = []
-    for session in rows[:ATTENTION_ITEMS]:
+    for session in routed.order_by(*newest)[:ATTENTION_ITEMS]:
         customer = session.metadata.get("customer_name") or session.name
-        if session.status == SessionStatus.WAITING:
-            reason = session.last_handoff.reason if session.last_handoff else ""
-            items.append(
-                AttentionItem(
-                    key=f"routed-{session.pk}-{session.version}",
-                    title=f"Escalation routed to you: {customer}",
-                    body=reason or session.name,
-                    session=session,
-                )
+        reason = session.last_handoff.reason if session.last_handoff else ""
+        items.append(
+            AttentionItem(
+                key=f"routed-{session.pk}-{session.version}",
+                title=f"Escalation routed to you: {customer}",
+                body=reason or session.name,
+                session=session,
             )
-        else:
-            items.append(
-                AttentionItem(
-                    key=f"unread-{session.pk}-{session.customer_seq}",  # type: ignore[attr-defined]
-                    title=f"{customer} wrote",
-                    body=session.name,
-                    session=session,
-                )
+        )
+    for session in unread.order_by(*newest)[:ATTENTION_ITEMS]:
+        customer = session.metadata.get("customer_name") or session.name
+        items.append(
+            AttentionItem(
+                key=f"unread-{session.pk}-{session.customer_seq}",  # type: ignore[attr-defined]
+                title=f"{customer} wrote",
+                body=session.name,
+                session=session,
             )
+        )
+    items.sort(key=lambda item: (item.session.updated_at, item.session.pk), reverse=True)
+    items = items[:ATTENTION_ITEMS]
     return Attention(count=count, items=items)
 
 

@@ -14,4 +14,8 @@ urlpatterns = [
     path("p/<str:project_id>/s/<str:name>/hand-back/", views.hand_back, name="hand_back"),
     path("p/<str:project_id>/s/<str:name>/transfer/", views.transfer, name="transfer"),
     path("p/<str:project_id>/s/<str:name>/resolve/", views.resolve, name="resolve"),
+    path("p/<str:project_id>/s/<str:name>/note/", views.note, name="note"),
+    path("p/<str:project_id>/s/<str:name>/take-over/", views.take_over, name="take_over"),
+    path("p/<str:project_id>/s/<str:name>/reassign/", views.reassign, name="reassign"),
+    path("p/<str:project_id>/s/<str:name>/release/", views.release, name="release"),
 ]

@@ -24,12 +24,15 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 from django_htmx.middleware import HtmxDetails
 
-from sessions_app.access import session_get_for_console, session_get_for_user
+from sessions_app.access import membership_get, session_get_for_console, session_get_for_user
 from sessions_app.console import fragments
 from sessions_app.console.forms import (
     HandBackForm,
+    NoteForm,
+    ReassignForm,
     ReplyForm,
     ResolveForm,
+    SupervisorNoteForm,
     TransferForm,
     form_errors,
 )
@@ -38,6 +41,7 @@ from sessions_app.errors import DomainError, InvalidInput
 from sessions_app.models import Session
 from sessions_app.services import console
 from sessions_app.services.brief import session_brief
+from sessions_app.services.canned import canned_for_session
 from sessions_app.services.handoffs import (
     session_claim,
     session_hand_back,
@@ -45,7 +49,7 @@ from sessions_app.services.handoffs import (
     session_transfer,
 )
 from sessions_app.services.inbox import session_seen_mark
-from sessions_app.services.search import turns_search
+from sessions_app.services.supervision import session_reassign, session_release, session_take_over
 
 SEARCH_TOP_K = 10
 
@@ -141,10 +145,10 @@ def _search(session: Session, query: str) -> tuple[list[Any], str]:
     if not query:
         return [], ""
     try:
-        result = turns_search(session_ids=[session.pk], query=query, top_k=SEARCH_TOP_K)
+        hits = console.console_search(session_ids=[session.pk], query=query, top_k=SEARCH_TOP_K)
     except InvalidInput as exc:
         return [], exc.message
-    return result.docs, ""
+    return hits, ""
 
 
 def _search_results(request: HtmxHttpRequest, session: Session, query: str) -> HttpResponse:
@@ -168,6 +172,11 @@ def _session_page(
         **fragments.side_context(session=session, user=user, **(bound or {})),
         "chunk": console.console_thread_latest(session=session),
         "relevant": console.console_relevant(session=session),
+        "customer": console.console_customer(
+            session=session,
+            membership=membership_get(user=user, project_id=session.project.public_id),
+        ),
+        "canned": canned_for_session(session=session),
         "brief": session_brief(session=session),
         "query": query,
         "hits": hits,
@@ -200,6 +209,7 @@ def session_updates(request: HtmxHttpRequest, project_id: str, name: str) -> Htt
         after_seq=_cursor_value(request.GET.get("after_seq")),
         after_version=_cursor_value(request.GET.get("version")),
         held_before=request.GET.get("holds") == "1",
+        supervising_before=request.GET.get("supervising") == "1",
     )
     if watched is None or not update:
         raise Http404("no such session")
@@ -235,9 +245,34 @@ def reply(request: HtmxHttpRequest, project_id: str, name: str) -> HttpResponse:
     if not request.htmx:
         return redirect(_session_url(session) + "#reply")
     fresh = ReplyForm(initial={"channel": form.cleaned_data["channel"]})
-    context = {"session": session, "reply_form": fresh, "holds": True}
+    context = {
+        "session": session,
+        "reply_form": fresh,
+        "holds": True,
+        "canned": canned_for_session(session=session),
+    }
     response = render(request, "console/_reply_form.html", context)
     # The page asks its websocket for what it has not seen yet, the new turn included.
+    return trigger_client_event(response, "thread-sync")
+
+
+@login_required
+@require_POST
+def note(request: HtmxHttpRequest, project_id: str, name: str) -> HttpResponse:
+    """A private note: anyone who may open the session may write one (services/console.py)."""
+    user = _user(request)
+    _, session = session_get_for_console(user=user, project_id=project_id, name=name)
+    form = NoteForm(request.POST)
+    if not form.is_valid():
+        return _failed(request, session, form_errors(form), 422, note_form=form)
+    try:
+        console.console_note(session=session, user=user, text=form.cleaned_data["text"])
+    except DomainError as exc:
+        return _failed(request, session, exc.message, exc.status, note_form=form)
+    if not request.htmx:
+        return redirect(_session_url(session) + "#thread")
+    context = {"session": session, "note_form": NoteForm()}
+    response = render(request, "console/_note_form.html", context)
     return trigger_client_event(response, "thread-sync")
 
 
@@ -315,5 +350,88 @@ def resolve(request: HtmxHttpRequest, project_id: str, name: str) -> HttpRespons
         name,
         form_name="resolve_form",
         make_form=lambda session, user: ResolveForm(request.POST),
+        act=act,
+    )
+
+
+def _supervisor_action(
+    request: HtmxHttpRequest,
+    project_id: str,
+    name: str,
+    *,
+    form_name: str,
+    make_form: Callable[[Session], Form],
+    act: Callable[[Session, User, dict[str, Any]], str],
+) -> HttpResponse:
+    """Take over, reassign, release: the service checks the role and that someone holds it."""
+    user = _user(request)
+    _, session = session_get_for_console(user=user, project_id=project_id, name=name)
+    form = make_form(session)
+    if not form.is_valid():
+        return _failed(request, session, form_errors(form), 422, **{form_name: form})
+    try:
+        done = act(session, user, form.cleaned_data)
+    except DomainError as exc:
+        return _failed(request, session, exc.message, exc.status, **{form_name: form})
+    messages.success(request, done)
+    url = _session_url(session)
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@login_required
+@require_POST
+def take_over(request: HtmxHttpRequest, project_id: str, name: str) -> HttpResponse:
+    def act(session: Session, user: User, data: dict[str, Any]) -> str:
+        holder = session.holder_label
+        session_take_over(session=session, supervisor=user, note=data["note"])
+        return f"You took {session.name} over from {holder}."
+
+    return _supervisor_action(
+        request,
+        project_id,
+        name,
+        form_name="take_over_form",
+        make_form=lambda session: SupervisorNoteForm(request.POST),
+        act=act,
+    )
+
+
+@login_required
+@require_POST
+def reassign(request: HtmxHttpRequest, project_id: str, name: str) -> HttpResponse:
+    def act(session: Session, user: User, data: dict[str, Any]) -> str:
+        to_kind, to_target = console.transfer_target_parse(data["to"])
+        session_reassign(
+            session=session,
+            supervisor=user,
+            to_kind=to_kind,
+            to_target=to_target,
+            note=data["note"],
+        )
+        return f"{session.name} reassigned to {data['to'].replace(':', ' ')}."
+
+    return _supervisor_action(
+        request,
+        project_id,
+        name,
+        form_name="reassign_form",
+        make_form=lambda session: ReassignForm(request.POST, session=session),
+        act=act,
+    )
+
+
+@login_required
+@require_POST
+def release(request: HtmxHttpRequest, project_id: str, name: str) -> HttpResponse:
+    def act(session: Session, user: User, data: dict[str, Any]) -> str:
+        session_release(session=session, supervisor=user, note=data["note"])
+        return f"{session.name} released to the queue."
+
+    return _supervisor_action(
+        request,
+        project_id,
+        name,
+        form_name="release_form",
+        make_form=lambda session: SupervisorNoteForm(request.POST),
         act=act,
     )

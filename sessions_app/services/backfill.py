@@ -15,13 +15,10 @@ from sessions_app.services.turns import CLIENT_EMBEDDING
 
 logger = logging.getLogger(__name__)
 
-_PENDING = Q(embedding__isnull=True) | (
-    Q(context_embedding__isnull=True) & ~Q(model_id=CLIENT_EMBEDDING)
-)
-
-
-def _pending() -> QuerySet[Turn]:
-    return Turn.objects.filter(_PENDING)
+# Each condition is the predicate of a partial index (Turn.Meta), so finding the
+# pending turns reads those indexes, not the table: the workers look every few seconds.
+_PLAIN_PENDING = Q(embedding__isnull=True)
+_CONTEXT_PENDING = Q(context_embedding__isnull=True) & ~Q(model_id=CLIENT_EMBEDDING)
 
 
 def turns_embed_pending(*, batch_size: int = 64) -> int:
@@ -36,17 +33,33 @@ def turns_embed_pending(*, batch_size: int = 64) -> int:
     recomputes it again (services/turns.py). Raises ModelUnavailable when the
     model fails; what was embedded until then is kept.
     """
-    before = Turn.objects.filter(session=OuterRef("session"), seq__lt=OuterRef("seq")).order_by(
-        "-seq"
-    )
+    done = 0
+    for pending in (_PLAIN_PENDING, _CONTEXT_PENDING):
+        done += _embed_batches(Turn.objects.filter(pending), batch_size=batch_size)
+    if done:
+        logger.info("embedded %d turns that were pending", done)
+    return done
+
+
+def _embed_batches(pending: QuerySet[Turn], *, batch_size: int) -> int:
+    before = Turn.objects.filter(
+        session=OuterRef("session"), seq__lt=OuterRef("seq"), internal=False
+    ).order_by("-seq")
     done = 0
     while True:
         with transaction.atomic():
             batch = list(
-                _pending()
-                .select_for_update(skip_locked=True, of=("self",))
+                pending.select_for_update(skip_locked=True, of=("self",))
                 .order_by("id")
-                .only("id", "text", "metadata", "model_id", "embedding", "context_embedding")
+                .only(
+                    "id",
+                    "text",
+                    "metadata",
+                    "model_id",
+                    "internal",
+                    "embedding",
+                    "context_embedding",
+                )
                 .annotate(
                     previous_text=Subquery(before.values("text")[:1]),
                     previous_metadata=Subquery(before.values("metadata")[:1]),
@@ -57,7 +70,7 @@ def turns_embed_pending(*, batch_size: int = 64) -> int:
             wanted: dict[int, tuple[str | None, str | None]] = {}
             for turn in batch:
                 previous: Said | None = None
-                if turn.previous_text is not None:
+                if turn.previous_text is not None and not turn.internal:
                     previous = said_of(turn.previous_text, turn.previous_metadata or {})
                 wanted[turn.pk] = (
                     turn.text if turn.embedding is None else None,
@@ -75,10 +88,8 @@ def turns_embed_pending(*, batch_size: int = 64) -> int:
                     turn.context_embedding = vectors[context]
             Turn.objects.bulk_update(batch, ["embedding", "context_embedding"])
         done += len(batch)
-    if done:
-        logger.info("embedded %d turns that were pending", done)
     return done
 
 
 def turns_pending_count() -> int:
-    return _pending().count()
+    return Turn.objects.filter(_PLAIN_PENDING | _CONTEXT_PENDING).count()

@@ -14,7 +14,7 @@ embeddings, with the reason encoded once (its vector cached by its text). No
 text is re-read for extraction and nothing is re-embedded. The built brief is
 cached under the session's state (updated_at changes with every turn, edit,
 delete and handoff). Every list is capped, so the answer's size does not grow
-with the session.
+with the session. Private notes (Turn.internal) are left out: bots read the brief.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Any
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
@@ -52,8 +52,11 @@ MAX_HANDOFFS = 20
 MAX_SEGMENTS = 20
 MAX_TEXT_CHARS = 600  # of a quoted turn; the thread has the rest
 OPENING_TURNS = 10  # without a reason, the problem is the first of these with four words
+# In a longer session the brief reads the first and the latest turns only (_window).
+WINDOW_FIRST = 200
+WINDOW_LATEST = 2000
 CACHE_SECONDS = 3600
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,9 @@ class Brief:
     facts: list[BriefFact]
     path: Path
     built_in_ms: float
+    # True when the session is longer than the turns a brief reads (_window): the facts,
+    # promises, channel runs and problem come from the first and the latest turns only.
+    partial: bool = False
 
     def facts_of(self, kind: str) -> list[BriefFact]:
         return [fact for fact in self.facts if fact.kind == kind]
@@ -257,6 +263,7 @@ def brief_build(*, session: Session) -> Brief:
             ),
         ),
         built_in_ms=(time.perf_counter() - started) * 1000,
+        partial=session.last_seq > WINDOW_FIRST + WINDOW_LATEST,
     )
 
 
@@ -270,7 +277,8 @@ def _turns_before(session: Session, last_seqs: list[int]) -> Cited:
         FROM unnest(%s::bigint[]) AS l(last_seq)
         LEFT JOIN LATERAL (
             SELECT doc_id, seq FROM sessions_app_turn
-            WHERE session_id = %s AND seq <= l.last_seq ORDER BY seq DESC LIMIT 1
+            WHERE session_id = %s AND NOT internal AND seq <= l.last_seq
+            ORDER BY seq DESC LIMIT 1
         ) t ON true
     """
     with connection.cursor() as cursor:
@@ -313,8 +321,24 @@ def _handoff(handoff: Handoff, cited: Cited) -> BriefHandoff:
 # --- the customer's problem -----------------------------------------------------------------
 
 
+def _window(session: Session) -> dict[str, int]:
+    """The turns a brief reads: the first WINDOW_FIRST and the latest WINDOW_LATEST sequence
+    numbers, so that its cost stops growing with the session (README, "The handoff brief")."""
+    return {
+        "session": session.pk,
+        "first": WINDOW_FIRST,
+        "latest_after": max(WINDOW_FIRST, session.last_seq - WINDOW_LATEST),
+    }
+
+
 def _customer_turns(session: Session) -> QuerySet[Turn]:
-    return Turn.objects.filter(session=session, metadata__role__in=list(CUSTOMER_ROLES))
+    window = _window(session)
+    return Turn.objects.filter(
+        Q(seq__lte=window["first"]) | Q(seq__gt=window["latest_after"]),
+        session=session,
+        internal=False,
+        metadata__role__in=list(CUSTOMER_ROLES),
+    )
 
 
 def _problem(session: Session, reason: str) -> Problem | None:
@@ -398,7 +422,8 @@ _PROMISES_SQL = """
            COALESCE(metadata->>'channel', ''), created_at, extracted->'commitment',
            count(*) OVER ()
     FROM sessions_app_turn
-    WHERE session_id = %(session)s AND extracted ? 'commitment'
+    WHERE session_id = %(session)s AND (seq <= %(first)s OR seq > %(latest_after)s)
+      AND NOT internal AND extracted ? 'commitment'
       AND COALESCE(metadata->>'role', '') <> ALL(%(customer)s)
     ORDER BY seq DESC
     LIMIT %(limit)s
@@ -409,7 +434,7 @@ def _promises(session: Session) -> tuple[list[Promise], int]:
     """The latest commitments of bots and agents, oldest first, and how many there are."""
     rows = _fetch(
         _PROMISES_SQL,
-        {"session": session.pk, "customer": list(CUSTOMER_ROLES), "limit": MAX_PROMISES},
+        {**_window(session), "customer": list(CUSTOMER_ROLES), "limit": MAX_PROMISES},
     )
     promises = [
         Promise(
@@ -433,7 +458,8 @@ _FACTS_SQL = """
     WITH mentions AS (
         SELECT f->>0 AS kind, f->>2 AS key, t.seq, t.doc_id, min(f->>1) AS value
         FROM sessions_app_turn t CROSS JOIN LATERAL jsonb_array_elements(t.extracted->'facts') f
-        WHERE t.session_id = %(session)s AND t.extracted ? 'facts'
+        WHERE t.session_id = %(session)s AND (t.seq <= %(first)s OR t.seq > %(latest_after)s)
+          AND NOT t.internal AND t.extracted ? 'facts'
         GROUP BY 1, 2, 3, 4
     ), facts AS (
         SELECT kind, key, (array_agg(value ORDER BY seq))[1] AS value,
@@ -450,7 +476,7 @@ _FACTS_SQL = """
 def _facts(session: Session) -> list[BriefFact]:
     rows = _fetch(
         _FACTS_SQL,
-        {"session": session.pk, "turns": MAX_TURNS_PER_FACT, "per_kind": MAX_FACTS_PER_KIND},
+        {**_window(session), "turns": MAX_TURNS_PER_FACT, "per_kind": MAX_FACTS_PER_KIND},
     )
     facts = [
         BriefFact(
@@ -507,7 +533,9 @@ _SEGMENTS_SQL = """
         SELECT seq, doc_id, created_at,
                COALESCE(metadata->>'channel', '') AS channel,
                COALESCE(metadata->>'device', '') AS device
-        FROM sessions_app_turn WHERE session_id = %(session)s
+        FROM sessions_app_turn
+        WHERE session_id = %(session)s AND NOT internal
+          AND (seq <= %(first)s OR seq > %(latest_after)s)
     ), runs AS (
         SELECT *, row_number() OVER (ORDER BY seq)
                   - row_number() OVER (PARTITION BY channel ORDER BY seq) AS run
@@ -531,7 +559,7 @@ _SEGMENTS_SQL = """
 
 def _segments(session: Session) -> tuple[list[Segment], int]:
     with connection.cursor() as cursor:
-        cursor.execute(_SEGMENTS_SQL, {"session": session.pk, "latest": MAX_SEGMENTS - 1})
+        cursor.execute(_SEGMENTS_SQL, {**_window(session), "latest": MAX_SEGMENTS - 1})
         rows = cursor.fetchall()
     segments = [
         Segment(

@@ -8,73 +8,28 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 
 from django.contrib.auth.models import User
-from django.db.models import Max, Subquery
-from django.db.models.expressions import OuterRef
+from django.db.models import Max
 
-from sessions_app.access import routed_to_user_q, user_projects
+from sessions_app.access import sessions_console_visible
 from sessions_app.actors import Actor
 from sessions_app.errors import Conflict, InvalidInput
-from sessions_app.models import Handoff, HandoffTarget, Session, SessionStatus, Turn
-from sessions_app.selectors import escalations_waiting, last_escalation
+from sessions_app.models import Handoff, HandoffTarget, Membership, Session, SessionStatus, Turn
+from sessions_app.selectors import customer_sessions, last_escalation
 from sessions_app.services.audit import audit_record
-from sessions_app.services.search import Hit, turns_search
+from sessions_app.services.search import turns_search
+from sessions_app.services.search_display import MarkedHit, hits_mark, hits_near_best
 from sessions_app.services.turns import DocInput, turns_upsert
 
 REPLY_CHANNELS = ("chat", "email", "sms", "voice")
 RELEVANT_TOP_K = 5
-
-
-@dataclass(frozen=True)
-class QueueRow:
-    session: Session
-    customer: str
-    channel: str
-    reason: str
-    from_agent: str
-    waiting_since: datetime | None
-    last_customer_text: str
-    routed_to: str
-
-
-def console_queue(*, user: User) -> list[QueueRow]:
-    """Escalations waiting in the user's projects, routed to anyone, their team, or them."""
-    last_handoff = Handoff.objects.filter(session=OuterRef("pk")).order_by("-version")
-    last_customer = Turn.objects.filter(session=OuterRef("pk"), metadata__role="customer")
-    sessions = (
-        escalations_waiting(projects=user_projects(user=user))
-        .filter(routed_to_user_q(user))
-        .annotate(
-            handoff_reason=Subquery(last_handoff.values("reason")[:1]),
-            handoff_channel=Subquery(last_handoff.values("from_channel")[:1]),
-            handoff_agent=Subquery(last_handoff.values("from_agent")[:1]),
-            customer_text=Subquery(last_customer.order_by("-seq").values("text")[:1]),
-            customer_author=Subquery(last_customer.order_by("-seq").values("metadata__author")[:1]),
-        )
-    )
-    return [
-        QueueRow(
-            session=s,
-            customer=s.metadata.get("customer_name") or s.customer_author or s.name,  # type: ignore[attr-defined]
-            channel=s.handoff_channel or "",  # type: ignore[attr-defined]
-            reason=s.handoff_reason or "",  # type: ignore[attr-defined]
-            from_agent=s.handoff_agent or "",  # type: ignore[attr-defined]
-            waiting_since=s.waiting_since,
-            last_customer_text=s.customer_text or "",  # type: ignore[attr-defined]
-            routed_to=_routed_to(s, user),
-        )
-        for s in sessions
-    ]
-
-
-def _routed_to(session: Session, user: User) -> str:
-    if session.queue_user_id == user.pk:
-        return "you"
-    if session.queue_team is not None:
-        return f"team {session.queue_team.name}"
-    return "anyone"
+RELEVANT_QUERY_CHARS = 2000
+# The customer panel lists this many of the customer's other sessions and
+# searches across this many of their latest: its cost is bounded, however
+# long the customer's history.
+CUSTOMER_SESSIONS_SHOWN = 10
+CUSTOMER_SEARCH_SESSIONS = 50
 
 
 @dataclass(frozen=True)
@@ -165,19 +120,72 @@ def last_customer_turn(*, session: Session) -> Turn | None:
 @dataclass(frozen=True)
 class RelevantContext:
     query: str
-    hits: list[Hit]
+    hits: list[MarkedHit]
+
+
+def escalation_query(*, session: Session) -> str:
+    """What the escalation is about: its reason and the latest customer turn."""
+    escalation = last_escalation(session=session)
+    customer = last_customer_turn(session=session)
+    parts = [escalation.reason if escalation else "", customer.text if customer else ""]
+    return " ".join(p.strip() for p in parts if p.strip())[:RELEVANT_QUERY_CHARS]
+
+
+def console_search(*, session_ids: list[int], query: str, top_k: int) -> list[MarkedHit]:
+    """The console's search: private notes included, hits far below the best hidden,
+    each with the words it matched marked (services/search_display.py)."""
+    result = turns_search(session_ids=session_ids, query=query, top_k=top_k, include_internal=True)
+    return hits_mark(hits=hits_near_best(result.docs), query=query)
 
 
 def console_relevant(*, session: Session, top_k: int = RELEVANT_TOP_K) -> RelevantContext:
     """The turns most relevant to the escalation reason and the latest customer turn."""
-    escalation = last_escalation(session=session)
-    customer = last_customer_turn(session=session)
-    parts = [escalation.reason if escalation else "", customer.text if customer else ""]
-    query = " ".join(p.strip() for p in parts if p.strip())
-    if not query or session.doc_count == 0:
+    query = escalation_query(session=session)
+    if not query or session.last_seq == 0:
         return RelevantContext(query=query, hits=[])
-    result = turns_search(session_ids=[session.pk], query=query[:2000], top_k=top_k)
-    return RelevantContext(query=query, hits=result.docs)
+    return RelevantContext(
+        query=query, hits=console_search(session_ids=[session.pk], query=query, top_k=top_k)
+    )
+
+
+@dataclass(frozen=True)
+class CustomerPanel:
+    customer_id: str
+    sessions: list[Session]
+    more: bool
+    hits: list[MarkedHit]
+
+
+def console_customer(*, session: Session, membership: Membership) -> CustomerPanel | None:
+    """The customer's other sessions (newest first, CUSTOMER_SESSIONS_SHOWN of them) and the
+    turns across their CUSTOMER_SEARCH_SESSIONS latest sessions closest to this escalation,
+    of those this member may open in the console (access.py). None when the session names
+    no customer_id."""
+    customer_id = session.metadata.get("customer_id") if isinstance(session.metadata, dict) else ""
+    if not customer_id or not isinstance(customer_id, str):
+        return None
+    theirs = customer_sessions(project=session.project, customer_id=customer_id).filter(
+        pk__in=sessions_console_visible(membership=membership).values("pk")
+    )
+    others = list(
+        theirs.exclude(pk=session.pk).order_by("-updated_at")[: CUSTOMER_SESSIONS_SHOWN + 1]
+    )
+    searched = list(
+        theirs.exclude(pk=session.pk).order_by("-updated_at").values_list("pk", flat=True)
+    )
+    searched = searched[:CUSTOMER_SEARCH_SESSIONS]
+    query = escalation_query(session=session)
+    hits = (
+        console_search(session_ids=searched, query=query, top_k=RELEVANT_TOP_K)
+        if query and others
+        else []
+    )
+    return CustomerPanel(
+        customer_id=customer_id,
+        sessions=others[:CUSTOMER_SESSIONS_SHOWN],
+        more=len(others) > CUSTOMER_SESSIONS_SHOWN,
+        hits=hits,
+    )
 
 
 def console_session_viewed(*, session: Session, user: User) -> None:
@@ -214,6 +222,26 @@ def console_reply(*, session: Session, user: User, text: str, channel: str) -> s
         docs=[DocInput(id=doc_id, text=text, metadata=metadata)],
         actor=Actor.for_user(user),
         channel=channel,
+    )
+    return doc_id
+
+
+def console_note(*, session: Session, user: User, text: str) -> str:
+    """A private note: a turn the specialists and supervisors read, bots never do
+    unless they ask (Turn.internal). Anyone who may open the session may write one."""
+    doc_id = f"note-{uuid.uuid4().hex}"
+    metadata = {
+        "channel": "console",
+        "role": "note",
+        "author": user.get_username(),
+        "device": "console",
+    }
+    turns_upsert(
+        session=session,
+        docs=[DocInput(id=doc_id, text=text, metadata=metadata)],
+        actor=Actor.for_user(user),
+        channel="console",
+        internal=True,
     )
     return doc_id
 

@@ -19,7 +19,8 @@ from django.db import transaction
 
 from sessions_app import demo
 from sessions_app.actors import Actor
-from sessions_app.models import Membership, Project, Session, Team
+from sessions_app.models import CannedResponse, Membership, Project, Session, Team
+from sessions_app.services.console import console_note
 from sessions_app.services.handoffs import (
     session_claim,
     session_hand_back,
@@ -76,6 +77,10 @@ def demo_logins_read(*, data_dir: Path) -> dict[str, str]:
 def demo_seed(*, data_dir: Path) -> DemoSeeded:
     project, raw_key = _project_and_key(data_dir)
     logins = _people(project, data_dir)
+    for shortcut, title, text in demo.DEMO_CANNED:
+        CannedResponse.objects.get_or_create(
+            project=project, shortcut=shortcut, defaults={"title": title, "text": text}
+        )
     created = [
         conversation["name"]
         for conversation in demo.DEMO_CONVERSATIONS
@@ -178,6 +183,8 @@ def _conversation(project: Project, conversation: dict[str, Any]) -> bool:
                 bot=payload["bot"],
                 note=payload["note"],
             )
+        elif step == "note":
+            console_note(session=session, user=users[payload["user"]], text=payload["text"])
         elif step == "resolve":
             session_resolve(session=session, user=users[payload["user"]], note=payload["note"])
         else:

@@ -35,6 +35,9 @@ EVENT_TYPE = {
     "transferred": "session.transferred",
     "resolved": "session.resolved",
     "reopened": "session.reopened",
+    "taken_over": "session.taken_over",
+    "reassigned": "session.reassigned",
+    "released": "session.released",
 }
 
 STATUS_AFTER = {
@@ -76,8 +79,12 @@ def handoff_record(
     from_channel: str = "",
     audit_kind: str = "handoff",
     extra: dict[str, object] | None = None,
+    claimed_by: User | None = None,
 ) -> Handoff:
-    """Record a handoff on a locked session and move it to the status it leads to."""
+    """Record a handoff on a locked session and move it to the status it leads to.
+
+    With `claimed_by` (a supervisor taking a session over) the handoff to that
+    user is claimed in the same step: the session is held by them at once."""
     if to_kind not in HandoffTarget.values:
         raise InvalidInput(
             f"unknown handoff target {to_kind!r}; use one of {', '.join(HandoffTarget.values)}"
@@ -112,6 +119,13 @@ def handoff_record(
         by_key=actor.api_key,
     )
     session.last_handoff = handoff
+    if claimed_by is not None:
+        session.status = SessionStatus.HELD
+        session.holder = claimed_by
+        session.holder_label = claimed_by.get_username()
+        session.waiting_since = None
+        handoff.claimed_at, handoff.claimed_by = now, claimed_by
+        handoff.save(update_fields=["claimed_at", "claimed_by"])
     session.save()
     audit_record(
         project=session.project,
@@ -191,7 +205,7 @@ def session_push(
             audit_kind=kind,
             extra=extra,
         )
-    _copy_state(locked, session)
+    session_state_copy(locked, session)
     return handoff
 
 
@@ -269,7 +283,7 @@ def session_claim(*, session: Session, user: User) -> Session:
             },
         )
         events.session_changed(session=locked, kind="claimed", data={"holder": user.pk})
-    _copy_state(locked, session)
+    session_state_copy(locked, session)
     return session
 
 
@@ -363,11 +377,11 @@ def _specialist_handoff(
             audit_kind=audit_kind,
             extra=extra,
         )
-    _copy_state(locked, session)
+    session_state_copy(locked, session)
     return handoff
 
 
-def _copy_state(source: Session, target: Session) -> None:
+def session_state_copy(source: Session, target: Session) -> None:
     if source is not target:
         for field in (
             "status",

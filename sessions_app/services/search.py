@@ -40,6 +40,8 @@ class Hit:
     session_name: str
     # Set when a bot wrote the turn through an API key (Turn.written_by_key_prefix).
     via_key: str = ""
+    # A private note (Turn.internal); found only when the search includes them.
+    internal: bool = False
 
 
 # SearchResult.degraded when the model was needed but unavailable.
@@ -96,9 +98,13 @@ def turns_search(
     alpha: float = DEFAULT_ALPHA,
     metadata_filter: dict[str, Any] | None = None,
     embedding: list[float] | None = None,
+    include_internal: bool = False,
     ranking: Ranking = DEFAULT_RANKING,
 ) -> SearchResult:
-    """The shared query service: the API and the console both call this."""
+    """The shared query service: the API and the console both call this.
+
+    Private notes (Turn.internal) are searched only with `include_internal`:
+    the console asks for them, the API only when the bot does."""
     started = time.perf_counter()
     search_options_check(query=query, top_k=top_k, alpha=alpha)
     filter_sql, filter_params = filter_compile(metadata_filter, column="t.metadata")
@@ -125,6 +131,7 @@ def turns_search(
         "session_ids": session_ids,
         "alpha": alpha,
         "top_k": top_k,
+        "include_internal": include_internal,
         "context_weight": context_weight,
     }
     sql, params = _with_filter(
@@ -146,8 +153,9 @@ def turns_search(
             seq=seq,
             session_name=session_name,
             via_key=via_key,
+            internal=internal,
         )
-        for doc_id, text, metadata, seq, session_name, score, via_key in rows
+        for doc_id, text, metadata, seq, session_name, score, via_key, internal in rows
     ]
     return SearchResult(
         docs=hits,
@@ -157,6 +165,8 @@ def turns_search(
     )
 
 
+# The searched turns: the sessions', less private notes unless they are asked for.
+_SCOPE = "t.session_id = ANY(%(session_ids)s) AND (%(include_internal)s OR NOT t.internal)"
 # The query's tsquery (any of its words) and its lexemes: the text search
 # config's stemming and stop words, the same as the turns' search_vector.
 _QUERY_CTE = """
@@ -251,11 +261,13 @@ def _ranking_sql(alpha: float, context_weight: float, keyword: str) -> str:
     mode = "semantic" if alpha == 1.0 else "keyword" if alpha == 0.0 else "hybrid"
     ctes = _CTES[mode if mode == "semantic" else f"{mode} {keyword}"]
     ctes = ctes.replace(_SIMILARITY, _BLENDED if context_weight else _PLAIN)
+    # The searched turns: the sessions', less private notes unless they are asked for.
+    ctes = ctes.replace("t.session_id = ANY(%(session_ids)s)", _SCOPE)
     return f"""
         WITH {ctes},
         ranked AS ({_SCORES[mode]} ORDER BY score DESC, id LIMIT %(top_k)s)
         SELECT t.doc_id, t.text, t.metadata, t.seq, s.name, ranked.score,
-               t.written_by_key_prefix
+               t.written_by_key_prefix, t.internal
         FROM ranked
         JOIN sessions_app_turn t ON t.id = ranked.id
         JOIN sessions_app_session s ON s.id = t.session_id

@@ -23,6 +23,9 @@ from sessions_app.charts import StripChart, timeline_strip
 from sessions_app.errors import NotFound
 from sessions_app.models import AuditEvent, Handoff, Session, Turn
 
+# Audit events that name the turns they added (data.seqs): a call's turns, a private note.
+ADDING_KINDS = ("turns.added", "note.added")
+
 EXPORT_FIELDS = [
     "at",
     "kind",
@@ -33,6 +36,7 @@ EXPORT_FIELDS = [
     "seq",
     "doc_id",
     "role",
+    "internal",
     "text",
     "gap_seconds",
     "audit_id",
@@ -58,6 +62,8 @@ class TimelineEntry:
     # A turn's provenance (Turn.written_by): "API key <prefix>" or "user <name>".
     written_by: str = ""
     via_key: str = ""
+    # A private note (Turn.internal): humans only.
+    internal: bool = False
 
     @property
     def is_turn(self) -> bool:
@@ -126,6 +132,7 @@ def _turn_entry(turn: Turn, added_by: str, actor_label: str = "") -> TimelineEnt
         author=author,
         written_by=turn.written_by,
         via_key=turn.written_by_key_prefix,
+        internal=turn.internal,
     )
 
 
@@ -142,7 +149,7 @@ class TimelinePage:
 
 
 def _named_seqs(session: Session, seqs: list[int]) -> set[int]:
-    """Which of these seqs a turns.added event of the session names."""
+    """Which of these seqs an event of the session that adds turns names."""
     if not seqs:
         return set()
     with connection.cursor() as cursor:
@@ -151,10 +158,10 @@ def _named_seqs(session: Session, seqs: list[int]) -> set[int]:
             SELECT DISTINCT named.seq::bigint
             FROM sessions_app_auditevent e,
                  jsonb_array_elements_text(e.data -> 'seqs') AS named(seq)
-            WHERE e.session_id = %s AND e.kind = 'turns.added'
+            WHERE e.session_id = %s AND e.kind = ANY(%s)
               AND named.seq::bigint = ANY(%s)
             """,
-            [session.pk, seqs],
+            [session.pk, list(ADDING_KINDS), seqs],
         )
         return {row[0] for row in cursor.fetchall()}
 
@@ -182,7 +189,7 @@ def timeline_page(
     events = list(events_qs.order_by("created_at", "id")[: limit + 1])
     following = events[limit] if len(events) > limit else None
     events = events[:limit]
-    named = [seq for e in events if e.kind == "turns.added" for seq in e.data.get("seqs", [])]
+    named = [seq for e in events if e.kind in ADDING_KINDS for seq in e.data.get("seqs", [])]
     # Turns in this page's span that no event of the page names: orphans, unless
     # an event elsewhere names them (a call's turns are stored just before its event).
     span = Turn.objects.filter(session=session)
@@ -212,7 +219,7 @@ def _entries_merge(
     for event in events:
         entry = _event_entry(event)
         entries.append(entry)
-        if event.kind != "turns.added":
+        if event.kind not in ADDING_KINDS:
             continue
         for seq in event.data.get("seqs", []):
             turn = turns.get(seq)

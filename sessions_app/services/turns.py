@@ -12,7 +12,7 @@ from django.db import transaction
 
 from sessions_app import embeddings, events
 from sessions_app.actors import Actor
-from sessions_app.errors import InvalidInput, TooLarge
+from sessions_app.errors import Conflict, InvalidInput, TooLarge
 from sessions_app.models import Session, SessionStatus, Turn
 from sessions_app.selectors import turns_page
 from sessions_app.services.audit import audit_record
@@ -111,9 +111,21 @@ class _ContextPlan:
 
 
 def _context_plan(
-    *, session: Session, docs: list[DocInput], existing: dict[str, Turn]
+    *, session: Session, docs: list[DocInput], existing: dict[str, Turn], internal: bool
 ) -> _ContextPlan:
     said_now = {doc.id: said_of(doc.text, doc.metadata) for doc in docs}
+    if internal:
+        # Private notes are in no one's context and have none: a bot's search must not
+        # rank customer-facing turns by what a note says.
+        return _ContextPlan(
+            own={
+                doc.id: context_text(turn=said_now[doc.id], previous=None)
+                for doc in docs
+                if doc.embedding is None
+                and (doc.id not in existing or Said.of(existing[doc.id]) != said_now[doc.id])
+            },
+            following={},
+        )
     docs_by_id = {doc.id: doc for doc in docs}
 
     def said(turn: Turn | None) -> Said | None:
@@ -134,6 +146,8 @@ def _context_plan(
         if after is None:
             continue
         if after.doc_id not in said_now:
+            if after.model_id == CLIENT_EMBEDDING:
+                continue  # a client's vector: no context vector of ours
             new_context = context_text(turn=Said.of(after), previous=said_now[doc.id])
             following[after.doc_id] = (after, new_context)
         elif (
@@ -143,7 +157,8 @@ def _context_plan(
             # In this call but unchanged itself: only its predecessor is new.
             own[after.doc_id] = context_text(turn=said_now[after.doc_id], previous=said_now[doc.id])
     # New turns follow the session's last turn, then each other, in the call's order.
-    previous_said = said(Turn.objects.filter(session=session).order_by("-seq").first())
+    last = Turn.objects.filter(session=session, internal=False).order_by("-seq").first()
+    previous_said = said(last)
     for doc in docs:
         if doc.id in existing:
             continue
@@ -153,10 +168,27 @@ def _context_plan(
     return _ContextPlan(own=own, following=following)
 
 
+def _kind_check(docs: list[DocInput], existing: dict[str, Turn], *, internal: bool) -> None:
+    """A note's id is never written as a customer-facing turn, nor the other way round."""
+    for index, doc in enumerate(docs):
+        if doc.id in existing and existing[doc.id].internal != internal:
+            raise Conflict(f"docs[{index}]: id {doc.id!r} is in use by another turn")
+
+
 def turns_upsert(
-    *, session: Session, docs: list[DocInput], actor: Actor, channel: str = ""
+    *,
+    session: Session,
+    docs: list[DocInput],
+    actor: Actor,
+    channel: str = "",
+    internal: bool = False,
 ) -> UpsertResult:
     """Insert new ids, update changed ones, all or nothing.
+
+    `internal` turns are private notes (Turn.internal): they take a sequence
+    number like any turn but count in no doc_count, write nothing to the event
+    log bots read and never reopen a resolved session. An id is a note or a
+    customer-facing turn for good: writing it as the other kind is refused.
 
     Embeddings are computed before the session row is locked, so concurrent
     writers wait on each other only for the short write itself. While the
@@ -167,8 +199,9 @@ def turns_upsert(
     docs_check(docs)
     ids = [doc.id for doc in docs]
     stored = {t.doc_id: t for t in Turn.objects.filter(session=session, doc_id__in=ids)}
+    _kind_check(docs, stored, internal=internal)
     stored_texts = {doc_id: turn.text for doc_id, turn in stored.items()}
-    plan = _context_plan(session=session, docs=docs, existing=stored)
+    plan = _context_plan(session=session, docs=docs, existing=stored, internal=internal)
     to_embed = [doc.text for doc in docs if _needs_model(doc, stored_texts)] + plan.texts()
     # The brief's facts and commitments, worked out before the session lock is taken.
     extracts = {
@@ -183,10 +216,11 @@ def turns_upsert(
         # issued under it, so they are unique and leave no gaps.
         locked = Session.objects.select_for_update().get(pk=session.pk)
         existing = {t.doc_id: t for t in Turn.objects.filter(session=locked, doc_id__in=ids)}
+        _kind_check(docs, existing, internal=internal)
         # A writer that committed between our read and the lock may have
         # changed a text; embed whatever is still missing.
         locked_texts = {doc_id: turn.text for doc_id, turn in existing.items()}
-        plan = _context_plan(session=locked, docs=docs, existing=existing)
+        plan = _context_plan(session=locked, docs=docs, existing=existing, internal=internal)
         wanted = [doc.text for doc in docs if _needs_model(doc, locked_texts)] + plan.texts()
         missing = [text for text in wanted if text not in vectors]
         if missing and not model_failed:
@@ -212,6 +246,7 @@ def turns_upsert(
                         embedding=_vector(doc, vectors),
                         context_embedding=_context_vector(doc, plan, vectors),
                         model_id=_model_of(doc, locked),
+                        internal=internal,
                         extracted=_extract(doc.text, extracts),
                         **writer,
                     )
@@ -255,15 +290,17 @@ def turns_upsert(
             )
         if context_only:
             Turn.objects.bulk_update(context_only, ["context_embedding"])
-        locked.doc_count += len(new_turns)
-        written = channels_of(t.metadata for t in [*new_turns, *changed])
+        if not internal:
+            locked.doc_count += len(new_turns)
+        # A note's "console" is not a channel the customer used.
+        written = set() if internal else channels_of(t.metadata for t in [*new_turns, *changed])
         kept = ["channels"] if channels_record(session=locked, channels=written) else []
         locked.save(update_fields=["last_seq", "doc_count", "updated_at", *kept])
         if new_turns or changed:
             audit_record(
                 project=locked.project,
                 session=locked,
-                kind="turns.added",
+                kind="note.added" if internal else "turns.added",
                 actor=actor,
                 channel=channel or _first_channel(docs),
                 data={
@@ -272,14 +309,17 @@ def turns_upsert(
                     "seqs": [t.seq for t in new_turns],
                 },
             )
-            events_record(
-                session=locked,
-                actor=actor,
-                events=[EventInput("turn.added", turn_data(t)) for t in new_turns]
-                + [EventInput("turn.updated", turn_data(t)) for t in changed],
-            )
-            if locked.status == SessionStatus.RESOLVED and any(
-                t.metadata.get("role") == "customer" for t in new_turns
+            if not internal:
+                events_record(
+                    session=locked,
+                    actor=actor,
+                    events=[EventInput("turn.added", turn_data(t)) for t in new_turns]
+                    + [EventInput("turn.updated", turn_data(t)) for t in changed],
+                )
+            if (
+                not internal
+                and locked.status == SessionStatus.RESOLVED
+                and any(t.metadata.get("role") == "customer" for t in new_turns)
             ):
                 session_reopen(session=locked, actor=actor)
             events.session_changed(
@@ -343,13 +383,21 @@ def _first_channel(docs: list[DocInput]) -> str:
 
 
 def thread_read(
-    *, session: Session, actor: Actor, after_seq: int = 0, limit: int = 100
+    *,
+    session: Session,
+    actor: Actor,
+    after_seq: int = 0,
+    limit: int = 100,
+    include_internal: bool = False,
 ) -> tuple[list[Turn], int | None]:
     """A page of the thread in sequence order, and the cursor for the next one.
 
     Reading a thread from its start is audited: supervisors see who read what.
+    Private notes are left out unless asked for.
     """
-    page = turns_page(session=session, after_seq=after_seq, limit=limit + 1)
+    page = turns_page(
+        session=session, after_seq=after_seq, limit=limit + 1, include_internal=include_internal
+    )
     if after_seq == 0:
         audit_record(project=session.project, session=session, kind="session.read", actor=actor)
     if len(page) > limit:
@@ -379,16 +427,14 @@ def _following_recontext(*, session: Session, deleted_seqs: list[int]) -> None:
 
 
 def turns_delete(*, session: Session, doc_ids: list[str], actor: Actor) -> int:
+    """Delete customer-facing turns by id; private notes are not reached this way."""
     if not doc_ids:
         raise InvalidInput("ids must contain at least one id")
     with transaction.atomic():
         locked = Session.objects.select_for_update().get(pk=session.pk)
-        doomed = list(
-            Turn.objects.filter(session=locked, doc_id__in=doc_ids)
-            .order_by("seq")
-            .values_list("doc_id", "seq")
-        )
-        deleted, _ = Turn.objects.filter(session=locked, doc_id__in=doc_ids).delete()
+        turns = Turn.objects.filter(session=locked, doc_id__in=doc_ids, internal=False)
+        doomed = list(turns.order_by("seq").values_list("doc_id", "seq"))
+        deleted, _ = turns.delete()
         if deleted:
             _following_recontext(session=locked, deleted_seqs=[seq for _, seq in doomed])
             locked.doc_count -= deleted

@@ -118,7 +118,8 @@ def turns_search_visible(
     *, membership: Membership, query: str, sessions: QuerySet[Session] | None = None
 ) -> VisibleSearch:
     """Search the sessions this member may audit (those `sessions` selects, newest activity
-    first, within the bounds above), scored exactly as the API's query."""
+    first, within the bounds above), scored exactly as the API's query; private notes
+    included (humans read them), marked in the results."""
     candidates = sessions if sessions is not None else sessions_audit_visible(membership=membership)
     rows = candidates.order_by("-updated_at", "-id").values_list("pk", "doc_count")
     session_ids: list[int] = []
@@ -133,7 +134,9 @@ def turns_search_visible(
         session_ids.append(pk)
         turns += doc_count
     hits = (
-        turns_search(session_ids=session_ids, query=query, top_k=SEARCH_TOP_K).docs
+        turns_search(
+            session_ids=session_ids, query=query, top_k=SEARCH_TOP_K, include_internal=True
+        ).docs
         if session_ids
         else []
     )

@@ -9,6 +9,7 @@ from django.core.management import call_command
 
 from sessions_app.actors import Actor
 from sessions_app.models import Session
+from sessions_app.services import brief as brief_module
 from sessions_app.services.brief import brief_build, session_brief
 from sessions_app.services.brief_extract import commitment_extract, facts_extract
 from sessions_app.services.handoffs import session_claim, session_push
@@ -306,3 +307,32 @@ def test_extract_pending_all_extracts_every_turn_again(charged_twice):
     call_command("extract_pending", "--all", stdout=out)
     assert out.getvalue() == "Extracted 10 turns.\n"
     assert charged_twice.turns.get(doc_id="c3").extracted["facts"][0][0] == "email"
+
+
+def test_a_long_session_is_read_from_its_first_and_latest_turns(charged_twice, monkeypatch):
+    monkeypatch.setattr(brief_module, "WINDOW_FIRST", 2)
+    monkeypatch.setattr(brief_module, "WINDOW_LATEST", 3)
+    brief = brief_build(session=charged_twice)
+
+    assert brief.partial
+    # v1, v2 (seq 1-2) and c3, c4, e1 (seq 8-10) are read; v5 and c2 (seq 5, 7) are not.
+    assert {f.turn for f in brief.facts} == {"v2", "c3", "e1"}
+    assert brief.promises == []
+    assert [(s.turn, s.last_turn) for s in brief.path.segments] == [
+        ("v1", "v2"),
+        ("c3", "c4"),
+        ("e1", "e1"),
+    ]
+
+
+def test_the_brief_is_built_when_the_cache_fails(charged_twice, monkeypatch):
+    """The cache is an optimisation: with Redis down the brief is built every time."""
+
+    def down(*args, **kwargs):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(brief_module.cache, "get", down)
+    monkeypatch.setattr(brief_module.cache, "set", down)
+    brief = session_brief(session=charged_twice)
+    assert brief.problem is not None and brief.problem.turn == "e1"
+    assert ("order", "A-88231") in {(f.kind, f.key) for f in brief.facts}

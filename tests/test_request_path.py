@@ -1,0 +1,82 @@
+"""The ASGI request path: few thread hops per API call, and request threads reused.
+
+Through the ASGI application in-process (httpx's ASGI transport), as uvicorn calls it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from asgiref import sync
+from django.core.signals import request_started
+
+from moss_web.asgi_handler import PooledThreadsASGIHandler
+from sessions_app.models import Project
+
+
+@pytest.fixture
+def hops(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Every sync_to_async call, by the function it runs."""
+    counted: Counter[str] = Counter()
+    original = sync.SyncToAsync.__call__
+
+    async def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        counted[getattr(self.func, "__qualname__", repr(self.func))] += 1
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(sync.SyncToAsync, "__call__", counting)
+    return counted
+
+
+@pytest.fixture
+def threads_seen() -> Iterator[list[str]]:
+    """The thread each request's sync work starts on (Django's request_started signal)."""
+    names: list[str] = []
+
+    def record(**kwargs: Any) -> None:
+        names.append(threading.current_thread().name)
+
+    request_started.connect(record)
+    yield names
+    request_started.disconnect(record)
+
+
+def test_an_api_call_makes_three_thread_hops(
+    transactional_db: None,
+    make_project: Callable[..., tuple[Project, str]],
+    hops: Counter[str],
+) -> None:
+    project, key = make_project("Acme")
+    headers = {"X-Project-Id": project.public_id, "X-Project-Key": key}
+
+    async def calls() -> httpx.Response:
+        transport = httpx.ASGITransport(app=PooledThreadsASGIHandler())
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver", headers=headers
+        ) as api:
+            opened = await api.post("/api/v1/sessions", json={"name": "conv-1"})
+            assert opened.status_code == 201
+            hops.clear()
+            return await api.get("/api/v1/sessions/conv-1")
+
+    response = asyncio.run(calls())
+    assert response.status_code == 200
+    # Django's request-started signal, the operation, the response's close; none for the
+    # middleware (they were 17 with Django's own).
+    assert sum(hops.values()) == 3, hops
+
+
+async def test_requests_one_after_another_reuse_one_thread(threads_seen: list[str]) -> None:
+    transport = httpx.ASGITransport(app=PooledThreadsASGIHandler())
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        for _ in range(3):
+            assert (await client.get("/api/v1/no-such-thing")).status_code == 404
+    assert len(threads_seen) == 3
+    assert len(set(threads_seen)) == 1 and threads_seen[0].startswith("request")
+    assert threads_seen[0] != threading.current_thread().name

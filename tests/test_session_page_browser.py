@@ -1,0 +1,238 @@
+"""The session page in real Chromium: private notes, canned responses, the reply limit,
+a supervisor's take-over seen live by the holder, and layout at 400 px with a 300-character word."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from django.conf import settings
+
+from sessions_app.actors import Actor
+from sessions_app.models import CannedResponse, Project, Session
+from sessions_app.services.handoffs import session_claim, session_push
+from sessions_app.services.sessions import session_open
+from sessions_app.services.turns import DocInput, turns_upsert
+from tests.test_console_browser import sign_in
+
+pytestmark = pytest.mark.browser
+
+LONG_WORD = "https://example.com/" + "a" * 280
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    yield browser.new_page()
+
+
+def escalated(
+    project: Project, name: str = "conv-9", text: str = "My refund never came"
+) -> Session:
+    bot = Actor.for_key(project.api_keys.get(), agent="chat-bot")
+    session, _ = session_open(
+        project=project,
+        name=name,
+        actor=bot,
+        metadata={"customer_name": "Dana", "customer_id": "cus-1"},
+    )
+    turns_upsert(
+        session=session,
+        docs=[
+            DocInput(
+                id="t1",
+                text=text,
+                metadata={"role": "customer", "channel": "chat", "author": "Dana"},
+            )
+        ],
+        actor=bot,
+    )
+    session_push(session=session, actor=bot, to_kind="humans", reason="refund " + text[:200])
+    return session
+
+
+def bot_client(base_url: str, project: Project, key: str) -> httpx.Client:
+    return httpx.Client(
+        base_url=f"{base_url}/api/v1",
+        headers={"X-Project-Id": project.public_id, "X-Project-Key": key},
+        timeout=30,
+    )
+
+
+def session_page(base_url: str, project: Project, name: str = "conv-9") -> str:
+    return f"{base_url}/console/p/{project.public_id}/s/{name}/"
+
+
+def test_a_private_note_is_shown_marked_and_invisible_to_the_api_by_default(
+    live_server_url: str,
+    make_project: Callable[..., tuple[Project, str]],
+    make_user: Callable[..., Any],
+    page: Any,
+) -> None:
+    from playwright.sync_api import expect
+
+    project, key = make_project("Acme")
+    ana = make_user("ana", project)
+    session_claim(session=escalated(project), user=ana)
+    sign_in(page, live_server_url, "ana")
+    page.goto(session_page(live_server_url, project))
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "open", timeout=15_000)
+
+    page.locator("#note-box summary").click()
+    page.get_by_label("Note for specialists").fill("Depot 7 lost it; refund without asking")
+    page.get_by_role("button", name="Add note").click()
+
+    note = page.locator("#thread li.turn.internal")
+    expect(note).to_contain_text("Depot 7", timeout=15_000)
+    expect(note).to_contain_text("Private note")
+    bot = bot_client(live_server_url, project, key)
+    by_default = bot.get("/sessions/conv-9/docs").json()["docs"]
+    asked = bot.get("/sessions/conv-9/docs", params={"include_internal": "true"}).json()["docs"]
+    assert [d["text"] for d in by_default] == ["My refund never came"]
+    assert asked[-1]["internal"] is True and "Depot 7" in asked[-1]["text"]
+    query = bot.post("/sessions/conv-9/query", json={"query": "depot lost"}).json()
+    assert all("Depot" not in d["text"] for d in query["docs"])
+
+
+def test_a_canned_response_is_inserted_with_slash_and_the_limit_refuses_a_long_paste(
+    live_server_url: str,
+    make_project: Callable[..., tuple[Project, str]],
+    make_user: Callable[..., Any],
+    page: Any,
+) -> None:
+    from playwright.sync_api import expect
+
+    project, _ = make_project("Acme")
+    ana = make_user("ana", project)
+    CannedResponse.objects.create(
+        project=project, shortcut="greet", title="Greeting", text="Hello {{customer_name}}!"
+    )
+    CannedResponse.objects.create(
+        project=project,
+        shortcut="refund",
+        title="Refund on its way",
+        text="Hi {{customer_name}}, your refund <b>is</b> on its way.",
+    )
+    session_claim(session=escalated(project), user=ana)
+    sign_in(page, live_server_url, "ana")
+    page.goto(session_page(live_server_url, project))
+
+    box = page.get_by_label("Message to the customer")
+    box.click()
+    box.press_sequentially("Thanks. /ref")
+    picker = page.locator("#canned-picker")
+    expect(picker).to_be_visible()
+    expect(picker.locator("li:visible")).to_have_count(1)
+    box.press("Enter")
+    expect(picker).to_be_hidden()
+    expect(box).to_have_value("Thanks. Hi Dana, your refund <b>is</b> on its way.")
+
+    # Keyboard only: "/" alone lists all, arrows move, Enter inserts.
+    box.fill("")
+    box.press_sequentially("/")
+    expect(picker.locator("li:visible")).to_have_count(2)
+    box.press("ArrowDown")
+    box.press("Enter")
+    expect(box).to_have_value("Hi Dana, your refund <b>is</b> on its way.")
+
+    # A paste over the limit is kept whole, counted and refused, not cut.
+    limit = settings.MOSS_MAX_TEXT_CHARS
+    box.fill("x" * (limit + 4000))
+    expect(box).to_have_value("x" * (limit + 4000))
+    counter = page.locator('[data-char-count-for="id_text"]').first
+    expect(counter).to_contain_text("over the limit")
+    expect(page.get_by_role("button", name="Send reply")).to_be_disabled()
+
+
+def test_a_supervisor_take_over_is_seen_live_by_the_holder(
+    live_server_url: str,
+    make_project: Callable[..., tuple[Project, str]],
+    make_user: Callable[..., Any],
+    browser: Any,
+) -> None:
+    from playwright.sync_api import expect
+
+    project, _ = make_project("Acme")
+    ana = make_user("ana", project)
+    make_user("sue", project, role="supervisor")
+    session_claim(session=escalated(project), user=ana)
+    holder = browser.new_context().new_page()
+    supervisor = browser.new_context().new_page()
+    sign_in(holder, live_server_url, "ana")
+    holder.goto(session_page(live_server_url, project))
+    expect(holder.locator("#live-status")).to_have_attribute("data-state", "open", timeout=15_000)
+    expect(holder.get_by_role("button", name="Send reply")).to_be_visible()
+
+    sign_in(supervisor, live_server_url, "sue")
+    supervisor.goto(session_page(live_server_url, project))
+    supervisor.locator("summary", has_text="Take over").click()
+    supervisor.locator("#take-over-note").fill("ana's shift ended")
+    supervisor.get_by_role("button", name="Take over from ana").click()
+    expect(supervisor.locator("#session-status")).to_contain_text("by sue", timeout=15_000)
+
+    expect(holder.locator("#session-notice")).to_contain_text(
+        "sue took this session over", timeout=15_000
+    )
+    expect(holder.locator("#session-notice")).to_contain_text("ana's shift ended")
+    expect(holder.locator("#reply")).to_contain_text("Claim this session to reply")
+    expect(holder.locator("#session-status")).to_contain_text("by sue")
+
+
+# What sticks out, for the failure message: the outermost elements past the right edge.
+WIDEST = """() => {
+  const limit = document.documentElement.clientWidth + 0.5;
+  const past = (el) => el && el.getBoundingClientRect().right > limit;
+  const name = (el) => el.tagName.toLowerCase() + (el.className ? "." + el.className : "");
+  return Array.from(document.querySelectorAll("body *"))
+    .filter((el) => past(el) && !past(el.parentElement))
+    .slice(0, 5)
+    .map((el) => name(el) + " " + Math.round(el.getBoundingClientRect().right));
+}"""
+
+
+def _no_horizontal_overflow(page: Any, url: str) -> None:
+    page.goto(url)
+    page.wait_for_load_state("load")
+    widths = page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    wide = page.evaluate(WIDEST)
+    assert widths[0] <= widths[1], (
+        f"{url}: scrollWidth {widths[0]} > clientWidth {widths[1]}; widest: {wide}"
+    )
+
+
+def test_no_horizontal_overflow_at_400px_with_a_300_character_word(
+    live_server_url: str,
+    make_project: Callable[..., tuple[Project, str]],
+    make_user: Callable[..., Any],
+    browser: Any,
+) -> None:
+    project, _ = make_project("Acme")
+    make_user("sue", project, role="supervisor")
+    held = escalated(project, name="conv-held", text=f"See {LONG_WORD} please")
+    session_claim(session=held, user=project.memberships.get().user)
+    escalated(project, name="conv-wait", text=f"Look at {LONG_WORD} now")
+    page = browser.new_context(viewport={"width": 400, "height": 800}).new_page()
+    sign_in(page, live_server_url, "sue")
+
+    base = f"{live_server_url}"
+    for url in (
+        f"{base}/console/",
+        session_page(base, project, "conv-held"),
+        session_page(base, project, "conv-wait"),
+        f"{base}/supervise/p/{project.public_id}/",
+        f"{base}/supervise/p/{project.public_id}/dashboard/",
+        f"{base}/supervise/p/{project.public_id}/s/conv-held/",
+    ):
+        _no_horizontal_overflow(page, url)
+    # The nav bar spans the width and its links are reachable.
+    page.goto(f"{base}/console/")
+    bar = page.evaluate(
+        "() => [document.querySelector('.topbar').getBoundingClientRect().width,"
+        " document.documentElement.clientWidth]"
+    )
+    assert bar[0] == bar[1]
+    page.get_by_role("link", name="Supervise").click()
+    page.wait_for_url("**/supervise/**")
