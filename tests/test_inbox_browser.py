@@ -91,6 +91,10 @@ def test_the_mine_tab_lists_a_claimed_session_and_counts_it_live(
     other.goto(f"{live_server_url}/console/?tab=unassigned")
     other.locator('tr[data-session="conv-a"]').get_by_role("button", name="Claim").click()
     other.wait_for_url(f"**/console/p/{project.public_id}/s/conv-a/")
+    # The session page's handling timer ticks too.
+    handling = other.locator("#session-status time[data-since]")
+    expect(handling).to_have_text(re.compile(r"^\d+s$"))
+    expect(handling).not_to_have_text(handling.inner_text(), timeout=5_000)
 
     row = mine.locator('tr[data-session="conv-a"]')
     expect(row).to_contain_text("held by you", timeout=15_000)
