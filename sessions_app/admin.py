@@ -31,7 +31,7 @@ from sessions_app.models import (
 from sessions_app.services.projects import api_key_issue, api_key_revoke
 from sessions_app.services.sessions import session_delete
 
-TURN_HIDDEN = ("embedding", "search_vector")
+TURN_HIDDEN = ("embedding", "context_embedding", "search_vector")
 
 
 class ReadOnlyMixin:

@@ -42,16 +42,24 @@ def turns_embed_pending(*, batch_size: int = 64) -> int:
 
 
 def _embed_batches(pending: QuerySet[Turn], *, batch_size: int) -> int:
-    before = Turn.objects.filter(session=OuterRef("session"), seq__lt=OuterRef("seq")).order_by(
-        "-seq"
-    )
+    before = Turn.objects.filter(
+        session=OuterRef("session"), seq__lt=OuterRef("seq"), internal=False
+    ).order_by("-seq")
     done = 0
     while True:
         with transaction.atomic():
             batch = list(
                 pending.select_for_update(skip_locked=True, of=("self",))
                 .order_by("id")
-                .only("id", "text", "metadata", "model_id", "embedding", "context_embedding")
+                .only(
+                    "id",
+                    "text",
+                    "metadata",
+                    "model_id",
+                    "internal",
+                    "embedding",
+                    "context_embedding",
+                )
                 .annotate(
                     previous_text=Subquery(before.values("text")[:1]),
                     previous_metadata=Subquery(before.values("metadata")[:1]),
@@ -62,7 +70,7 @@ def _embed_batches(pending: QuerySet[Turn], *, batch_size: int) -> int:
             wanted: dict[int, tuple[str | None, str | None]] = {}
             for turn in batch:
                 previous: Said | None = None
-                if turn.previous_text is not None:
+                if turn.previous_text is not None and not turn.internal:
                     previous = said_of(turn.previous_text, turn.previous_metadata or {})
                 wanted[turn.pk] = (
                     turn.text if turn.embedding is None else None,

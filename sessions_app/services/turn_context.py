@@ -10,7 +10,9 @@ A turn's context vector depends on its own text and role and on its
 predecessor's. It is computed with the plain one when the turn is stored, in
 the same encode batch, and never on resume. When an edit changes a turn's text
 or role, or a delete removes it, the turn after it has a new context and its
-vector is recomputed in the same call. Turns with client-supplied embeddings
+vector is recomputed in the same call. Private notes (Turn.internal) are
+nobody's predecessor and have none themselves: a bot's search must not rank
+customer-facing turns by what a note says. Turns with client-supplied embeddings
 have none (the client's model is not ours); while the model is unavailable it
 is pending (NULL) and the backfill (services/backfill.py) computes it.
 """
@@ -86,10 +88,9 @@ def neighbours_read(
 
 
 def previous_of_gaps(*, session: Session, seqs: list[int]) -> dict[int, tuple[Turn | None, Turn]]:
-    """After a delete: for each deleted sequence number, the first turn left after it
-    and the last turn left before that one (its new predecessor)."""
+    """After a delete: for each deleted sequence number, the first customer-facing turn
+    left after it and the last one before that (its new predecessor)."""
     result: dict[int, tuple[Turn | None, Turn]] = {}
-    # Private notes are no turn's context: bots' search must not rank by them.
     same_session = Turn.objects.filter(session=session, internal=False)
     for seq in seqs:
         following = same_session.filter(seq__gt=seq).order_by("seq").first()

@@ -111,9 +111,21 @@ class _ContextPlan:
 
 
 def _context_plan(
-    *, session: Session, docs: list[DocInput], existing: dict[str, Turn]
+    *, session: Session, docs: list[DocInput], existing: dict[str, Turn], internal: bool
 ) -> _ContextPlan:
     said_now = {doc.id: said_of(doc.text, doc.metadata) for doc in docs}
+    if internal:
+        # Private notes are in no one's context and have none: a bot's search must not
+        # rank customer-facing turns by what a note says.
+        return _ContextPlan(
+            own={
+                doc.id: context_text(turn=said_now[doc.id], previous=None)
+                for doc in docs
+                if doc.embedding is None
+                and (doc.id not in existing or Said.of(existing[doc.id]) != said_now[doc.id])
+            },
+            following={},
+        )
     docs_by_id = {doc.id: doc for doc in docs}
 
     def said(turn: Turn | None) -> Said | None:
@@ -189,7 +201,7 @@ def turns_upsert(
     stored = {t.doc_id: t for t in Turn.objects.filter(session=session, doc_id__in=ids)}
     _kind_check(docs, stored, internal=internal)
     stored_texts = {doc_id: turn.text for doc_id, turn in stored.items()}
-    plan = _context_plan(session=session, docs=docs, existing=stored)
+    plan = _context_plan(session=session, docs=docs, existing=stored, internal=internal)
     to_embed = [doc.text for doc in docs if _needs_model(doc, stored_texts)] + plan.texts()
     # The brief's facts and commitments, worked out before the session lock is taken.
     extracts = {
@@ -208,7 +220,7 @@ def turns_upsert(
         # A writer that committed between our read and the lock may have
         # changed a text; embed whatever is still missing.
         locked_texts = {doc_id: turn.text for doc_id, turn in existing.items()}
-        plan = _context_plan(session=locked, docs=docs, existing=existing)
+        plan = _context_plan(session=locked, docs=docs, existing=existing, internal=internal)
         wanted = [doc.text for doc in docs if _needs_model(doc, locked_texts)] + plan.texts()
         missing = [text for text in wanted if text not in vectors]
         if missing and not model_failed:

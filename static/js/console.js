@@ -41,7 +41,7 @@
   // here, for presence) and the server answers; after three beats of silence the page says
   // "Reconnecting…", polls, and opens a new socket.
   var beatSeconds = parseFloat(root.dataset.heartbeatSeconds) || 3;
-  var socket = null, wrapper = null, heardAt = 0, inputAt = Date.now();
+  var socket = null, retired = null, wrapper = null, heardAt = 0, inputAt = Date.now();
   var IDLE_MS = 5 * 60 * 1000;
   ["keydown", "pointerdown", "pointermove", "scroll", "focus"].forEach(function (name) {
     window.addEventListener(name, function () { inputAt = Date.now(); }, { passive: true });
@@ -55,6 +55,7 @@
     if (!wrapper || status.dataset.state !== "open") return;
     if (Date.now() - heardAt > 3 * beatSeconds * 1000) {
       live("closed");
+      retired = socket;
       wrapper.reconnect();
       return;
     }
@@ -77,7 +78,7 @@
   });
   document.body.addEventListener("htmx:wsClose", function (event) {
     // A socket given up on by the heartbeat may report its close after its successor opened.
-    if (event.detail.event && event.detail.event.target !== socket) return;
+    if (retired && event.detail.event && event.detail.event.target === retired) return;
     live("closed");
   });
   // A reply asks the socket for the new turn; without a socket, ask by HTTP.

@@ -87,6 +87,25 @@ def test_a_delete_gives_the_following_turn_its_new_predecessor(session):
     )
 
 
+def test_a_private_note_is_in_no_context_and_has_none(session):
+    add(session, doc("t1", *QUESTION))
+    note = ("agent", "Customer sounded stressed; card fraud suspected.")
+    turns_upsert(
+        session=session, docs=[doc("n1", *note)], actor=bot(session.project), internal=True
+    )
+    add(session, doc("t2", *ANSWER))
+    assert context_of(session, "n1") == pytest.approx(expected(note[1], "agent"), abs=1e-5)
+    assert context_of(session, "t2") == pytest.approx(
+        expected(ANSWER[1], "customer", QUESTION), abs=1e-5
+    )
+    Turn.objects.filter(session=session).update(context_embedding=None)
+    turns_embed_pending()
+    assert context_of(session, "n1") == pytest.approx(expected(note[1], "agent"), abs=1e-5)
+    assert context_of(session, "t2") == pytest.approx(
+        expected(ANSWER[1], "customer", QUESTION), abs=1e-5
+    )
+
+
 def test_a_client_embedding_gets_no_context_vector_and_is_not_pending(session):
     vector = [0.0] * 384
     vector[0] = 1.0
