@@ -47,6 +47,7 @@ from moss_client.types import (
     PushIndexResult,
     QueryOptions,
     QueryResultDoc,
+    RetryPolicy,
     SearchResult,
     SessionInfo,
     StoredDocument,
@@ -156,7 +157,29 @@ def response_decode(response: httpx.Response) -> Any:
         code, message = str(body.get("error") or "error"), body["message"]
     else:
         code, message = "http_error", _plain_message(response)
-    raise error_for_status(response.status_code, code=code, message=message)
+    raise error_for_status(
+        response.status_code, code=code, message=message, retry_after=retry_after_of(response)
+    )
+
+
+def retry_after_of(response: httpx.Response) -> float | None:
+    """The reply's Retry-After in seconds (the server sends seconds, never a date)."""
+    try:
+        seconds = float(response.headers["Retry-After"])
+    except (KeyError, ValueError):
+        return None
+    return seconds if seconds >= 0 else None
+
+
+def retry_wait(response: httpx.Response, *, retries: int, policy: RetryPolicy) -> float | None:
+    """Seconds to wait before sending a refused request again, or None to stop: only a 429
+    or 503 that says when (the request wrote nothing), within the policy's limits."""
+    if response.status_code not in (429, 503) or retries >= policy.attempts:
+        return None
+    seconds = retry_after_of(response)
+    if seconds is None or seconds > policy.max_wait:
+        return None
+    return seconds
 
 
 def _plain_message(response: httpx.Response) -> str:
@@ -756,4 +779,4 @@ class EventFollower:
             raise error
         delay = min(RETRY_FIRST_DELAY * 2**self._failures, RETRY_MAX_DELAY)
         self._failures += 1
-        return delay * random.uniform(0.5, 1.0)
+        return max(delay * random.uniform(0.5, 1.0), error.retry_after or 0.0)

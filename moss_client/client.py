@@ -23,6 +23,7 @@ from moss_client.types import (
     HandoffTo,
     PushIndexResult,
     QueryOptions,
+    RetryPolicy,
     SearchResult,
     SessionInfo,
     StoredDocument,
@@ -46,10 +47,13 @@ class MossClient:
         timeout: float = _core.DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
         call_limits: CallLimits | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.base_url = _core.api_base_url(base_url)
         # Larger add_docs / delete_docs calls are split into requests within these.
         self.call_limits = call_limits or CallLimits()
+        # A 429 or 503 with Retry-After is sent again after that wait, within this policy.
+        self.retry = retry or RetryPolicy()
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers=_core.headers(project_id=project_id, project_key=project_key, agent=agent),
@@ -60,14 +64,21 @@ class MossClient:
     async def _run(self, operation: _core.Operation[T]) -> T:
         step = _core.advance(operation, None)
         while isinstance(step, _core.Request):
-            with _core.transport_errors():
-                response = await self._http.request(
-                    step.method,
-                    step.path,
-                    params=step.params,
-                    json=step.json,
-                    timeout=httpx.USE_CLIENT_DEFAULT if step.timeout is None else step.timeout,
-                )
+            retries = 0
+            while True:
+                with _core.transport_errors():
+                    response = await self._http.request(
+                        step.method,
+                        step.path,
+                        params=step.params,
+                        json=step.json,
+                        timeout=httpx.USE_CLIENT_DEFAULT if step.timeout is None else step.timeout,
+                    )
+                wait = _core.retry_wait(response, retries=retries, policy=self.retry)
+                if wait is None:
+                    break
+                retries += 1
+                await asyncio.sleep(wait)
             step = _core.advance_response(operation, response)
         return step.value
 

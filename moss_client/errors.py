@@ -6,11 +6,20 @@ from __future__ import annotations
 class MossError(Exception):
     """Base of every error the SDK raises. `status` is None when no reply came back."""
 
-    def __init__(self, message: str, *, status: int | None = None, code: str = "error") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str = "error",
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.code = code
+        # Seconds the server asked the client to wait (429, 503), when it said.
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         where = f"HTTP {self.status} " if self.status is not None else ""
@@ -41,6 +50,12 @@ class TooLargeError(MossError):
     """413: one request over a server limit (body size, text per call) that cannot be split."""
 
 
+class RateLimitedError(MossError):
+    """429: over the key's request rate (or too many failed authentications); nothing was
+    written. `retry_after` says when to try again; the client already waited and retried
+    as its RetryPolicy allows."""
+
+
 class ServerError(MossError):
     """5xx."""
 
@@ -57,12 +72,15 @@ ERRORS_BY_STATUS: dict[int, type[MossError]] = {
     409: ConflictError,
     413: TooLargeError,
     422: ValidationError,
+    429: RateLimitedError,
 }
 
 
-def error_for_status(status: int, *, code: str, message: str) -> MossError:
+def error_for_status(
+    status: int, *, code: str, message: str, retry_after: float | None = None
+) -> MossError:
     error_class = ERRORS_BY_STATUS.get(status) or (ServerError if status >= 500 else MossError)
-    return error_class(message, status=status, code=code)
+    return error_class(message, status=status, code=code, retry_after=retry_after)
 
 
 class WebhookVerificationError(MossError):

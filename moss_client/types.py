@@ -11,6 +11,18 @@ SessionStatus = Literal["bot", "waiting", "held", "resolved"]
 
 
 @dataclass(frozen=True)
+class RetryPolicy:
+    """Requests the server refused for now, with a `Retry-After` (429: over the key's rate;
+    503: the database or Redis is down), wrote nothing: the SDK sends them again after the
+    wait the server asked for, up to `attempts` more times and only while the wait is at
+    most `max_wait` seconds. Then it raises (RateLimitedError, ServerError) with
+    `retry_after` set. `RetryPolicy(attempts=0)` turns this off."""
+
+    attempts: int = 3
+    max_wait: float = 30.0
+
+
+@dataclass(frozen=True)
 class CallLimits:
     """How much one add_docs or delete_docs request may carry; the SDK splits larger calls.
 

@@ -13,7 +13,8 @@ So both columns include the model's work. The ingest figure is the 1,000-turn
 load; the 10,000-turn session and collection get vectors computed once in this
 process (as scripts/bench.py builds its 10,000-turn session), so that the run
 takes minutes, not an hour, on a busy machine. Prints figures side by side and the
-ratios issue 9 sets as targets. Nothing passes or fails.
+ratios issue 9 sets as targets. The two answer queries in turn, query by query, so
+that both meet the same load on a shared machine. Nothing passes or fails.
 """
 
 from __future__ import annotations
@@ -93,14 +94,18 @@ def chroma_server() -> Iterator[str]:
             log.close()
 
 
-def timed(action: Callable[[str], object], runs: int) -> list[float]:
-    for i in range(WARM_UP):
-        action(QUERIES[i % len(QUERIES)])
-    samples = []
-    for i in range(runs):
-        started = time.perf_counter()
-        action(QUERIES[i % len(QUERIES)])
-        samples.append((time.perf_counter() - started) * 1000)
+def timed_side_by_side(
+    ours: Callable[[str], object], theirs: Callable[[str], object], runs: int
+) -> tuple[list[float], list[float]]:
+    """Milliseconds per query for each, the two taking turns query by query, so that both
+    meet the same load on a shared machine."""
+    samples: tuple[list[float], list[float]] = ([], [])
+    for i in range(WARM_UP + runs):
+        for action, into in ((ours, samples[0]), (theirs, samples[1])):
+            started = time.perf_counter()
+            action(QUERIES[i % len(QUERIES)])
+            if i >= WARM_UP:
+                into.append((time.perf_counter() - started) * 1000)
     return samples
 
 
@@ -131,61 +136,59 @@ def moss_figures(
                 ]
             )
         ingest = size / (time.perf_counter() - started) if timed_load else None
-        queries = timed(partial(_query, session), QUERY_RUNS)
-        figures[size] = {"ingest": ingest, "query": queries}
+        figures[size] = {"ingest": ingest, "query": partial(_query, session)}
     return figures
 
 
 def chroma_figures(
-    base_url: str, pool: list[str], vectors: dict[str, list[float]]
+    chroma: httpx.Client, pool: list[str], vectors: dict[str, list[float]]
 ) -> dict[int, dict[str, Any]]:
     figures: dict[int, dict[str, Any]] = {}
-    with httpx.Client(base_url=base_url + CHROMA_API, timeout=300) as chroma:
-        for size in SIZES:
-            created = chroma.post(
-                "/collections",
-                json={
-                    "name": f"peer-{size}",
-                    "configuration": {"hnsw": {"space": "cosine"}},
-                    "get_or_create": True,
-                },
+    for size in SIZES:
+        created = chroma.post(
+            "/collections",
+            json={
+                "name": f"peer-{size}",
+                "configuration": {"hnsw": {"space": "cosine"}},
+                "get_or_create": True,
+            },
+        )
+        created.raise_for_status()
+        collection = created.json()["id"]
+        turns = turns_for(size, pool)
+        timed_load = size == TIMED_INGEST
+        started = time.perf_counter()
+        for start in range(0, size, BATCH):
+            batch = turns[start : start + BATCH]
+            texts = [t for _, t, _ in batch]
+            batch_vectors = (
+                embeddings.texts_embed(texts).tolist()
+                if timed_load
+                else [vectors[t] for t in texts]
             )
-            created.raise_for_status()
-            collection = created.json()["id"]
-            turns = turns_for(size, pool)
-            timed_load = size == TIMED_INGEST
-            started = time.perf_counter()
-            for start in range(0, size, BATCH):
-                batch = turns[start : start + BATCH]
-                texts = [t for _, t, _ in batch]
-                batch_vectors = (
-                    embeddings.texts_embed(texts).tolist()
-                    if timed_load
-                    else [vectors[t] for t in texts]
-                )
-                chroma.post(
-                    f"/collections/{collection}/add",
-                    json={
-                        "ids": [i for i, _, _ in batch],
-                        "documents": [t for _, t, _ in batch],
-                        "metadatas": [m for _, _, m in batch],
-                        "embeddings": batch_vectors,
-                    },
-                ).raise_for_status()
-            ingest = size / (time.perf_counter() - started) if timed_load else None
+            chroma.post(
+                f"/collections/{collection}/add",
+                json={
+                    "ids": [i for i, _, _ in batch],
+                    "documents": [t for _, t, _ in batch],
+                    "metadatas": [m for _, _, m in batch],
+                    "embeddings": batch_vectors,
+                },
+            ).raise_for_status()
+        ingest = size / (time.perf_counter() - started) if timed_load else None
 
-            def query(text: str, collection: str = collection) -> None:
-                vector = embeddings.query_embed(text).tolist()
-                chroma.post(
-                    f"/collections/{collection}/query",
-                    json={
-                        "query_embeddings": [vector],
-                        "n_results": 5,
-                        "include": ["documents", "metadatas", "distances"],
-                    },
-                ).raise_for_status()
+        def query(text: str, collection: str = collection) -> None:
+            vector = embeddings.query_embed(text).tolist()
+            chroma.post(
+                f"/collections/{collection}/query",
+                json={
+                    "query_embeddings": [vector],
+                    "n_results": 5,
+                    "include": ["documents", "metadatas", "distances"],
+                },
+            ).raise_for_status()
 
-            figures[size] = {"ingest": ingest, "query": timed(query, QUERY_RUNS)}
+        figures[size] = {"ingest": ingest, "query": query}
     return figures
 
 
@@ -194,14 +197,19 @@ def main() -> None:
     print(f"  load average before the run: {load_average()}")
     pool = text_pool(2_000)
     vectors = dict(zip(pool, embeddings.texts_embed(pool).tolist(), strict=True))
-    with chroma_server() as chroma_url:
-        chroma = chroma_figures(chroma_url, pool, vectors)
     with (
+        chroma_server() as chroma_url,
+        httpx.Client(base_url=chroma_url + CHROMA_API, timeout=300) as chroma_client,
         bench_project() as (project, key),
         server_process() as base_url,
         MossClientSync(project.public_id, key, base_url=base_url, timeout=300) as client,
     ):
+        chroma = chroma_figures(chroma_client, pool, vectors)
         moss = moss_figures(client, pool, vectors)
+        for size in SIZES:
+            moss[size]["query"], chroma[size]["query"] = timed_side_by_side(
+                moss[size]["query"], chroma[size]["query"], QUERY_RUNS
+            )
 
     print()
     print(f"{'':<28} {'moss-web':>10} {'Chroma':>10} {'ratio':>7} {'target':>8}")

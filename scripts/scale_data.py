@@ -8,7 +8,9 @@ the same data. Turns are inserted in time order, so a long session's turns lie
 scattered among everyone else's, as they would in production.
 
 Embeddings are random unit vectors (a pool of 20,000, each turn taking one by
-hash): the figures measure storage and scans, not ranking quality.
+hash; the context vector is the same one) and no turn has extracted facts:
+the figures measure storage and scans, not ranking quality. Both are filled
+at load so no embedding worker or data migration has a backlog to work off.
 """
 
 from __future__ import annotations
@@ -112,7 +114,7 @@ ALTER TABLE bench.vec ADD PRIMARY KEY (i);
 # with a bot), created over the last 90 days, one turn every 40 seconds.
 _SESSIONS_SQL = """
 INSERT INTO sessions_app_session (project_id, name, model_id, metadata, status, holder_id,
-    holder_label, waiting_since, version, doc_count, last_seq, created_at, updated_at)
+    holder_label, waiting_since, version, doc_count, last_seq, created_at, updated_at, channels)
 SELECT %(project)s, name, 'all-MiniLM-L6-v2',
     jsonb_build_object('customer_id', 'cust-' || (i %% 20000), 'customer_name',
                        'Customer ' || (i %% 20000)),
@@ -120,17 +122,17 @@ SELECT %(project)s, name, 'all-MiniLM-L6-v2',
          WHEN u < 0.66 THEN 'resolved' ELSE 'bot' END,
     NULL, CASE WHEN u >= 0.66 THEN 'bench-bot' ELSE '' END, NULL, 0, n, n,
     now() - interval '90 days' * bench.u(i, 12),
-    now() - interval '90 days' * bench.u(i, 12) + interval '40 seconds' * n
+    now() - interval '90 days' * bench.u(i, 12) + interval '40 seconds' * n, '{}'
 FROM (
     SELECT i, 's-' || lpad(i::text, 6, '0') AS name, bench.u(i, 11) AS u,
            5 + floor(bench.u(i, 13) * 29)::int AS n
     FROM generate_series(1, %(sessions)s) i
 ) g;
 INSERT INTO sessions_app_session (project_id, name, model_id, metadata, status, holder_label,
-    version, doc_count, last_seq, created_at, updated_at)
+    version, doc_count, last_seq, created_at, updated_at, channels)
 SELECT %(project)s, name, 'all-MiniLM-L6-v2',
     jsonb_build_object('customer_id', 'cust-' || name), 'bot', 'bench-bot', 0, n, n,
-    now() - interval '60 days', now() - interval '1 minute'
+    now() - interval '60 days', now() - interval '1 minute', '{}'
 FROM unnest(%(big_names)s::text[], %(big_sizes)s::int[]) AS b(name, n);
 """
 
@@ -143,16 +145,18 @@ SELECT s.id AS session_id, k AS seq, abs(hashtext(s.name))::bigint * 100003 + k 
 FROM sessions_app_session s, generate_series(1, s.doc_count) k
 WHERE s.project_id = %(project)s
 ORDER BY at;
-INSERT INTO sessions_app_turn (session_id, doc_id, seq, text, metadata, embedding, model_id,
-    written_by_key_prefix, created_at, updated_at)
+INSERT INTO sessions_app_turn (session_id, doc_id, seq, text, metadata, embedding,
+    context_embedding, extracted, model_id, written_by_key_prefix, created_at, updated_at)
 SELECT session_id, 'turn-' || seq, seq, bench.turn_text(h, seq %% 2 = 1),
     jsonb_build_object(
         'channel', (%(channels)s::text[])[1 + ((h / 100003 + seq / 8) %% 4)::int],
         'role', CASE WHEN seq %% 2 = 1 THEN 'customer' ELSE 'agent' END,
         'author', CASE WHEN seq %% 2 = 1 THEN 'customer' ELSE 'bench-bot' END),
-    (SELECT v FROM bench.vec WHERE i = (hashint8extended(h, 5) & 1048575) %% %(pool)s),
-    'all-MiniLM-L6-v2', %(prefix)s, at, at
-FROM bench.stage;
+    vec.v, vec.v, '{}'::jsonb, 'all-MiniLM-L6-v2', %(prefix)s, at, at
+FROM bench.stage
+CROSS JOIN LATERAL (
+    SELECT v FROM bench.vec WHERE i = (hashint8extended(h, 5) & 1048575) %% %(pool)s
+) vec;
 INSERT INTO sessions_app_auditevent (project_id, session_id, session_name, kind, actor_key_id,
     actor_label, channel, device, data, created_at)
 SELECT %(project)s, st.session_id, s.name, 'turns.added', %(key)s, 'bench-bot', 'chat', '',

@@ -303,3 +303,16 @@ def test_a_warning_after_the_breach_is_refused(api: ApiClient) -> None:
         project.full_clean()
     project.sla_waiting_breach_seconds = 0  # no breach level: any warning will do
     project.full_clean()
+
+
+def test_a_take_over_moves_the_session_to_the_supervisors_mine(
+    inbox: ApiClient, ana: Any, make_user: Callable[..., Any]
+) -> None:
+    from sessions_app.services.supervision import session_take_over
+
+    sam = make_user("sam", inbox.project, role="supervisor")
+    session_take_over(session=Session.objects.get(name="held-by-ana"), supervisor=sam)
+    mine = logged_in(sam).get("/console/", {"tab": "mine"}).content.decode()
+    assert re.findall(r'data-session="([\w-]+)"', mine) == ["held-by-ana"]
+    assert "Handling" in mine and "held by you" in mine
+    assert tab_counts(logged_in(ana).get("/console/").content.decode())["mine"] == 0

@@ -91,6 +91,10 @@ def test_the_mine_tab_lists_a_claimed_session_and_counts_it_live(
     other.goto(f"{live_server_url}/console/?tab=unassigned")
     other.locator('tr[data-session="conv-a"]').get_by_role("button", name="Claim").click()
     other.wait_for_url(f"**/console/p/{project.public_id}/s/conv-a/")
+    # The session page's handling timer ticks too.
+    handling = other.locator("#session-status time[data-since]")
+    expect(handling).to_have_text(re.compile(r"^\d+s$"))
+    expect(handling).not_to_have_text(handling.inner_text(), timeout=5_000)
 
     row = mine.locator('tr[data-session="conv-a"]')
     expect(row).to_contain_text("held by you", timeout=15_000)
@@ -307,3 +311,33 @@ def test_reply_hand_back_and_resolve_shortcuts_open_their_forms(
     page.keyboard.press("e")
     expect(page.get_by_label("Resolution note")).to_be_visible()
     expect(page.get_by_label("Resolution note")).to_be_focused()
+
+
+def test_a_supervisor_sees_who_is_online_and_their_load(
+    live_server_url: str,
+    make_project: Callable[..., tuple[Project, str]],
+    make_user: Callable[..., Any],
+    browser: Any,
+) -> None:
+    from playwright.sync_api import expect
+
+    project, key = make_project("Acme")
+    make_user("ana", project)
+    make_user("ben", project)
+    make_user("sam", project, role="supervisor")
+    escalate(bot_client(live_server_url, project, key), "conv-load")
+
+    ana = browser.new_context().new_page()
+    sign_in(ana, live_server_url, "ana")
+    ana.locator('tr[data-session="conv-load"]').get_by_role("button", name="Claim").click()
+    ana.wait_for_url("**/s/conv-load/")
+    expect(ana.locator("#live-status")).to_have_attribute("data-state", "open", timeout=15_000)
+
+    sam = browser.new_context().new_page()
+    sign_in(sam, live_server_url, "sam")
+    row = sam.locator('#presence tr[data-user="ana"]')
+    expect(row.locator("[data-presence]")).to_have_attribute(
+        "data-presence", "online", timeout=15_000
+    )
+    expect(row.locator(".load")).to_have_text("1")
+    expect(sam.locator('#presence tr[data-user="ben"] [data-presence]')).to_have_text("offline")

@@ -174,7 +174,11 @@ def inbox_page(*, user: User, query: InboxQuery, now: datetime | None = None) ->
         customer_text=Subquery(last_customer.order_by("-seq").values("text")[:1]),
         customer_author=Subquery(last_customer.order_by("-seq").values("metadata__author")[:1]),
     )
-    since = F("since").asc(nulls_last=True) if query.sort != "newest" else F("since").desc()
+    since = (
+        F("since").asc(nulls_last=True)
+        if query.sort != "newest"
+        else F("since").desc(nulls_last=True)
+    )
     return sessions.select_related(
         "project", "queue_team", "queue_user", "holder", "last_handoff"
     ).order_by("waiting_first", since, "id")

@@ -1,4 +1,4 @@
-// The inbox: timers that tick from the server's timestamps, service-level colours, and
+// The inbox and the session page: timers that tick from the server's timestamps, service-level colours, and
 // filters that apply as they change. A static file: the Content-Security-Policy allows no
 // inline code.
 (function () {
@@ -7,8 +7,8 @@
   var offset = 0;
 
   function syncClock() {
-    var queue = document.getElementById("queue");
-    var serverNow = queue && parseFloat(queue.dataset.serverNow);
+    var stamped = document.querySelector("[data-server-now]");
+    var serverNow = stamped && parseFloat(stamped.dataset.serverNow);
     if (serverNow) offset = serverNow * 1000 - Date.now();
   }
 

@@ -48,8 +48,20 @@
       event.preventDefault();
     }
   });
-  document.addEventListener("htmx:afterSettle", updateAll);
-  document.addEventListener("DOMContentLoaded", updateAll);
+  // The reply box announces its picker to assistive technology.
+  function describePicker() {
+    var list = document.getElementById("canned-picker");
+    document.querySelectorAll("textarea[data-canned]").forEach(function (box) {
+      if (!list) return;
+      box.setAttribute("aria-autocomplete", "list");
+      box.setAttribute("aria-controls", list.id);
+      box.setAttribute("aria-expanded", "false");
+    });
+  }
+
+  function ready() { updateAll(); describePicker(); }
+  document.addEventListener("htmx:afterSettle", ready);
+  document.addEventListener("DOMContentLoaded", ready);
 
   // The canned-response picker. "/" at the start of the box or after a space
   // opens it; the words typed after it filter by shortcut and title; arrows

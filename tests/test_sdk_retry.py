@@ -1,0 +1,124 @@
+"""A request the server refuses for now (429 over the key's rate, 503 with a dependency down)
+says when to come back; both clients wait that long and send it again, within their
+RetryPolicy, and otherwise raise a typed error that carries the wait."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import pytest
+from django.test import override_settings
+
+from moss_client import (
+    DocumentInfo,
+    MossClient,
+    MossClientSync,
+    RateLimitedError,
+    RetryPolicy,
+    ServerError,
+    _core,
+)
+from moss_web.asgi_handler import PooledThreadsASGIHandler
+from sessions_app.models import Turn
+
+
+def reply(status: int, retry_after: str | None = None) -> httpx.Response:
+    headers = {"Retry-After": retry_after} if retry_after is not None else {}
+    return httpx.Response(status, headers=headers, json={"error": "e", "message": "m"})
+
+
+@pytest.mark.parametrize(
+    ("response", "retries", "wait"),
+    [
+        (reply(429, "2"), 0, 2.0),
+        (reply(503, "5"), 2, 5.0),
+        (reply(429, "2"), 3, None),  # the policy's attempts are used up
+        (reply(429, "31"), 0, None),  # longer than the policy waits
+        (reply(429), 0, None),  # no Retry-After: the server did not say when
+        (reply(429, "Wed, 21 Oct 2026 07:28:00 GMT"), 0, None),
+        (reply(500, "1"), 0, None),  # a bug, not a refusal: it may have written
+        (reply(422, "1"), 0, None),
+    ],
+)
+def test_only_a_refusal_that_says_when_is_retried(response, retries, wait) -> None:
+    assert _core.retry_wait(response, retries=retries, policy=RetryPolicy()) == wait
+
+
+def test_the_typed_errors_carry_the_servers_wait() -> None:
+    with pytest.raises(RateLimitedError) as throttled:
+        _core.response_decode(reply(429, "7"))
+    assert throttled.value.retry_after == 7.0
+    with pytest.raises(ServerError) as unavailable:
+        _core.response_decode(reply(503, "5"))
+    assert unavailable.value.retry_after == 5.0
+
+
+@pytest.fixture
+def sync_client(wsgi_app: Any, make_project: Any):
+    """The blocking client speaking HTTP to the real app in-process, so the test sets the
+    server's rate."""
+    project, key = make_project("Acme")
+
+    def make(**kwargs: Any) -> MossClientSync:
+        transport = httpx.WSGITransport(app=wsgi_app)
+        return MossClientSync(
+            project.public_id, key, base_url="http://testserver", transport=transport, **kwargs
+        )
+
+    return make
+
+
+@override_settings(MOSS_API_KEY_RATE="2/s")
+def test_a_throttled_call_waits_and_goes_through(sync_client: Any) -> None:
+    client = sync_client()
+    session = client.session("conv-1")
+    session.refresh()  # the key's second request in this second
+    started = time.monotonic()
+    added = session.add_docs([DocumentInfo(id="t1", text="sent after the wait")])
+    assert added.added == 1
+    assert time.monotonic() - started >= 0.2  # it waited for the window to open
+    assert Turn.objects.filter(doc_id="t1").count() == 1
+
+
+@override_settings(MOSS_API_KEY_RATE="2/s")
+def test_without_retries_the_throttled_call_raises_with_the_wait_and_writes_nothing(
+    sync_client: Any,
+) -> None:
+    client = sync_client(retry=RetryPolicy(attempts=0))
+    session = client.session("conv-1")
+    session.refresh()
+    with pytest.raises(RateLimitedError) as refused:
+        session.add_docs([DocumentInfo(id="t1", text="refused")])
+    assert refused.value.status == 429
+    assert refused.value.retry_after is not None and 0 < refused.value.retry_after <= 1
+    assert not Turn.objects.filter(doc_id="t1").exists()
+
+
+@override_settings(MOSS_API_KEY_RATE="1/min")
+def test_a_wait_beyond_the_policy_is_not_slept_through(sync_client: Any) -> None:
+    client = sync_client(retry=RetryPolicy(max_wait=5))
+    client.session("conv-1")
+    started = time.monotonic()
+    with pytest.raises(RateLimitedError):
+        client.session("conv-1")
+    assert time.monotonic() - started < 5
+
+
+@override_settings(MOSS_API_KEY_RATE="2/s")
+def test_the_async_client_waits_too(transactional_db: None, make_project: Any) -> None:
+    project, key = make_project("Acme")
+
+    async def calls() -> int:
+        transport = httpx.ASGITransport(app=PooledThreadsASGIHandler())
+        async with MossClient(
+            project.public_id, key, base_url="http://testserver", transport=transport
+        ) as client:
+            session = await client.session("conv-1")
+            await session.refresh()
+            added = await session.add_docs([DocumentInfo(id="t1", text="after the wait")])
+        return added.added
+
+    assert asyncio.run(calls()) == 1
