@@ -22,6 +22,7 @@ the question's labelled turn ids, ranked = the top 10 ids returned):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -183,8 +184,11 @@ def eval_set_store(*, project: Project, sessions: list[EvalSession]) -> dict[str
     return stored
 
 
+# No query-intent signals (services/query_intent.py): the blend alone.
+INTENT_BOOSTS = ("role_boost", "commitment_boost", "fact_boost")
+NO_INTENT = Ranking(role_boost=0.0, commitment_boost=0.0, fact_boost=0.0)
 # Today's ranking before this harness: ts_rank_cd and the plain embedding alone.
-BASELINE = Ranking(keyword="ts_rank_cd", context_weight=0.0)
+BASELINE = dataclasses.replace(NO_INTENT, keyword="ts_rank_cd", context_weight=0.0)
 
 
 def methods_for(alphas: Iterable[float], context_weights: Iterable[float]) -> list[Method]:
@@ -201,6 +205,13 @@ def methods_for(alphas: Iterable[float], context_weights: Iterable[float]) -> li
         if weight:  # the plain semantic row is the baseline's
             methods.append(Method(f"semantic {label}", 1.0, ranking))
         methods.extend(Method(f"hybrid bm25 {label}", alpha, ranking) for alpha in alphas)
+    # The default blend without the query-intent signals, then with each one alone.
+    default = Ranking()
+    methods.append(Method("hybrid, no intent", DEFAULT_ALPHA, {"ranking": NO_INTENT}))
+    for boost in INTENT_BOOSTS:
+        alone = dataclasses.replace(NO_INTENT, **{boost: getattr(default, boost)})
+        label = f"hybrid, {boost.removesuffix('_boost')} only"
+        methods.append(Method(label, DEFAULT_ALPHA, {"ranking": alone}))
     return methods
 
 
@@ -285,6 +296,7 @@ def ranking_cost(*, project: Project, sessions: list[EvalSession], turns: int) -
         Method("semantic ctx (default)", 1.0),
         Method("hybrid ts_rank_cd plain", 0.8, baseline),
         Method("hybrid bm25 plain", DEFAULT_ALPHA, plain),
+        Method("hybrid bm25 ctx, no intent", DEFAULT_ALPHA, {"ranking": NO_INTENT}),
         Method("hybrid bm25 ctx (default)", DEFAULT_ALPHA),
     ):
         latencies = sorted(

@@ -228,6 +228,9 @@ def scale_load(
     channels_backfill = import_module(
         "sessions_app.migrations.0009_channel_lists"
     ).CHANNELS_BACKFILL
+    handoff_channels = import_module(
+        "sessions_app.migrations.0013_handoff_channels"
+    ).HANDOFF_CHANNELS_BACKFILL
     with connection.cursor() as cursor:
         cursor.execute("SET synchronous_commit = off; SET maintenance_work_mem = '512MB'")
         cursor.execute(_functions_sql())
@@ -238,6 +241,7 @@ def scale_load(
             ("handoffs", _HANDOFFS_SQL),
             # The channel lists turns_upsert keeps on write, as migration 0009 fills them.
             ("channel lists", channels_backfill),
+            ("handoff channels", handoff_channels),
         ):
             print(f"  loading {label}…", flush=True)
             cursor.execute(sql, params if "%(" in sql else None)

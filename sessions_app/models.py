@@ -340,6 +340,13 @@ class Handoff(models.Model):
     from_agent = models.CharField(max_length=200, blank=True)
     from_channel = models.CharField(max_length=50, blank=True)
     to_kind = models.CharField(max_length=20, choices=HandoffTarget.choices)
+    # The channels around the handoff point, kept on write for the dashboard's
+    # channel pairs: of the last turn at it ("" none), and of the first turn
+    # after it (None until one is written, "" when that turn has no channel).
+    channel_before = models.CharField(max_length=200, blank=True, editable=False)
+    channel_after = models.CharField(  # noqa: DJ001 (None: no turn yet; "": one without)
+        max_length=200, null=True, blank=True, editable=False
+    )
     to_target = models.CharField(max_length=200, blank=True)
     reason = models.TextField(blank=True)
     by_user = models.ForeignKey(

@@ -1,3 +1,5 @@
+# The dashboard as computed before the SQL version (annotations renamed: Handoff now
+# stores channel_before/channel_after itself). Kept for tests/test_dashboard_sql.py.
 """Figures for the supervisor dashboard of one project over a window (24h, 7d, 30d).
 
 Definitions (kept here so the page, its tests and its readers agree):
@@ -150,8 +152,8 @@ def _channel_pairs(handoffs: Sequence[Handoff]) -> list[Count]:
     for handoff in handoffs:
         if handoff.to_kind == HandoffTarget.RESOLVED:
             continue
-        source = handoff.from_channel or getattr(handoff, "channel_before", None) or UNKNOWN
-        target = getattr(handoff, "channel_after", None) or PENDING
+        source = handoff.from_channel or getattr(handoff, "turn_channel_before", None) or UNKNOWN
+        target = getattr(handoff, "turn_channel_after", None) or PENDING
         pairs[f"{source} → {target}"] += 1
     return [Count(label, n) for label, n in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))]
 
@@ -190,12 +192,12 @@ def dashboard_figures(
         Handoff.objects.filter(session__project=project, created_at__gte=since, created_at__lte=now)
         .select_related("by_user", "claimed_by")
         .annotate(
-            channel_before=Subquery(
+            turn_channel_before=Subquery(
                 turns.filter(seq__lte=OuterRef("last_seq"))
                 .order_by("-seq")
                 .values("metadata__channel")[:1]
             ),
-            channel_after=Subquery(
+            turn_channel_after=Subquery(
                 turns.filter(seq__gt=OuterRef("last_seq"))
                 .order_by("seq")
                 .values("metadata__channel")[:1]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import random
 from dataclasses import astuple
 from datetime import datetime, timedelta
+from importlib import import_module
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 
 from sessions_app.models import Handoff, Project, Session, SessionStatus, Turn
 from sessions_app.services import dashboard
@@ -70,6 +72,11 @@ def _random_history(seed: int) -> tuple[Project, datetime]:
             Handoff.objects.filter(pk=handoff.pk).update(
                 created_at=at - timedelta(minutes=10 * (10 - handoff.version))
             )
+    # Rows made here bypass the services that keep each handoff's channels: fill
+    # them as migration 0013 does for handoffs recorded before it.
+    migration = import_module("sessions_app.migrations.0013_handoff_channels")
+    with connection.cursor() as cursor:
+        cursor.execute(migration.HANDOFF_CHANNELS_BACKFILL)
     return project, now
 
 

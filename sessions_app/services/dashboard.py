@@ -10,8 +10,9 @@ Definitions (kept here so the page, its tests and its readers agree):
   humans do not restart it) -> the resolution, for resolutions in the window.
 - Channel pair: from = the handoff's from_channel, else the channel of the last
   turn at the handoff point; to = the channel of the first turn after the
-  handoff point, or "pending" while nobody has written since. Resolutions are
-  not handoffs between channels and are left out.
+  handoff point, or "pending" while nobody has written since (both kept on the
+  handoff as turns are written). Resolutions are not handoffs between channels
+  and are left out.
 - Hand-back: a specialist handing the session to a bot.
 - Per specialist: claims in the window, their median time to claim, and the
   specialist's resolutions and hand-backs in the window.
@@ -217,24 +218,13 @@ _RESOLVE_SECONDS = f"""
     WHERE""",
     1,
 )
+# The channels around each handoff point are kept on write (services/channels.py).
 _CHANNEL_PAIRS = f"""
-    SELECT COALESCE(NULLIF(h.from_channel, ''), before.channel, %(unknown)s),
-           COALESCE(after.channel, %(pending)s), count(*)
+    SELECT COALESCE(NULLIF(h.from_channel, ''), NULLIF(h.channel_before, ''), %(unknown)s),
+           COALESCE(NULLIF(h.channel_after, ''), %(pending)s), count(*)
     {_IN_WINDOW} AND h.to_kind <> 'resolved'
     GROUP BY 1, 2
-""".replace(
-    "WHERE",
-    """LEFT JOIN LATERAL (
-        SELECT NULLIF(t.metadata ->> 'channel', '') AS channel FROM sessions_app_turn t
-        WHERE t.session_id = h.session_id AND t.seq <= h.last_seq ORDER BY t.seq DESC LIMIT 1
-    ) before ON true
-    LEFT JOIN LATERAL (
-        SELECT NULLIF(t.metadata ->> 'channel', '') AS channel FROM sessions_app_turn t
-        WHERE t.session_id = h.session_id AND t.seq > h.last_seq ORDER BY t.seq LIMIT 1
-    ) after ON true
-    WHERE""",
-    1,
-)
+"""
 _COUNTS = f"""
     SELECT count(*) FILTER (WHERE h.to_kind IN {_ESCALATIONS}),
            count(*) FILTER (WHERE h.to_kind IN {_ESCALATIONS} AND h.claimed_at IS NOT NULL)

@@ -25,6 +25,7 @@ from sessions_app.models import (
 )
 from sessions_app.selectors import ESCALATIONS, last_escalation
 from sessions_app.services.audit import audit_record
+from sessions_app.services.channels import handoff_channel_before
 from sessions_app.services.event_log import event_record
 
 # The event each kind of handoff writes to the log bots read.
@@ -110,6 +111,7 @@ def handoff_record(
         version=session.version,
         doc_count=session.doc_count,
         last_seq=session.last_seq,
+        channel_before=handoff_channel_before(session=session),
         from_agent=from_agent or actor.label,
         from_channel=from_channel,
         to_kind=to_kind,

@@ -5,9 +5,13 @@ similarity from pgvector, blended with the similarity of the turn's context
 vector (services/turn_context.py, `Ranking.context_weight`), and keyword is
 Okapi BM25 computed in Postgres from the turns' tsvector (the english config's
 stemming and stop words; IDF over the searched set; length normalisation),
-scaled so the best keyword match in the searched set scores 1. alpha=1 skips keyword
-ranking, alpha=0 skips the model. While the model is unavailable a query
-that needs it is scored by keyword alone and says so (degraded="keyword_only");
+scaled so the best keyword match in the searched set scores 1. A hybrid score
+(0 < alpha < 1) also adds small boosts where the query asks for what a turn holds:
+its speaker's role, a commitment, a kind of fact (services/query_intent.py,
+`Ranking`'s boosts; read from stored metadata and Turn.extracted). alpha=1 is
+purely semantic and skips keyword ranking, alpha=0 purely keyword and skips the
+model. While the model is unavailable a query that needs it is scored by keyword
+alone and says so (degraded="keyword_only");
 turns whose embedding is pending count as similarity 0. The scan is exact: per-session sets are
 small enough that the (session_id) index plus an exact distance beats an
 approximate index that would have to post-filter by session (README, "Search").
@@ -27,6 +31,7 @@ from django.db import connection
 from sessions_app import embeddings
 from sessions_app.errors import InvalidInput
 from sessions_app.filters import filter_compile
+from sessions_app.services.query_intent import query_intent_read
 from sessions_app.validation import embedding_check
 
 
@@ -72,6 +77,12 @@ class Ranking:
     # its speaker and the turn before it, services/turn_context.py); a turn without a
     # context vector (client-supplied embedding, or pending) counts its plain one twice.
     context_weight: float = 0.7
+    # Hybrid scores add these to the blend where the query asks for what a turn holds
+    # (services/query_intent.py): its speaker's role named, a commitment asked about, a
+    # kind of fact asked for and extracted from the turn (Turn.extracted). 0 turns one off.
+    role_boost: float = 0.1
+    commitment_boost: float = 0.1
+    fact_boost: float = 0.2
 
 
 DEFAULT_RANKING = Ranking()
@@ -125,6 +136,7 @@ def turns_search(
 
     # A client's query vector may come from another model than the context vectors.
     context_weight = 0.0 if embedding else ranking.context_weight
+    intent = query_intent_read(query=query)
     named = {
         "vector": vector_param,
         "query": query,
@@ -133,6 +145,12 @@ def turns_search(
         "top_k": top_k,
         "include_internal": include_internal,
         "context_weight": context_weight,
+        "intent_role": intent.role,
+        "role_boost": ranking.role_boost,
+        "intent_commitment": intent.commitment,
+        "commitment_boost": ranking.commitment_boost,
+        "intent_fact_kinds": list(intent.fact_kinds),
+        "fact_boost": ranking.fact_boost,
     }
     sql, params = _with_filter(
         _ranking_sql(alpha, context_weight, ranking.keyword),
@@ -202,9 +220,21 @@ _BM25 = f"""
     ),
     top AS MATERIALIZED (SELECT NULLIF(MAX(rank), 0) AS rank FROM keyword)"""
 
+# What the query's intent adds to a hybrid score (Ranking's boosts): read from the
+# role and the extraction stored with each turn, nothing recomputed.
+_PRIOR = """,
+               CASE WHEN lower(t.metadata->>'role') = %(intent_role)s
+                    THEN %(role_boost)s ELSE 0 END
+               + CASE WHEN %(intent_commitment)s AND t.extracted ? 'commitment'
+                      THEN %(commitment_boost)s ELSE 0 END
+               + CASE WHEN cardinality(%(intent_fact_kinds)s::text[]) > 0 AND EXISTS (
+                          SELECT 1 FROM jsonb_array_elements(t.extracted->'facts') AS f
+                          WHERE f->>0 = ANY(%(intent_fact_kinds)s::text[]))
+                      THEN %(fact_boost)s ELSE 0 END AS prior"""
+
 _SEARCHED = """
     searched AS MATERIALIZED (
-        SELECT t.id, length(t.search_vector) AS dl{similarity},
+        SELECT t.id, length(t.search_vector) AS dl{similarity}{prior},
                CASE WHEN t.search_vector @@ q.tq THEN t.search_vector END AS matched
         FROM sessions_app_turn t, q
         WHERE t.session_id = ANY(%(session_ids)s) AND {{filter}}
@@ -217,10 +247,10 @@ _CTES = {
         FROM sessions_app_turn t
         WHERE t.session_id = ANY(%(session_ids)s) AND t.embedding IS NOT NULL AND {{filter}}
     )""",
-    "keyword bm25": _QUERY_CTE + "," + _SEARCHED.format(similarity="") + _BM25,
+    "keyword bm25": _QUERY_CTE + "," + _SEARCHED.format(similarity="", prior="") + _BM25,
     "hybrid bm25": _QUERY_CTE
     + ","
-    + _SEARCHED.format(similarity=f", COALESCE({_SIMILARITY}, 0) AS similarity")
+    + _SEARCHED.format(similarity=f", COALESCE({_SIMILARITY}, 0) AS similarity", prior=_PRIOR)
     + _BM25,
     "keyword ts_rank_cd": _QUERY_CTE
     + """,
@@ -235,7 +265,7 @@ _CTES = {
     "hybrid ts_rank_cd": _QUERY_CTE
     + f""",
     searched AS MATERIALIZED (
-        SELECT t.id, COALESCE({_SIMILARITY}, 0) AS similarity,
+        SELECT t.id, COALESCE({_SIMILARITY}, 0) AS similarity{_PRIOR},
                CASE WHEN t.search_vector @@ q.tq
                     THEN ts_rank_cd(t.search_vector, q.tq) ELSE 0 END AS rank
         FROM sessions_app_turn t, q
@@ -250,7 +280,8 @@ _SCORES = {
     "hybrid": """
         SELECT searched.id,
                %(alpha)s * searched.similarity
-               + (1 - %(alpha)s) * COALESCE(keyword.rank / top.rank, 0) AS score
+               + (1 - %(alpha)s) * COALESCE(keyword.rank / top.rank, 0)
+               + searched.prior AS score
         FROM searched LEFT JOIN keyword USING (id) CROSS JOIN top""",
 }
 

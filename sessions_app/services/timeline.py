@@ -138,7 +138,7 @@ def _turn_entry(turn: Turn, added_by: str, actor_label: str = "") -> TimelineEnt
 
 # Audit events per timeline page; each brings the turns it added (10 a call on
 # average, MOSS_MAX_DOCS_PER_CALL at most).
-PAGE_EVENTS = 50
+PAGE_EVENTS = 20
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,11 @@ from sessions_app.models import Session, SessionStatus, Turn
 from sessions_app.selectors import turns_page
 from sessions_app.services.audit import audit_record
 from sessions_app.services.brief_extract import turn_extract
-from sessions_app.services.channels import channels_of, channels_record
+from sessions_app.services.channels import (
+    channels_of,
+    channels_record,
+    handoffs_channel_after,
+)
 from sessions_app.services.event_log import EventInput, events_record, turn_data
 from sessions_app.services.handoffs import session_reopen
 from sessions_app.services.turn_context import (
@@ -274,6 +278,8 @@ def turns_upsert(
             following.context_embedding = vectors.get(text)
             context_only.append(following)
         Turn.objects.bulk_create(new_turns)
+        if new_turns:
+            handoffs_channel_after(session=locked, first=new_turns[0])
         if changed:
             Turn.objects.bulk_update(
                 changed,
