@@ -8,4 +8,6 @@ class SessionsAppConfig(AppConfig):
 
     def ready(self) -> None:
         # Connects the receivers that tell every server process a key changed.
+        # Django's deploy checks, aware of the event-loop middleware.
+        from moss_web import checks  # noqa: F401
         from sessions_app import api_key_cache  # noqa: F401

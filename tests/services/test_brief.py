@@ -6,6 +6,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.test import override_settings
 
 from sessions_app.actors import Actor
 from sessions_app.models import Session
@@ -15,6 +16,7 @@ from sessions_app.services.brief_extract import commitment_extract, facts_extrac
 from sessions_app.services.handoffs import session_claim, session_push
 from sessions_app.services.sessions import session_open
 from sessions_app.services.turns import DocInput, turns_delete, turns_upsert
+from tests.servers import free_port
 
 # A duplicate charge that travelled voice → chat → email, with two handoffs.
 THREAD = [
@@ -325,14 +327,16 @@ def test_a_long_session_is_read_from_its_first_and_latest_turns(charged_twice, m
     ]
 
 
-def test_the_brief_is_built_when_the_cache_fails(charged_twice, monkeypatch):
+def test_the_brief_is_built_when_the_cache_fails(charged_twice):
     """The cache is an optimisation: with Redis down the brief is built every time."""
-
-    def down(*args, **kwargs):
-        raise ConnectionError("redis is down")
-
-    monkeypatch.setattr(brief_module.cache, "get", down)
-    monkeypatch.setattr(brief_module.cache, "set", down)
-    brief = session_brief(session=charged_twice)
+    dead_redis = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+    with override_settings(CACHES=dead_redis):
+        brief = session_brief(session=charged_twice)
     assert brief.problem is not None and brief.problem.turn == "e1"
     assert ("order", "A-88231") in {(f.kind, f.key) for f in brief.facts}
