@@ -233,3 +233,16 @@ def test_console_page_opens_on_the_newest_turns_and_loads_earlier(
     assert f'id="turn-{last_seq - 3}"' in text and f'id="turn-{last_seq - 2}"' not in text
     assert "Load earlier turns" in text
     assert AuditEvent.objects.filter(kind="session.viewed").count() == viewed
+
+
+def test_a_search_hit_opens_the_timeline_page_holding_its_turn(
+    history: History, sam: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(timeline_service, "PAGE_EVENTS", 2)
+    _longer(history, 5)
+    url = f"/supervise/p/{history.project.public_id}/s/conv-1/"
+    for turn in Turn.objects.filter(session=history.conv1):
+        response = sam.get(url, {"seq": turn.seq})
+        assert response.status_code == 200
+        assert f'id="turn-{turn.seq}"' in response.content.decode(), turn.doc_id
+    assert sam.get(url, {"seq": 999}).status_code == 200  # no such turn: the first page

@@ -70,4 +70,4 @@ def test_filters_update_the_list_in_place(
     page.fill("#id_q", "refund")
     page.press("#id_q", "Enter")
     page.locator("a.hit-link").first.click()
-    page.wait_for_url("**/s/conv-1/#turn-*")
+    page.wait_for_url("**/s/conv-1/?seq=*#turn-*")

@@ -114,7 +114,8 @@ def test_search_scores_like_the_api_and_links_to_the_turn(history: History, sam:
     ]
     assert hits[0].session_name == "conv-1"
     body = response.content.decode()
-    assert f"/supervise/p/{history.project.public_id}/s/conv-1/#turn-{hits[0].seq}" in body
+    seq = hits[0].seq
+    assert f"/supervise/p/{history.project.public_id}/s/conv-1/?seq={seq}#turn-{seq}" in body
 
 
 def test_search_never_reaches_another_project(history: History) -> None:

@@ -243,6 +243,37 @@ def _gaps_measure(entries: list[TimelineEntry], *, start: datetime | None) -> No
         previous = max(previous, entry.at) if previous else entry.at
 
 
+def timeline_cursor_for_seq(*, session: Session, seq: int) -> int | None:
+    """The `after` cursor of the page that holds turn `seq` (a search hit's link): the
+    page starting at the event that added it, else (no event names it) just after the
+    last event before it."""
+    added = (
+        AuditEvent.objects.filter(session=session, kind="turns.added", data__seqs__contains=[seq])
+        .order_by("created_at", "id")
+        .first()
+    )
+    if added is None:
+        # An orphan: the page starting after the last event before it holds it.
+        turn = Turn.objects.filter(session=session, seq=seq).only("created_at").first()
+        if turn is None:
+            return None
+        last = (
+            AuditEvent.objects.filter(session=session, created_at__lt=turn.created_at)
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        return last.pk if last else None
+    before = (
+        AuditEvent.objects.filter(session=session)
+        .filter(
+            Q(created_at__lt=added.created_at) | Q(created_at=added.created_at, pk__lt=added.pk)
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    return before.pk if before else None
+
+
 def timeline_iter(*, session: Session) -> Iterator[TimelineEntry]:
     """The whole timeline, a page at a time: memory holds one page (exports)."""
     after: int | None = None

@@ -27,6 +27,7 @@ from sessions_app.services.timeline import (
     as_received_build,
     timeline_chart,
     timeline_csv,
+    timeline_cursor_for_seq,
     timeline_iter,
     timeline_jsonl,
     timeline_page,
@@ -106,7 +107,11 @@ def _cursor(value: str | None) -> int | None:
 def timeline(request: HttpRequest, project_id: str, name: str) -> HttpResponse:
     membership, session = visible_session_get(user=request.user, project_id=project_id, name=name)
     try:
-        page = timeline_page(session=session, after=_cursor(request.GET.get("after")))
+        after = _cursor(request.GET.get("after"))
+        seq = _cursor(request.GET.get("seq"))
+        if after is None and seq is not None:
+            after = timeline_cursor_for_seq(session=session, seq=seq)
+        page = timeline_page(session=session, after=after)
     except NotFound as exc:
         raise Http404(exc.message) from exc
     entries = page.entries
@@ -119,7 +124,7 @@ def timeline(request: HttpRequest, project_id: str, name: str) -> HttpResponse:
             "session": session,
             "entries": entries,
             "next_after": page.next_after,
-            "first_page": "after" not in request.GET,
+            "first_page": after is None,
             "chart": timeline_chart(entries),
             "handoffs": Handoff.objects.filter(session=session).order_by("version"),
         },
