@@ -1,13 +1,8 @@
 """The query-intent signals of hybrid search (services/query_intent.py), each alone on a
 crafted session with the real model: without it the answer is not first, with it it is."""
 
-import pytest
-
-from sessions_app.actors import Actor
 from sessions_app.services.query_intent import query_intent_read
 from sessions_app.services.search import Ranking, turns_search
-from sessions_app.services.sessions import session_open
-from sessions_app.services.turns import DocInput, turns_upsert
 
 NONE = Ranking(role_boost=0.0, commitment_boost=0.0, fact_boost=0.0)
 DEFAULT = Ranking()
@@ -18,23 +13,6 @@ def top(session, query, ranking, *, alpha=0.9):
         session_ids=[session.pk], query=query, top_k=3, alpha=alpha, ranking=ranking
     )
     return [hit.id for hit in result.docs]
-
-
-@pytest.fixture
-def stored(make_project):
-    project, _ = make_project()
-    actor = Actor.for_key(project.api_keys.get(), agent="voice-bot")
-
-    def store(name, turns):
-        session, _ = session_open(project=project, name=name, actor=actor)
-        docs = [
-            DocInput(id=f"t{index}", text=text, metadata={"role": role})
-            for index, (role, text) in enumerate(turns, 1)
-        ]
-        turns_upsert(session=session, docs=docs, actor=actor)
-        return session
-
-    return store
 
 
 def test_the_query_is_read_for_role_commitment_and_fact_kinds():

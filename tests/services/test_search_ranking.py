@@ -3,10 +3,7 @@
 import pytest
 
 from sessions_app import embeddings
-from sessions_app.actors import Actor
 from sessions_app.services.search import Ranking, turns_search
-from sessions_app.services.sessions import session_open
-from sessions_app.services.turns import DocInput, turns_upsert
 
 PLAIN = Ranking(context_weight=0.0)
 
@@ -17,23 +14,6 @@ def ids(session, query, *, alpha, ranking=None, top_k=5):
         session_ids=[session.pk], query=query, top_k=top_k, alpha=alpha, **options
     )
     return [hit.id for hit in result.docs]
-
-
-@pytest.fixture
-def stored(make_project):
-    project, _ = make_project()
-    actor = Actor.for_key(project.api_keys.get(), agent="voice-bot")
-
-    def store(name, turns):
-        session, _ = session_open(project=project, name=name, actor=actor)
-        docs = [
-            DocInput(id=f"t{index}", text=text, metadata={"role": role})
-            for index, (role, text) in enumerate(turns, 1)
-        ]
-        turns_upsert(session=session, docs=docs, actor=actor)
-        return session
-
-    return store
 
 
 def test_an_id_only_keyword_ranking_finds(stored):
