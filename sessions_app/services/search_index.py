@@ -72,8 +72,23 @@ class _Growing:
 
 @dataclass
 class _Postings:
+    """The turns (row numbers) holding a lexeme, role or fact kind, and how often."""
+
     rows: list[int] = field(default_factory=list)
     tf: list[int] = field(default_factory=list)
+    _arrays: tuple[np.ndarray, np.ndarray] | None = None
+
+    def add(self, row: int, tf: int = 1) -> None:
+        self.rows.append(row)
+        self.tf.append(tf)
+        self._arrays = None
+
+    @property
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        # Built on first use after a change: queries outnumber appends.
+        if self._arrays is None:
+            self._arrays = (np.array(self.rows, dtype=np.int64), np.array(self.tf, np.float64))
+        return self._arrays
 
 
 @dataclass
@@ -93,8 +108,8 @@ class SessionIndex:
     commitment: _Growing = field(default_factory=lambda: _Growing(np.bool_))
     lengths: _Growing = field(default_factory=lambda: _Growing(np.float64))
     lexemes: dict[str, _Postings] = field(default_factory=dict)
-    roles: dict[str, list[int]] = field(default_factory=dict)
-    fact_kinds: dict[str, list[int]] = field(default_factory=dict)
+    roles: dict[str, _Postings] = field(default_factory=dict)
+    fact_kinds: dict[str, _Postings] = field(default_factory=dict)
     posting_count: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -138,13 +153,11 @@ class SessionIndex:
         for offset, row in enumerate(rows):
             index = start + offset
             if row[5] is not None:
-                self.roles.setdefault(row[5], []).append(index)
+                self.roles.setdefault(row[5], _Postings()).add(index)
             for kind in row[7] or ():
-                self.fact_kinds.setdefault(kind, []).append(index)
+                self.fact_kinds.setdefault(kind, _Postings()).add(index)
             for lexeme, tf in zip(row[8] or (), row[9] or (), strict=True):
-                postings = self.lexemes.setdefault(lexeme, _Postings())
-                postings.rows.append(index)
-                postings.tf.append(tf)
+                self.lexemes.setdefault(lexeme, _Postings()).add(index, tf)
             self.posting_count += len(row[8] or ())
         self.last_seq = int(rows[-1][1])
 
@@ -196,7 +209,10 @@ def session_index_read(*, session_id: int, query: str, context_weight: float) ->
     """The session's name, the query's lexemes, and its index brought up to date."""
     with connection.cursor() as cursor:
         cursor.execute(_STATE_SQL, {"query": query, "session_id": session_id})
-        name, created_at, last_seq, search_version, terms = cursor.fetchone()
+        row = cursor.fetchone()
+    if row is None:  # deleted since the caller fetched it: the SQL finds nothing either
+        return SessionState(name="", terms=[], index=None)
+    name, created_at, last_seq, search_version, terms = row
     budget = settings.MOSS_SEARCH_INDEX_MB * 1024 * 1024
     if last_seq * _ROW_BYTES > budget:
         return SessionState(name=name, terms=terms, index=None)
@@ -307,6 +323,10 @@ def session_index_rank(
         rows = np.flatnonzero(candidates)
     if not len(rows):
         return []
+    if len(rows) > top_k:
+        # Only rows scoring at least the top_k-th best can be chosen (ties included).
+        kth = np.partition(scores[rows], len(rows) - top_k)[len(rows) - top_k]
+        rows = rows[scores[rows] >= kth]
     chosen = rows[np.lexsort((ids[rows], -scores[rows]))[:top_k]]
     return [(int(ids[row]), float(scores[row])) for row in chosen]
 
@@ -324,8 +344,7 @@ def _bm25(
         postings = index.lexemes.get(term)
         if postings is None:
             continue
-        rows = np.asarray(postings.rows, dtype=np.int64)
-        tf = np.asarray(postings.tf, dtype=np.float64)
+        rows, tf = postings.arrays
         held = searched[rows]
         rows, tf = rows[held], tf[held]
         if not len(rows):
@@ -341,10 +360,12 @@ def _prior(index: SessionIndex, *, intent: QueryIntent, weights: IndexWeights) -
     """The query-intent boosts (services/search.py's _PRIOR)."""
     prior = np.zeros(index.size, dtype=np.float64)
     if intent.role is not None and intent.role in index.roles:
-        prior[index.roles[intent.role]] += weights.role_boost
+        prior[index.roles[intent.role].arrays[0]] += weights.role_boost
     if intent.commitment:
         prior[index.commitment.view] += weights.commitment_boost
-    if intent.fact_kinds:
-        rows = {row for kind in intent.fact_kinds for row in index.fact_kinds.get(kind, ())}
-        prior[list(rows)] += weights.fact_boost
+    has_fact = np.zeros(index.size, dtype=np.bool_)
+    for kind in intent.fact_kinds:
+        if kind in index.fact_kinds:
+            has_fact[index.fact_kinds[kind].arrays[0]] = True
+    prior[has_fact] += weights.fact_boost
     return prior
