@@ -143,13 +143,13 @@ def test_the_migration_gives_each_recorded_handoff_its_sessions_project(db: None
     expected = dict(Handoff.objects.values_list("pk", "session__project_id"))
     assert set(expected.values()) == {project.pk, Project.objects.get(name="other-5").pk}
     with connection.cursor() as cursor:
-        # Handoffs as recorded before migration 0014: no project (undone with the test's
+        # Handoffs as recorded before migration 0015: no project (undone with the test's
         # transaction; the pending foreign-key checks fire first so the table can change).
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute("ALTER TABLE sessions_app_handoff ALTER COLUMN project_id DROP NOT NULL")
         cursor.execute("UPDATE sessions_app_handoff SET project_id = NULL")
         cursor.execute(
-            import_module("sessions_app.migrations.0014_handoff_project").HANDOFF_PROJECT_FILL
+            import_module("sessions_app.migrations.0015_handoff_project").HANDOFF_PROJECT_FILL
         )
     assert dict(Handoff.objects.values_list("pk", "project_id")) == expected
     _same(project, now)

@@ -12,7 +12,7 @@ WHERE s.id = h.session_id AND h.project_id IS NULL;
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sessions_app', '0013_handoff_channels'),
+        ('sessions_app', '0014_session_search_version'),
     ]
 
     operations = [
