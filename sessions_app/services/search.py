@@ -33,7 +33,13 @@ from django.db import connection
 from sessions_app import embeddings
 from sessions_app.errors import InvalidInput
 from sessions_app.filters import filter_compile
-from sessions_app.services.query_intent import query_intent_read
+from sessions_app.services.query_intent import QueryIntent, query_intent_read
+from sessions_app.services.search_index import (
+    IndexWeights,
+    SessionState,
+    session_index_rank,
+    session_index_read,
+)
 from sessions_app.validation import embedding_check
 
 
@@ -130,6 +136,7 @@ def turns_search(
     if embedding is not None:
         embedding_check(embedding, where="query")
     vector_param: str | None = None
+    vector: np.ndarray | None = None
     degraded: str | None = None
     if alpha > 0.0:
         try:
@@ -138,13 +145,35 @@ def turns_search(
                 if embedding
                 else embeddings.query_embed(query)
             )
-            vector_param = "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]"
         except embeddings.ModelUnavailable:
             alpha, degraded = 0.0, KEYWORD_ONLY
 
     # A client's query vector may come from another model than the context vectors.
     context_weight = 0.0 if embedding else ranking.context_weight
     intent = query_intent_read(query=query)
+    if len(session_ids) == 1 and embedding is None and ranking == DEFAULT_RANKING:
+        state = session_index_read(
+            session_id=session_ids[0], query=query, context_weight=context_weight
+        )
+        if state.index is not None:
+            hits = _indexed_hits(
+                state,
+                vector=vector,
+                alpha=alpha,
+                top_k=top_k,
+                include_internal=include_internal,
+                filter_sql=filter_sql,
+                filter_params=filter_params,
+                intent=intent,
+            )
+            return SearchResult(
+                docs=hits,
+                query=query,
+                time_taken_ms=(time.perf_counter() - started) * 1000,
+                degraded=degraded,
+            )
+    if vector is not None:
+        vector_param = "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]"
     named = {
         "vector": vector_param,
         "query": query,
@@ -172,20 +201,7 @@ def turns_search(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    hits = [
-        Hit(
-            id=doc_id,
-            text=text,
-            # Django's psycopg setup hands JSONB back as text outside the ORM.
-            metadata=json.loads(metadata) if isinstance(metadata, str) else metadata,
-            score=float(score),
-            seq=seq,
-            session_name=session_name,
-            via_key=via_key,
-            internal=internal,
-        )
-        for doc_id, text, metadata, seq, session_name, score, via_key, internal in rows
-    ]
+    hits = [_hit(*row) for row in rows]
     return SearchResult(
         docs=hits,
         query=query,
@@ -193,6 +209,88 @@ def turns_search(
         degraded=degraded,
     )
 
+
+def _hit(
+    doc_id: str,
+    text: str,
+    metadata: Any,
+    seq: int,
+    session_name: str,
+    score: float,
+    via_key: str,
+    internal: bool,
+) -> Hit:
+    return Hit(
+        id=doc_id,
+        text=text,
+        # Django's psycopg setup hands JSONB back as text outside the ORM.
+        metadata=json.loads(metadata) if isinstance(metadata, str) else metadata,
+        score=float(score),
+        seq=seq,
+        session_name=session_name,
+        via_key=via_key,
+        internal=internal,
+    )
+
+
+def _indexed_hits(
+    state: SessionState,
+    *,
+    vector: np.ndarray | None,
+    alpha: float,
+    top_k: int,
+    include_internal: bool,
+    filter_sql: str,
+    filter_params: list[Any],
+    intent: QueryIntent,
+) -> list[Hit]:
+    """The hits of a single-session query, ranked by the session's in-process index
+    (services/search_index.py); the filter and the hits' rows still come from SQL."""
+    assert state.index is not None
+    filter_seqs: list[int] | None = None
+    with connection.cursor() as cursor:
+        if filter_sql != "TRUE":
+            cursor.execute(
+                f"SELECT t.seq FROM sessions_app_turn t WHERE t.session_id = %s AND {filter_sql}"
+                " AND t.seq <= %s",
+                [state.index.session_id, *filter_params, state.index.last_seq],
+            )
+            filter_seqs = [seq for (seq,) in cursor.fetchall()]
+        ranked = session_index_rank(
+            index=state.index,
+            vector=vector,
+            terms=state.terms,
+            alpha=alpha,
+            top_k=top_k,
+            include_internal=include_internal,
+            filter_seqs=filter_seqs,
+            intent=intent,
+            weights=_INDEX_WEIGHTS,
+        )
+        if not ranked:
+            return []
+        scores = dict(ranked)
+        cursor.execute(
+            "SELECT t.id, t.doc_id, t.text, t.metadata, t.seq, t.written_by_key_prefix, t.internal"
+            " FROM sessions_app_turn t WHERE t.id = ANY(%s)",
+            [list(scores)],
+        )
+        rows = cursor.fetchall()
+    hits = [
+        _hit(doc_id, text, metadata, seq, state.name, scores[pk], via_key, internal)
+        for pk, doc_id, text, metadata, seq, via_key, internal in rows
+    ]
+    # As the SQL orders its top_k: by score, then by place in the thread.
+    return sorted(hits, key=lambda hit: (-hit.score, hit.seq))
+
+
+_INDEX_WEIGHTS = IndexWeights(
+    k1=BM25_K1,
+    b=BM25_B,
+    role_boost=DEFAULT_RANKING.role_boost,
+    commitment_boost=DEFAULT_RANKING.commitment_boost,
+    fact_boost=DEFAULT_RANKING.fact_boost,
+)
 
 # The searched turns: the sessions', less private notes unless they are asked for.
 _SCOPE = "t.session_id = ANY(%(session_ids)s) AND (%(include_internal)s OR NOT t.internal)"
