@@ -290,6 +290,8 @@ _INDEX_WEIGHTS = IndexWeights(
     role_boost=DEFAULT_RANKING.role_boost,
     commitment_boost=DEFAULT_RANKING.commitment_boost,
     fact_boost=DEFAULT_RANKING.fact_boost,
+    why_boost=DEFAULT_RANKING.why_boost,
+    reply_share=DEFAULT_RANKING.reply_share,
 )
 
 # The searched turns: the sessions', less private notes unless they are asked for.

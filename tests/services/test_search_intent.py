@@ -138,6 +138,7 @@ def test_a_why_question_lifts_turns_that_state_a_cause(stored):
     question = "why did the delivery fail"
     assert top(session, question, NONE)[0] != "t3"
     assert top(session, question, alone("why_boost"))[0] == "t3"
+    assert top(session, question, DEFAULT)[0] == "t3"
     # A question that does not ask why is not moved by it.
     other = "when did the delivery fail"
     assert top(session, other, alone("why_boost")) == top(session, other, NONE)
@@ -157,6 +158,8 @@ def test_the_answer_to_the_best_matching_question_is_lifted_next_to_it(stored):
     session = stored("answers", ANSWERS)
     assert top(session, "postcode", NONE)[:3] == ["t3", "t1", "t4"]
     assert top(session, "postcode", alone("reply_share")) == ["t3", "t4", "t1"]
+    # The default ranking (the in-process index serves it) lifts it the same way.
+    assert top(session, "postcode", DEFAULT)[:2] == ["t3", "t4"]
 
 
 def test_only_an_answer_by_another_speaker_to_a_turn_that_asks_is_lifted(stored):
@@ -178,7 +181,7 @@ def test_only_an_answer_by_another_speaker_to_a_turn_that_asks_is_lifted(stored)
 def test_turns_stored_before_the_signals_get_them_from_the_migration(stored):
     session = stored("before", CAUSES + ANSWERS)
     session.turns.update(extracted={})
-    migration = importlib.import_module("sessions_app.migrations.0014_turn_search_signals")
+    migration = importlib.import_module("sessions_app.migrations.0016_turn_search_signals")
     migration.turns_signal(apps, None)
     extracted = dict(session.turns.values_list("doc_id", "extracted"))
     assert extracted["t3"] == {"cause": True}

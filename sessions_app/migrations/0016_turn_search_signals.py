@@ -22,7 +22,7 @@ def turns_signal(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("sessions_app", "0013_handoff_channels"),
+        ("sessions_app", "0015_handoff_project"),
     ]
 
     operations = [
