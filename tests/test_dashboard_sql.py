@@ -57,6 +57,7 @@ def _random_history(seed: int) -> tuple[Project, datetime]:
             claimed = kind in ("humans", "team", "user") and rng.random() < 0.7
             Handoff.objects.create(
                 session=session,
+                project=owner,
                 version=version,
                 doc_count=0,
                 last_seq=rng.randint(0, turn_count),
@@ -135,3 +136,27 @@ def test_the_waiting_list_shows_the_oldest_and_counts_all(
     assert figures.waiting_count == waiting.count() > 3
     oldest = list(waiting.order_by("waiting_since", "id").values_list("name", flat=True)[:3])
     assert [w.name for w in figures.waiting] == oldest
+
+
+def test_the_migration_gives_each_recorded_handoff_its_sessions_project(db: None) -> None:
+    project, now = _random_history(5)
+    expected = dict(Handoff.objects.values_list("pk", "session__project_id"))
+    assert set(expected.values()) == {project.pk, Project.objects.get(name="other-5").pk}
+    with connection.cursor() as cursor:
+        # Handoffs as recorded before migration 0015: no project (undone with the test's
+        # transaction; the pending foreign-key checks fire first so the table can change).
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("ALTER TABLE sessions_app_handoff ALTER COLUMN project_id DROP NOT NULL")
+        cursor.execute("UPDATE sessions_app_handoff SET project_id = NULL")
+        cursor.execute(
+            import_module("sessions_app.migrations.0015_handoff_project").HANDOFF_PROJECT_FILL
+        )
+    assert dict(Handoff.objects.values_list("pk", "project_id")) == expected
+    _same(project, now)
+
+
+def test_a_recorded_handoff_carries_its_sessions_project(db: None) -> None:
+    history = history_build()
+    handoffs = Handoff.objects.filter(session__project=history.project)
+    assert handoffs.exists()
+    assert set(handoffs.values_list("project_id", flat=True)) == {history.project.pk}

@@ -189,10 +189,11 @@ def _waiting(project: Project, now: datetime) -> tuple[list[WaitingEscalation], 
     return rows, count
 
 
-# Handoffs of the project in the window.
+# Handoffs of the project in the window: one range of the (project, created_at) index,
+# whatever the project's or the table's history.
 _IN_WINDOW = """
-    FROM sessions_app_handoff h JOIN sessions_app_session s ON s.id = h.session_id
-    WHERE s.project_id = %(project)s AND h.created_at >= %(since)s AND h.created_at <= %(now)s
+    FROM sessions_app_handoff h
+    WHERE h.project_id = %(project)s AND h.created_at >= %(since)s AND h.created_at <= %(now)s
 """
 _CLAIM_SECONDS = f"""
     SELECT extract(epoch FROM h.claimed_at - h.created_at)::float8 AS seconds {_IN_WINDOW}
@@ -241,8 +242,8 @@ _SPECIALISTS = f"""
         SELECT h.claimed_by_id AS user_id, count(*) AS claims,
                percentile_cont(0.5) WITHIN GROUP (
                    ORDER BY extract(epoch FROM h.claimed_at - h.created_at)::float8) AS median
-        FROM sessions_app_handoff h JOIN sessions_app_session s ON s.id = h.session_id
-        WHERE s.project_id = %(project)s AND h.to_kind IN {_ESCALATIONS}
+        FROM sessions_app_handoff h
+        WHERE h.project_id = %(project)s AND h.to_kind IN {_ESCALATIONS}
           AND h.claimed_at >= %(since)s AND h.claimed_at <= %(now)s
           AND h.claimed_by_id IS NOT NULL
         GROUP BY 1

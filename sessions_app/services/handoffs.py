@@ -108,6 +108,7 @@ def handoff_record(
         session.holder_label = to_target if to_kind == HandoffTarget.BOT else ""
     handoff = Handoff.objects.create(
         session=session,
+        project_id=session.project_id,
         version=session.version,
         doc_count=session.doc_count,
         last_seq=session.last_seq,
