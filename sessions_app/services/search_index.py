@@ -169,12 +169,12 @@ def _vector(raw: bytes | None) -> np.ndarray | None:
     return np.frombuffer(raw, dtype=">f4", offset=4).astype(np.float32)
 
 
-# The session's state and the query's lexemes (the english config's stemming and stop
+# The sessions' states and the query's lexemes (the english config's stemming and stop
 # words, as the turns' search_vector), in one round trip.
 _STATE_SQL = """
-    SELECT s.name, s.created_at, s.last_seq, s.search_version,
-           ARRAY(SELECT lexeme FROM unnest(to_tsvector('english', %(query)s)))
-    FROM sessions_app_session s WHERE s.id = %(session_id)s
+    WITH q AS (SELECT ARRAY(SELECT lexeme FROM unnest(to_tsvector('english', %(query)s))) AS terms)
+    SELECT q.terms, s.id, s.name, s.created_at, s.last_seq, s.search_version
+    FROM q LEFT JOIN sessions_app_session s ON s.id = ANY(%(session_ids)s)
 """
 # What an index holds of each turn. Fact kinds as the SQL's fact boost reads them.
 _ROWS_SQL = """
@@ -194,63 +194,97 @@ _ROWS_SQL = """
 """
 
 
+# A query across more sessions than this (a supervisor's search) is scored in SQL: it
+# would load them all here for one answer.
+MAX_INDEXED_SESSIONS = 50
+
+
 @dataclass(frozen=True)
-class SessionState:
-    name: str
+class SearchedState:
+    names: dict[int, str]  # session id -> name
     terms: list[str]
-    index: SessionIndex | None  # None when the session is too big to hold: search in SQL
+    # Up to date, one per searched session; None when they are too many or too big to
+    # hold: the caller searches in SQL.
+    indexes: list[SessionIndex] | None
 
 
 _indexes: OrderedDict[tuple[str, int], SessionIndex] = OrderedDict()
 _indexes_lock = threading.Lock()
 
 
-def session_index_read(*, session_id: int, query: str, context_weight: float) -> SessionState:
-    """The session's name, the query's lexemes, and its index brought up to date."""
+def sessions_index_read(
+    *, session_ids: list[int], query: str, context_weight: float
+) -> SearchedState:
+    """The sessions' names, the query's lexemes, and their indexes brought up to date."""
     with connection.cursor() as cursor:
-        cursor.execute(_STATE_SQL, {"query": query, "session_id": session_id})
-        row = cursor.fetchone()
-    if row is None:  # deleted since the caller fetched it: the SQL finds nothing either
-        return SessionState(name="", terms=[], index=None)
-    name, created_at, last_seq, search_version, terms = row
+        cursor.execute(_STATE_SQL, {"query": query, "session_ids": session_ids})
+        rows = cursor.fetchall()
+    terms = rows[0][0]
+    # Sessions deleted since the caller read them find nothing, in SQL as here.
+    states = [row[1:] for row in rows if row[1] is not None]
+    names = {session_id: name for session_id, name, *_ in states}
     budget = settings.MOSS_SEARCH_INDEX_MB * 1024 * 1024
-    if last_seq * _ROW_BYTES > budget:
-        return SessionState(name=name, terms=terms, index=None)
-    key = (str(connection.settings_dict["NAME"]), session_id)
+    # A search across sessions may take half the budget, so it cannot evict everything.
+    share = budget if len(states) == 1 else budget // 2
+    if len(states) > MAX_INDEXED_SESSIONS or sum(s[3] for s in states) * _ROW_BYTES > share:
+        return SearchedState(names=names, terms=terms, indexes=None)
+    indexes = [
+        _index_fresh(
+            session_id=session_id,
+            created_at=created_at,
+            last_seq=last_seq,
+            search_version=search_version,
+            context_weight=context_weight,
+        )
+        for session_id, _, created_at, last_seq, search_version in states
+    ]
+    if sum(index.nbytes for index in indexes) > share:
+        return SearchedState(names=names, terms=terms, indexes=None)
     with _indexes_lock:
-        index = _indexes.get(key)
-        if index is not None:
+        for index in indexes:
+            key = _key(index.session_id)
+            _indexes[key] = index
             _indexes.move_to_end(key)
-    stale = index is None or (
+        total = sum(held.nbytes for held in _indexes.values())
+        while total > budget and len(_indexes) > len(indexes):
+            _, dropped = _indexes.popitem(last=False)
+            total -= dropped.nbytes
+    return SearchedState(names=names, terms=terms, indexes=indexes)
+
+
+def _key(session_id: int) -> tuple[str, int]:
+    return (str(connection.settings_dict["NAME"]), session_id)
+
+
+def _index_fresh(
+    *,
+    session_id: int,
+    created_at: datetime,
+    last_seq: int,
+    search_version: int,
+    context_weight: float,
+) -> SessionIndex:
+    """The held index if it still holds the session as it is, with newer turns added;
+    else a new one."""
+    with _indexes_lock:
+        index = _indexes.get(_key(session_id))
+    if index is None or (
         index.created_at != created_at
         or index.search_version != search_version
         or index.context_weight != context_weight
         or index.last_seq > last_seq
-    )
-    if stale:
+    ):
         index = SessionIndex(
             session_id=session_id,
             created_at=created_at,
             search_version=search_version,
             context_weight=context_weight,
         )
-    assert index is not None
     with index.lock:
         if index.last_seq < last_seq:
             index.append(_rows_read(session_id=session_id, after=index.last_seq, upto=last_seq))
             index.last_seq = last_seq
-    if index.nbytes > budget:
-        with _indexes_lock:
-            _indexes.pop(key, None)
-        return SessionState(name=name, terms=terms, index=index)
-    with _indexes_lock:
-        _indexes[key] = index
-        _indexes.move_to_end(key)
-        total = sum(held.nbytes for held in _indexes.values())
-        while total > budget and len(_indexes) > 1:
-            _, dropped = _indexes.popitem(last=False)
-            total -= dropped.nbytes
-    return SessionState(name=name, terms=terms, index=index)
+    return index
 
 
 def _rows_read(*, session_id: int, after: int, upto: int) -> list[tuple[Any, ...]]:
@@ -281,79 +315,141 @@ class IndexWeights:
     fact_boost: float
 
 
-def session_index_rank(
+@dataclass
+class _Searched:
+    """One index's share of a query: which of its turns are searched, their similarity."""
+
+    index: SessionIndex
+    mask: np.ndarray
+    similarity: np.ndarray
+    rank: np.ndarray | None = None
+
+
+def sessions_index_rank(
     *,
-    index: SessionIndex,
+    indexes: list[SessionIndex],
     vector: np.ndarray | None,
     terms: list[str],
     alpha: float,
     top_k: int,
     include_internal: bool,
-    filter_seqs: list[int] | None,
+    filter_seqs: dict[int, list[int]] | None,
     intent: QueryIntent,
     weights: IndexWeights,
 ) -> list[tuple[int, float]]:
-    """The top_k (turn id, score) as services/search.py's SQL ranks them: by score,
-    then id; its caller orders them for display."""
-    with index.lock:
-        size = index.size
-        searched = np.ones(size, dtype=np.bool_) if include_internal else ~index.internal.view
-        if filter_seqs is not None:
-            kept = np.zeros(size, dtype=np.bool_)
-            kept[np.searchsorted(index.seqs.view, np.asarray(filter_seqs, dtype=np.int64))] = True
-            searched &= kept
-        similarity = np.zeros(size, dtype=np.float64)
-        if alpha > 0.0 and vector is not None:
-            query = vector.astype(np.float32) / np.linalg.norm(vector)
-            similarity = (index.vectors.view @ query).astype(np.float64)
-        if alpha == 1.0:
-            candidates = searched & index.embedded.view
-            scores = similarity
-        else:
-            rank = _bm25(index, terms=terms, searched=searched, weights=weights)
-            top = rank.max() if size else 0.0
-            keyword = rank / top if top > 0 else rank
-            if alpha == 0.0:
-                candidates, scores = rank > 0, keyword
-            else:
-                candidates = searched
-                scores = alpha * similarity + (1 - alpha) * keyword
-                scores += _prior(index, intent=intent, weights=weights)
-        ids = index.ids.view
-        rows = np.flatnonzero(candidates)
-    if not len(rows):
-        return []
-    if len(rows) > top_k:
+    """The top_k (turn id, score) as services/search.py's SQL ranks them over the same
+    sessions: by score, then id; its caller orders them for display. `filter_seqs`: the
+    sequence numbers a metadata filter keeps, by session id."""
+    query = None
+    if alpha > 0.0 and vector is not None:
+        query = vector.astype(np.float32) / np.linalg.norm(vector)
+    locks = [index.lock for index in sorted(indexes, key=lambda index: index.session_id)]
+    for lock in locks:
+        lock.acquire()
+    try:
+        searched = [
+            _searched(
+                index, query=query, include_internal=include_internal, filter_seqs=filter_seqs
+            )
+            for index in indexes
+        ]
+        if alpha < 1.0:
+            _bm25(searched, terms=terms, weights=weights)
+        top = max(
+            (
+                float(part.rank.max())
+                for part in searched
+                if part.rank is not None and len(part.rank)
+            ),
+            default=0.0,
+        )
+        chosen_ids: list[np.ndarray] = []
+        chosen_scores: list[np.ndarray] = []
+        for part in searched:
+            ids, scores = _candidates(part, alpha=alpha, top=top, intent=intent, weights=weights)
+            chosen_ids.append(ids)
+            chosen_scores.append(scores)
+    finally:
+        for lock in locks:
+            lock.release()
+    ids = np.concatenate(chosen_ids) if chosen_ids else np.zeros(0, dtype=np.int64)
+    scores = np.concatenate(chosen_scores) if chosen_scores else np.zeros(0)
+    if len(ids) > top_k:
         # Only rows scoring at least the top_k-th best can be chosen (ties included).
-        kth = np.partition(scores[rows], len(rows) - top_k)[len(rows) - top_k]
-        rows = rows[scores[rows] >= kth]
-    chosen = rows[np.lexsort((ids[rows], -scores[rows]))[:top_k]]
-    return [(int(ids[row]), float(scores[row])) for row in chosen]
+        kth = np.partition(scores, len(ids) - top_k)[len(ids) - top_k]
+        keep = scores >= kth
+        ids, scores = ids[keep], scores[keep]
+    order = np.lexsort((ids, -scores))[:top_k]
+    return [(int(ids[row]), float(scores[row])) for row in order]
 
 
-def _bm25(
-    index: SessionIndex, *, terms: list[str], searched: np.ndarray, weights: IndexWeights
-) -> np.ndarray:
-    """Okapi BM25 over the searched turns: IDF from how many of them hold each term,
+def _searched(
+    index: SessionIndex,
+    *,
+    query: np.ndarray | None,
+    include_internal: bool,
+    filter_seqs: dict[int, list[int]] | None,
+) -> _Searched:
+    size = index.size
+    mask = np.ones(size, dtype=np.bool_) if include_internal else ~index.internal.view
+    if filter_seqs is not None:
+        kept = np.zeros(size, dtype=np.bool_)
+        seqs = np.asarray(filter_seqs.get(index.session_id, []), dtype=np.int64)
+        rows = np.minimum(np.searchsorted(index.seqs.view, seqs), max(size - 1, 0))
+        # A turn stored or deleted meanwhile is no row of this index: exact matches only.
+        if size:
+            kept[rows[index.seqs.view[rows] == seqs]] = True
+        mask &= kept
+    similarity = np.zeros(size, dtype=np.float64)
+    if query is not None:
+        similarity = (index.vectors.view @ query).astype(np.float64)
+    return _Searched(index=index, mask=mask, similarity=similarity)
+
+
+def _candidates(
+    part: _Searched, *, alpha: float, top: float, intent: QueryIntent, weights: IndexWeights
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ids and scores of the turns this index puts forward."""
+    index = part.index
+    if alpha == 1.0:
+        candidates, scores = part.mask & index.embedded.view, part.similarity
+    else:
+        assert part.rank is not None
+        keyword = part.rank / top if top > 0 else part.rank
+        if alpha == 0.0:
+            candidates, scores = part.rank > 0, keyword
+        else:
+            candidates = part.mask
+            scores = alpha * part.similarity + (1 - alpha) * keyword
+            scores += _prior(index, intent=intent, weights=weights)
+    rows = np.flatnonzero(candidates)
+    return index.ids.view[rows], scores[rows]
+
+
+def _bm25(searched: list[_Searched], *, terms: list[str], weights: IndexWeights) -> None:
+    """Okapi BM25 over all the searched turns: IDF from how many of them hold each term,
     length normalised by their mean length in lexemes (0 where nothing matches)."""
-    rank = np.zeros(index.size, dtype=np.float64)
-    count = int(searched.sum())
-    lengths = index.lengths.view
-    mean_length = max(float(lengths[searched].mean()), 1.0) if count else 1.0
-    for term in set(terms):
-        postings = index.lexemes.get(term)
-        if postings is None:
-            continue
-        rows, tf = postings.arrays
-        held = searched[rows]
-        rows, tf = rows[held], tf[held]
-        if not len(rows):
-            continue
-        df = len(rows)
+    count = sum(int(part.mask.sum()) for part in searched)
+    total_length = sum(float(part.index.lengths.view[part.mask].sum()) for part in searched)
+    mean_length = max(total_length / count, 1.0) if count else 1.0
+    postings: dict[str, list[tuple[_Searched, np.ndarray, np.ndarray]]] = {}
+    for part in searched:
+        part.rank = np.zeros(part.index.size, dtype=np.float64)
+        for term in set(terms):
+            held = part.index.lexemes.get(term)
+            if held is None:
+                continue
+            rows, tf = held.arrays
+            kept = part.mask[rows]
+            if kept.any():
+                postings.setdefault(term, []).append((part, rows[kept], tf[kept]))
+    for matches in postings.values():
+        df = sum(len(rows) for _, rows, _ in matches)
         idf = math.log(1 + (count - df + 0.5) / (df + 0.5))
-        norm = 1 - weights.b + weights.b * lengths[rows] / mean_length
-        rank[rows] += idf * tf * (weights.k1 + 1) / (tf + weights.k1 * norm)
-    return rank
+        for part, rows, tf in matches:
+            assert part.rank is not None
+            norm = 1 - weights.b + weights.b * part.index.lengths.view[rows] / mean_length
+            part.rank[rows] += idf * tf * (weights.k1 + 1) / (tf + weights.k1 * norm)
 
 
 def _prior(index: SessionIndex, *, intent: QueryIntent, weights: IndexWeights) -> np.ndarray:
