@@ -151,8 +151,7 @@ def test_a_search_across_sessions_ranks_as_the_sql_does(stored, in_sql):
     ids = [first.pk, second.pk]
     for alpha in (0.0, 0.9, 1.0):
         for query in QUERIES:
-            options = {"alpha": alpha, "top_k": 6}
-            got = turns_search(session_ids=ids, query=query, **options)
-            expected = in_sql(first, query, **options, session_ids=ids)
+            got = turns_search(session_ids=ids, query=query, alpha=alpha, top_k=6)
+            expected = in_sql(first, query, alpha=alpha, top_k=6, session_ids=ids)
             assert same_ranking(got, expected), (alpha, query)
             assert [h.session_name for h in got.docs] == [h.session_name for h in expected.docs]
