@@ -171,9 +171,9 @@ def test_pages_across_projects_and_from_waiting_to_held_keep_the_queue_order(
     make_user("sam", other_api.project, role="supervisor")
     now = timezone.now()
     for index in range(5):
-        for client, prefix, offset in ((api, "a", 0), (other_api, "b", 30)):
+        for owner, prefix, offset in ((api, "a", 0), (other_api, "b", 30)):
             name = f"{prefix}-{index}"
-            escalate(client, name)
+            escalate(owner, name)
             # Interleaved waiting times; two with the same time tie-break by id.
             since = now - timedelta(minutes=10 * index + offset % 20 + (index == 4) * 10)
             Session.objects.filter(name=name).update(waiting_since=since)
@@ -193,7 +193,7 @@ def test_pages_across_projects_and_from_waiting_to_held_keep_the_queue_order(
         return session.last_handoff.claimed_at
 
     waiting.sort(key=lambda s: s.pk)
-    waiting.sort(key=lambda s: s.waiting_since, reverse=newest)
+    waiting.sort(key=lambda s: s.waiting_since or now, reverse=newest)
     held_sessions.sort(key=lambda s: s.pk)
     held_sessions.sort(key=claimed, reverse=newest)
     expected = [s.name for s in waiting + held_sessions]
