@@ -201,7 +201,7 @@ def test_pages_across_projects_and_from_waiting_to_held_keep_the_queue_order(
     client = logged_in(sam)
     listed: list[str] = []
     for page in range(1, 6):
-        html = client.get("/console/", {"sort": sort, "page": page}).content.decode()
+        html = client.get("/console/", {"sort": sort, "page": str(page)}).content.decode()
         listed += re.findall(r'data-session="([\w-]+)"', html)
     assert listed == expected
     assert len(expected) == 10
