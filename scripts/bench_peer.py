@@ -230,7 +230,7 @@ def main() -> None:
         f"{ours / theirs:>7.2f} {'>= 1.20':>8}"
     )
     print(
-        "  moss-web: hybrid (alpha 0.8) over HTTP through the SDK, the server embedding;"
+        "  moss-web: hybrid (the default alpha) over HTTP through the SDK, the server embedding;"
         "\n  Chroma: pure vector search over HTTP, the query embedded in this process."
         f"\n  load average after the run: {load_average()}"
     )

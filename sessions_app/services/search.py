@@ -7,8 +7,10 @@ Okapi BM25 computed in Postgres from the turns' tsvector (the english config's
 stemming and stop words; IDF over the searched set; length normalisation),
 scaled so the best keyword match in the searched set scores 1. A hybrid score
 (0 < alpha < 1) also adds small boosts where the query asks for what a turn holds:
-its speaker's role, a commitment, a kind of fact (services/query_intent.py,
-`Ranking`'s boosts; read from stored metadata and Turn.extracted). alpha=1 is
+its speaker's role, a commitment, a kind of fact, a stated cause for a "why"
+(services/query_intent.py, `Ranking`'s boosts; read from stored
+metadata and Turn.extracted); and the answer to the best-matching turn, where that
+turn asks something, is lifted toward it (`Ranking.reply_share`). alpha=1 is
 purely semantic and skips keyword ranking, alpha=0 purely keyword and skips the
 model. While the model is unavailable a query that needs it is scored by keyword
 alone and says so (degraded="keyword_only");
@@ -86,9 +88,15 @@ class Ranking:
     # Hybrid scores add these to the blend where the query asks for what a turn holds
     # (services/query_intent.py): its speaker's role named, a commitment asked about, a
     # kind of fact asked for and extracted from the turn (Turn.extracted). 0 turns one off.
-    role_boost: float = 0.1
+    role_boost: float = 0.15
     commitment_boost: float = 0.1
     fact_boost: float = 0.2
+    # A "why" asked and a cause stated in the turn ("because", "due to"; Turn.extracted).
+    why_boost: float = 0.3
+    # "Postcode" matches "Can I have your postcode?" better than "B15 2TT.": where the
+    # best-matching turn asks something (Turn.extracted "asks"), the next turn of the
+    # thread, by another speaker, gains this share of the gap between their scores.
+    reply_share: float = 0.9
 
 
 DEFAULT_RANKING = Ranking()
@@ -180,9 +188,12 @@ def turns_search(
         "commitment_boost": ranking.commitment_boost,
         "intent_fact_kinds": list(intent.fact_kinds),
         "fact_boost": ranking.fact_boost,
+        "intent_why": intent.why,
+        "why_boost": ranking.why_boost,
+        "reply_share": ranking.reply_share,
     }
     sql, params = _with_filter(
-        _ranking_sql(alpha, context_weight, ranking.keyword),
+        _ranking_sql(alpha, context_weight, ranking.keyword, replies=ranking.reply_share > 0),
         named,
         filter_sql,
         filter_params,
@@ -279,6 +290,8 @@ _INDEX_WEIGHTS = IndexWeights(
     role_boost=DEFAULT_RANKING.role_boost,
     commitment_boost=DEFAULT_RANKING.commitment_boost,
     fact_boost=DEFAULT_RANKING.fact_boost,
+    why_boost=DEFAULT_RANKING.why_boost,
+    reply_share=DEFAULT_RANKING.reply_share,
 )
 
 # The searched turns: the sessions', less private notes unless they are asked for.
@@ -328,7 +341,11 @@ _PRIOR = """,
                + CASE WHEN cardinality(%(intent_fact_kinds)s::text[]) > 0 AND EXISTS (
                           SELECT 1 FROM jsonb_array_elements(t.extracted->'facts') AS f
                           WHERE f->>0 = ANY(%(intent_fact_kinds)s::text[]))
-                      THEN %(fact_boost)s ELSE 0 END AS prior"""
+                      THEN %(fact_boost)s ELSE 0 END
+               + CASE WHEN %(intent_why)s AND t.extracted ? 'cause'
+                      THEN %(why_boost)s ELSE 0 END AS prior,
+               t.session_id, t.seq, t.internal, lower(t.metadata->>'role') AS role,
+               COALESCE(t.extracted ? 'asks', false) AS asks"""
 
 _SEARCHED = """
     searched AS MATERIALIZED (
@@ -376,25 +393,45 @@ _SCORES = {
     "semantic": "SELECT id, similarity AS score FROM scored",
     "keyword": "SELECT keyword.id, keyword.rank / top.rank AS score FROM keyword, top",
     "hybrid": """
-        SELECT searched.id,
+        SELECT searched.id, searched.session_id, searched.internal, searched.seq,
+               searched.role, searched.asks,
                %(alpha)s * searched.similarity
                + (1 - %(alpha)s) * COALESCE(keyword.rank / top.rank, 0)
                + searched.prior AS score
         FROM searched LEFT JOIN keyword USING (id) CROSS JOIN top""",
 }
+# Ranking.reply_share over the hybrid scores: each turn's predecessor in its session's
+# thread (private notes apart: they answer nothing) and the best score of the search.
+_REPLIES = """
+        SELECT id, score + CASE WHEN previous_asks AND previous_role IS DISTINCT FROM role
+                                     AND previous_score >= best
+                                THEN %(reply_share)s * GREATEST(previous_score - score, 0)
+                                ELSE 0 END AS score
+        FROM (
+            SELECT id, score, role,
+                   lag(score) OVER thread AS previous_score,
+                   lag(asks) OVER thread AS previous_asks,
+                   lag(role) OVER thread AS previous_role,
+                   max(score) OVER () AS best
+            FROM ({blended}) AS blended
+            WINDOW thread AS (PARTITION BY session_id, internal ORDER BY seq)
+        ) AS neighboured"""
 
 
-def _ranking_sql(alpha: float, context_weight: float, keyword: str) -> str:
+def _ranking_sql(alpha: float, context_weight: float, keyword: str, *, replies: bool) -> str:
     # Rank on (id, score) only, then fetch text and metadata for the top_k
     # rows: carrying whole rows through the sort costs more than the distances.
     mode = "semantic" if alpha == 1.0 else "keyword" if alpha == 0.0 else "hybrid"
+    scores = _SCORES[mode]
+    if mode == "hybrid" and replies:
+        scores = _REPLIES.format(blended=scores)
     ctes = _CTES[mode if mode == "semantic" else f"{mode} {keyword}"]
     ctes = ctes.replace(_SIMILARITY, _BLENDED if context_weight else _PLAIN)
     # The searched turns: the sessions', less private notes unless they are asked for.
     ctes = ctes.replace("t.session_id = ANY(%(session_ids)s)", _SCOPE)
     return f"""
         WITH {ctes},
-        ranked AS ({_SCORES[mode]} ORDER BY score DESC, id LIMIT %(top_k)s)
+        ranked AS ({scores} ORDER BY score DESC, id LIMIT %(top_k)s)
         SELECT t.doc_id, t.text, t.metadata, t.seq, s.name, ranked.score,
                t.written_by_key_prefix, t.internal
         FROM ranked

@@ -10,7 +10,8 @@ What one session's index holds, for its turns up to Session.last_seq:
   product gives the SQL's blended similarity exactly;
 - BM25 postings read from the turn's tsvector (lexeme -> turns, term frequency) and
   its length in lexemes;
-- what the query-intent boosts read: the speaker's role, a commitment, fact kinds.
+- what the query-intent boosts read: the speaker's role, a commitment, fact kinds, a
+  stated cause; and whether the turn asks something (the answer lift, Ranking.reply_share).
 
 Fresh: every query reads the session's last_seq and search_version in the same round
 trip as its query's lexemes. Turns above the index's last_seq are appended (a new
@@ -39,8 +40,8 @@ from django.db import connection
 
 from sessions_app.services.query_intent import QueryIntent
 
-# Bytes per turn before its postings: the float32 vector, id, seq, length and flags.
-_ROW_BYTES = 4 * settings.EMBEDDING_DIMENSIONS + 8 + 8 + 8 + 3
+# Bytes per turn before its postings: the float32 vector, id, seq, length, role and flags.
+_ROW_BYTES = 4 * settings.EMBEDDING_DIMENSIONS + 8 + 8 + 8 + 4 + 5
 
 
 class _Growing:
@@ -106,6 +107,12 @@ class SessionIndex:
     embedded: _Growing = field(default_factory=lambda: _Growing(np.bool_))
     internal: _Growing = field(default_factory=lambda: _Growing(np.bool_))
     commitment: _Growing = field(default_factory=lambda: _Growing(np.bool_))
+    cause: _Growing = field(default_factory=lambda: _Growing(np.bool_))
+    asks: _Growing = field(default_factory=lambda: _Growing(np.bool_))
+    # Each turn's role as a number (role_names' position; -1 without one), so that the
+    # answer lift can tell a reply by another speaker.
+    role_codes: _Growing = field(default_factory=lambda: _Growing(np.int32))
+    role_names: dict[str, int] = field(default_factory=dict)
     lengths: _Growing = field(default_factory=lambda: _Growing(np.float64))
     lexemes: dict[str, _Postings] = field(default_factory=dict)
     roles: dict[str, _Postings] = field(default_factory=dict)
@@ -120,7 +127,8 @@ class SessionIndex:
     @property
     def nbytes(self) -> int:
         columns = (self.ids, self.seqs, self.vectors, self.embedded, self.internal)
-        arrays = sum(c.nbytes for c in columns) + self.commitment.nbytes + self.lengths.nbytes
+        flags = (self.commitment, self.cause, self.asks, self.role_codes, self.lengths)
+        arrays = sum(c.nbytes for c in (*columns, *flags))
         # A posting is two Python ints in lists (~16 bytes); a lexeme key ~100 bytes.
         return arrays + 16 * self.posting_count + 100 * len(self.lexemes)
 
@@ -149,6 +157,13 @@ class SessionIndex:
         self.vectors.extend(vectors)
         self.embedded.extend(embedded)
         self.commitment.extend(np.array([row[6] for row in rows], dtype=np.bool_))
+        self.cause.extend(np.array([row[10] for row in rows], dtype=np.bool_))
+        self.asks.extend(np.array([row[11] for row in rows], dtype=np.bool_))
+        codes = [
+            -1 if row[5] is None else self.role_names.setdefault(row[5], len(self.role_names))
+            for row in rows
+        ]
+        self.role_codes.extend(np.array(codes, dtype=np.int32))
         self.lengths.extend(np.array([len(row[8] or ()) for row in rows], dtype=np.float64))
         for offset, row in enumerate(rows):
             index = start + offset
@@ -187,7 +202,9 @@ _ROWS_SQL = """
                  WHERE f->>0 IS NOT NULL),
            ARRAY(SELECT u.lexeme FROM unnest(t.search_vector) AS u),
            ARRAY(SELECT COALESCE(array_length(u.positions, 1), 1)
-                 FROM unnest(t.search_vector) AS u)
+                 FROM unnest(t.search_vector) AS u),
+           COALESCE(t.extracted ? 'cause', false),
+           COALESCE(t.extracted ? 'asks', false)
     FROM sessions_app_turn t
     WHERE t.session_id = %s AND t.seq > %s AND t.seq <= %s
     ORDER BY t.seq
@@ -279,6 +296,8 @@ class IndexWeights:
     role_boost: float
     commitment_boost: float
     fact_boost: float
+    why_boost: float
+    reply_share: float
 
 
 def session_index_rank(
@@ -319,6 +338,8 @@ def session_index_rank(
                 candidates = searched
                 scores = alpha * similarity + (1 - alpha) * keyword
                 scores += _prior(index, intent=intent, weights=weights)
+                if weights.reply_share > 0:
+                    scores = _replies(index, scores=scores, searched=searched, weights=weights)
         ids = index.ids.view
         rows = np.flatnonzero(candidates)
     if not len(rows):
@@ -368,4 +389,27 @@ def _prior(index: SessionIndex, *, intent: QueryIntent, weights: IndexWeights) -
         if kind in index.fact_kinds:
             has_fact[index.fact_kinds[kind].arrays[0]] = True
     prior[has_fact] += weights.fact_boost
+    if intent.why:
+        prior[index.cause.view] += weights.why_boost
     return prior
+
+
+def _replies(
+    index: SessionIndex, *, scores: np.ndarray, searched: np.ndarray, weights: IndexWeights
+) -> np.ndarray:
+    """The answer lift (services/search.py's _REPLIES): where a searched turn scoring the
+    best asks something, the next searched turn of its thread (private notes and the rest
+    apart), by another speaker, gains reply_share of the gap between their scores."""
+    rows = np.flatnonzero(searched)  # in sequence order
+    if len(rows) < 2:
+        return scores
+    best = scores[rows].max()
+    lifted = scores.copy()
+    internal, asks, roles = index.internal.view, index.asks.view, index.role_codes.view
+    for notes in (False, True):
+        thread = rows[internal[rows] == notes]
+        before, after = thread[:-1], thread[1:]
+        answers = asks[before] & (roles[before] != roles[after]) & (scores[before] >= best)
+        gap = np.maximum(scores[before[answers]] - scores[after[answers]], 0)
+        lifted[after[answers]] += weights.reply_share * gap
+    return lifted

@@ -20,6 +20,7 @@ THREAD = [
     ("bot", "Your replacement reference is RP-30021 and the return label RL-4471."),
     ("customer", "I moved house last month, please update my address to 4 Elm Road."),
     ("agent", "Address updated. Call me back on 020 7946 0958 if the router fails again."),
+    ("agent", "It restarts because the update changed its power settings."),
 ]
 QUERIES = [
     "what did the bot promise about the refund",
@@ -30,6 +31,9 @@ QUERIES = [
     "when is the rent due",
     "what phone number did the agent give",
     "card ending",
+    # A why (a stated cause lifted) and the answer to the best match that asks, lifted.
+    "why does the router keep restarting",
+    "which card is on the account",
 ]
 
 
