@@ -3,13 +3,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from sessions_app import events
 from sessions_app.actors import Actor
 from sessions_app.errors import Conflict, InvalidInput
 from sessions_app.models import Project, Session
-from sessions_app.selectors import session_get
+from sessions_app.selectors import session_find, session_get
 from sessions_app.services.audit import audit_record
 from sessions_app.services.event_log import event_record
 from sessions_app.validation import metadata_check, session_name_check
@@ -43,6 +43,14 @@ def session_open(
     resolved_model = model_id_resolve(model_id)
     if metadata:
         metadata_check(metadata, where="session")
+    session = session_find(project=project, name=name)
+    if session is not None and not _metadata_adds(session, metadata):
+        if model_id and session.model_id != resolved_model:
+            raise Conflict(
+                f"session {name!r} was created with model {session.model_id!r}, not {model_id!r}"
+            )
+        _resume_record(session=session, actor=actor, channel=channel, device=device)
+        return session, False
     created = False
     with transaction.atomic():
         session = Session.objects.filter(project=project, name=name).first()
@@ -64,7 +72,7 @@ def session_open(
             raise Conflict(
                 f"session {name!r} was created with model {session.model_id!r}, not {model_id!r}"
             )
-        if not created and metadata and not metadata.items() <= session.metadata.items():
+        if not created and metadata and _metadata_adds(session, metadata):
             session.metadata = {**session.metadata, **metadata}
             session.save(update_fields=["metadata", "updated_at"])
         audit_record(
@@ -84,6 +92,30 @@ def session_open(
             )
             events.session_changed(session=session, kind="session.created")
     return session, created
+
+
+def _metadata_adds(session: Session, metadata: dict[str, Any] | None) -> bool:
+    return metadata is not None and not metadata.items() <= session.metadata.items()
+
+
+def _resume_record(*, session: Session, actor: Actor, channel: str, device: str) -> None:
+    """A resume that changes nothing: its audit row is its only write."""
+    # Inside a caller's transaction, that transaction's commit is left alone.
+    own_transaction = not connection.in_atomic_block
+    with transaction.atomic():
+        if own_transaction:
+            # This commit need not wait for the disk (often most of the call's time): a
+            # database crash within a fraction of a second may lose the row, whole.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
+        audit_record(
+            project=session.project,
+            session=session,
+            kind="session.opened",
+            actor=actor,
+            channel=channel,
+            device=device,
+        )
 
 
 def session_delete(*, project: Project, name: str, actor: Actor) -> None:
