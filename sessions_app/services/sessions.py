@@ -9,7 +9,7 @@ from sessions_app import events
 from sessions_app.actors import Actor
 from sessions_app.errors import Conflict, InvalidInput
 from sessions_app.models import Project, Session
-from sessions_app.selectors import session_get
+from sessions_app.selectors import session_find, session_get
 from sessions_app.services.audit import audit_record
 from sessions_app.services.event_log import event_record
 from sessions_app.validation import metadata_check, session_name_check
@@ -43,6 +43,14 @@ def session_open(
     resolved_model = model_id_resolve(model_id)
     if metadata:
         metadata_check(metadata, where="session")
+    session = session_find(project=project, name=name)
+    if session is not None and not _metadata_adds(session, metadata):
+        if model_id and session.model_id != resolved_model:
+            raise Conflict(
+                f"session {name!r} was created with model {session.model_id!r}, not {model_id!r}"
+            )
+        _resume_record(session=session, actor=actor, channel=channel, device=device)
+        return session, False
     created = False
     with transaction.atomic():
         session = Session.objects.filter(project=project, name=name).first()
@@ -64,7 +72,7 @@ def session_open(
             raise Conflict(
                 f"session {name!r} was created with model {session.model_id!r}, not {model_id!r}"
             )
-        if not created and metadata and not metadata.items() <= session.metadata.items():
+        if not created and metadata and _metadata_adds(session, metadata):
             session.metadata = {**session.metadata, **metadata}
             session.save(update_fields=["metadata", "updated_at"])
         audit_record(
@@ -84,6 +92,24 @@ def session_open(
             )
             events.session_changed(session=session, kind="session.created")
     return session, created
+
+
+def _metadata_adds(session: Session, metadata: dict[str, Any] | None) -> bool:
+    return metadata is not None and not metadata.items() <= session.metadata.items()
+
+
+def _resume_record(*, session: Session, actor: Actor, channel: str, device: str) -> None:
+    """A resume that changes nothing: its audit row is its only write, and need not wait
+    for the disk (often most of the call's time)."""
+    audit_record(
+        project=session.project,
+        session=session,
+        kind="session.opened",
+        actor=actor,
+        channel=channel,
+        device=device,
+        wait_for_disk=False,
+    )
 
 
 def session_delete(*, project: Project, name: str, actor: Actor) -> None:
