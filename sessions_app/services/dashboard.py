@@ -199,26 +199,12 @@ _CLAIM_SECONDS = f"""
     SELECT extract(epoch FROM h.claimed_at - h.created_at)::float8 AS seconds {_IN_WINDOW}
     AND h.to_kind IN {_ESCALATIONS} AND h.claimed_at IS NOT NULL
 """
-# From the first escalation since the session was last resolved or with a bot.
+# From the first escalation since the session was last resolved or with a bot, kept on
+# each resolution as it is recorded (Handoff.episode_started_at).
 _RESOLVE_SECONDS = f"""
-    SELECT extract(epoch FROM h.created_at - start.created_at)::float8 AS seconds {_IN_WINDOW}
-    AND h.to_kind = 'resolved'
-    AND start.created_at IS NOT NULL
-""".replace(
-    "WHERE",
-    f"""CROSS JOIN LATERAL (
-        SELECT e.created_at FROM sessions_app_handoff e
-        WHERE e.session_id = h.session_id AND e.version < h.version
-          AND e.to_kind IN {_ESCALATIONS}
-          AND e.version > COALESCE((
-              SELECT max(b.version) FROM sessions_app_handoff b
-              WHERE b.session_id = h.session_id AND b.version < h.version
-                AND b.to_kind IN ('resolved', 'bot')), 0)
-        ORDER BY e.version LIMIT 1
-    ) start
-    WHERE""",
-    1,
-)
+    SELECT extract(epoch FROM h.created_at - h.episode_started_at)::float8 AS seconds
+    {_IN_WINDOW} AND h.to_kind = 'resolved' AND h.episode_started_at IS NOT NULL
+"""
 # The channels around each handoff point are kept on write (services/channels.py).
 _CHANNEL_PAIRS = f"""
     SELECT COALESCE(NULLIF(h.from_channel, ''), NULLIF(h.channel_before, ''), %(unknown)s),
