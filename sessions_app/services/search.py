@@ -36,9 +36,9 @@ from sessions_app.filters import filter_compile
 from sessions_app.services.query_intent import QueryIntent, query_intent_read
 from sessions_app.services.search_index import (
     IndexWeights,
-    SessionState,
-    session_index_rank,
-    session_index_read,
+    SearchedState,
+    sessions_index_rank,
+    sessions_index_read,
 )
 from sessions_app.validation import embedding_check
 
@@ -151,11 +151,11 @@ def turns_search(
     # A client's query vector may come from another model than the context vectors.
     context_weight = 0.0 if embedding else ranking.context_weight
     intent = query_intent_read(query=query)
-    if len(session_ids) == 1 and embedding is None and ranking == DEFAULT_RANKING:
-        state = session_index_read(
-            session_id=session_ids[0], query=query, context_weight=context_weight
+    if session_ids and embedding is None and ranking == DEFAULT_RANKING:
+        state = sessions_index_read(
+            session_ids=session_ids, query=query, context_weight=context_weight
         )
-        if state.index is not None:
+        if state.indexes is not None:
             hits = _indexed_hits(
                 state,
                 vector=vector,
@@ -234,7 +234,7 @@ def _hit(
 
 
 def _indexed_hits(
-    state: SessionState,
+    state: SearchedState,
     *,
     vector: np.ndarray | None,
     alpha: float,
@@ -244,20 +244,22 @@ def _indexed_hits(
     filter_params: list[Any],
     intent: QueryIntent,
 ) -> list[Hit]:
-    """The hits of a single-session query, ranked by the session's in-process index
-    (services/search_index.py); the filter and the hits' rows still come from SQL."""
-    assert state.index is not None
-    filter_seqs: list[int] | None = None
+    """The hits ranked by the sessions' in-process indexes (services/search_index.py);
+    the filter and the hits' rows still come from SQL."""
+    assert state.indexes is not None
+    filter_seqs: dict[int, list[int]] | None = None
     with connection.cursor() as cursor:
         if filter_sql != "TRUE":
             cursor.execute(
-                f"SELECT t.seq FROM sessions_app_turn t WHERE t.session_id = %s AND {filter_sql}"
-                " AND t.seq <= %s",
-                [state.index.session_id, *filter_params, state.index.last_seq],
+                "SELECT t.session_id, t.seq FROM sessions_app_turn t"
+                f" WHERE t.session_id = ANY(%s) AND {filter_sql}",
+                [list(state.names), *filter_params],
             )
-            filter_seqs = [seq for (seq,) in cursor.fetchall()]
-        ranked = session_index_rank(
-            index=state.index,
+            filter_seqs = {}
+            for session_id, seq in cursor.fetchall():
+                filter_seqs.setdefault(session_id, []).append(seq)
+        ranked = sessions_index_rank(
+            indexes=state.indexes,
             vector=vector,
             terms=state.terms,
             alpha=alpha,
@@ -271,14 +273,14 @@ def _indexed_hits(
             return []
         scores = dict(ranked)
         cursor.execute(
-            "SELECT t.id, t.doc_id, t.text, t.metadata, t.seq, t.written_by_key_prefix, t.internal"
-            " FROM sessions_app_turn t WHERE t.id = ANY(%s)",
+            "SELECT t.id, t.doc_id, t.text, t.metadata, t.seq, t.session_id,"
+            " t.written_by_key_prefix, t.internal FROM sessions_app_turn t WHERE t.id = ANY(%s)",
             [list(scores)],
         )
         rows = cursor.fetchall()
     hits = [
-        _hit(doc_id, text, metadata, seq, state.name, scores[pk], via_key, internal)
-        for pk, doc_id, text, metadata, seq, via_key, internal in rows
+        _hit(doc_id, text, metadata, seq, state.names[sid], scores[pk], via_key, internal)
+        for pk, doc_id, text, metadata, seq, sid, via_key, internal in rows
     ]
     # As the SQL orders its top_k: by score, then by place in the thread.
     return sorted(hits, key=lambda hit: (-hit.score, hit.seq))

@@ -26,6 +26,7 @@ The scores are the SQL's; tests/services/test_search_index.py holds the two equa
 
 from __future__ import annotations
 
+import array
 import math
 import threading
 from collections import OrderedDict
@@ -73,22 +74,27 @@ class _Growing:
 
 @dataclass
 class _Postings:
-    """The turns (row numbers) holding a lexeme, role or fact kind, and how often."""
+    """The turns (row numbers) holding a lexeme, role or fact kind, and how often: packed
+    machine integers (6 bytes a posting), not lists of Python ints (about 40)."""
 
-    rows: list[int] = field(default_factory=list)
-    tf: list[int] = field(default_factory=list)
+    rows: array.array[int] = field(default_factory=lambda: array.array("i"))
+    tf: array.array[int] = field(default_factory=lambda: array.array("H"))
     _arrays: tuple[np.ndarray, np.ndarray] | None = None
 
     def add(self, row: int, tf: int = 1) -> None:
         self.rows.append(row)
-        self.tf.append(tf)
+        self.tf.append(min(tf, 65535))
         self._arrays = None
 
     @property
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        # Built on first use after a change: queries outnumber appends.
+        # Built on first use after a change (queries outnumber appends); copies, so the
+        # packed arrays stay free to grow.
         if self._arrays is None:
-            self._arrays = (np.array(self.rows, dtype=np.int64), np.array(self.tf, np.float64))
+            self._arrays = (
+                np.frombuffer(self.rows, dtype=np.int32).astype(np.int64),
+                np.frombuffer(self.tf, dtype=np.uint16).astype(np.float64),
+            )
         return self._arrays
 
 
@@ -129,8 +135,9 @@ class SessionIndex:
         columns = (self.ids, self.seqs, self.vectors, self.embedded, self.internal)
         flags = (self.commitment, self.cause, self.asks, self.role_codes, self.lengths)
         arrays = sum(c.nbytes for c in (*columns, *flags))
-        # A posting is two Python ints in lists (~16 bytes); a lexeme key ~100 bytes.
-        return arrays + 16 * self.posting_count + 100 * len(self.lexemes)
+        # A posting is 6 bytes packed, 16 more once a query has used it; a lexeme and its
+        # entry about 150 bytes.
+        return arrays + 22 * self.posting_count + 150 * len(self.lexemes)
 
     def append(self, rows: list[tuple[Any, ...]]) -> None:
         """Add turns read by _ROWS_SQL, in sequence order."""
@@ -184,12 +191,12 @@ def _vector(raw: bytes | None) -> np.ndarray | None:
     return np.frombuffer(raw, dtype=">f4", offset=4).astype(np.float32)
 
 
-# The session's state and the query's lexemes (the english config's stemming and stop
+# The sessions' states and the query's lexemes (the english config's stemming and stop
 # words, as the turns' search_vector), in one round trip.
 _STATE_SQL = """
-    SELECT s.name, s.created_at, s.last_seq, s.search_version,
-           ARRAY(SELECT lexeme FROM unnest(to_tsvector('english', %(query)s)))
-    FROM sessions_app_session s WHERE s.id = %(session_id)s
+    WITH q AS (SELECT ARRAY(SELECT lexeme FROM unnest(to_tsvector('english', %(query)s))) AS terms)
+    SELECT q.terms, s.id, s.name, s.created_at, s.last_seq, s.search_version
+    FROM q LEFT JOIN sessions_app_session s ON s.id = ANY(%(session_ids)s)
 """
 # What an index holds of each turn. Fact kinds as the SQL's fact boost reads them.
 _ROWS_SQL = """
@@ -211,63 +218,97 @@ _ROWS_SQL = """
 """
 
 
+# A query across more sessions than this (a supervisor's search) is scored in SQL: it
+# would load them all here for one answer.
+MAX_INDEXED_SESSIONS = 50
+
+
 @dataclass(frozen=True)
-class SessionState:
-    name: str
+class SearchedState:
+    names: dict[int, str]  # session id -> name
     terms: list[str]
-    index: SessionIndex | None  # None when the session is too big to hold: search in SQL
+    # Up to date, one per searched session; None when they are too many or too big to
+    # hold: the caller searches in SQL.
+    indexes: list[SessionIndex] | None
 
 
 _indexes: OrderedDict[tuple[str, int], SessionIndex] = OrderedDict()
 _indexes_lock = threading.Lock()
 
 
-def session_index_read(*, session_id: int, query: str, context_weight: float) -> SessionState:
-    """The session's name, the query's lexemes, and its index brought up to date."""
+def sessions_index_read(
+    *, session_ids: list[int], query: str, context_weight: float
+) -> SearchedState:
+    """The sessions' names, the query's lexemes, and their indexes brought up to date."""
     with connection.cursor() as cursor:
-        cursor.execute(_STATE_SQL, {"query": query, "session_id": session_id})
-        row = cursor.fetchone()
-    if row is None:  # deleted since the caller fetched it: the SQL finds nothing either
-        return SessionState(name="", terms=[], index=None)
-    name, created_at, last_seq, search_version, terms = row
+        cursor.execute(_STATE_SQL, {"query": query, "session_ids": session_ids})
+        rows = cursor.fetchall()
+    terms = rows[0][0]
+    # Sessions deleted since the caller read them find nothing, in SQL as here.
+    states = [row[1:] for row in rows if row[1] is not None]
+    names = {session_id: name for session_id, name, *_ in states}
     budget = settings.MOSS_SEARCH_INDEX_MB * 1024 * 1024
-    if last_seq * _ROW_BYTES > budget:
-        return SessionState(name=name, terms=terms, index=None)
-    key = (str(connection.settings_dict["NAME"]), session_id)
+    # A search across sessions may take half the budget, so it cannot evict everything.
+    share = budget if len(states) == 1 else budget // 2
+    if len(states) > MAX_INDEXED_SESSIONS or sum(s[3] for s in states) * _ROW_BYTES > share:
+        return SearchedState(names=names, terms=terms, indexes=None)
+    indexes = [
+        _index_fresh(
+            session_id=session_id,
+            created_at=created_at,
+            last_seq=last_seq,
+            search_version=search_version,
+            context_weight=context_weight,
+        )
+        for session_id, _, created_at, last_seq, search_version in states
+    ]
+    if sum(index.nbytes for index in indexes) > share:
+        return SearchedState(names=names, terms=terms, indexes=None)
     with _indexes_lock:
-        index = _indexes.get(key)
-        if index is not None:
+        for index in indexes:
+            key = _key(index.session_id)
+            _indexes[key] = index
             _indexes.move_to_end(key)
-    stale = index is None or (
+        total = sum(held.nbytes for held in _indexes.values())
+        while total > budget and len(_indexes) > len(indexes):
+            _, dropped = _indexes.popitem(last=False)
+            total -= dropped.nbytes
+    return SearchedState(names=names, terms=terms, indexes=indexes)
+
+
+def _key(session_id: int) -> tuple[str, int]:
+    return (str(connection.settings_dict["NAME"]), session_id)
+
+
+def _index_fresh(
+    *,
+    session_id: int,
+    created_at: datetime,
+    last_seq: int,
+    search_version: int,
+    context_weight: float,
+) -> SessionIndex:
+    """The held index if it still holds the session as it is, with newer turns added;
+    else a new one."""
+    with _indexes_lock:
+        index = _indexes.get(_key(session_id))
+    if index is None or (
         index.created_at != created_at
         or index.search_version != search_version
         or index.context_weight != context_weight
         or index.last_seq > last_seq
-    )
-    if stale:
+    ):
         index = SessionIndex(
             session_id=session_id,
             created_at=created_at,
             search_version=search_version,
             context_weight=context_weight,
         )
-    assert index is not None
     with index.lock:
         if index.last_seq < last_seq:
             index.append(_rows_read(session_id=session_id, after=index.last_seq, upto=last_seq))
             index.last_seq = last_seq
-    if index.nbytes > budget:
-        with _indexes_lock:
-            _indexes.pop(key, None)
-        return SessionState(name=name, terms=terms, index=index)
-    with _indexes_lock:
-        _indexes[key] = index
-        _indexes.move_to_end(key)
-        total = sum(held.nbytes for held in _indexes.values())
-        while total > budget and len(_indexes) > 1:
-            _, dropped = _indexes.popitem(last=False)
-            total -= dropped.nbytes
-    return SessionState(name=name, terms=terms, index=index)
+    return index
 
 
 def _rows_read(*, session_id: int, after: int, upto: int) -> list[tuple[Any, ...]]:
@@ -300,81 +341,143 @@ class IndexWeights:
     reply_share: float
 
 
-def session_index_rank(
+@dataclass
+class _Searched:
+    """One index's share of a query: which of its turns are searched, their similarity."""
+
+    index: SessionIndex
+    mask: np.ndarray
+    similarity: np.ndarray
+    rank: np.ndarray | None = None
+    candidates: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
+    scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+def sessions_index_rank(
     *,
-    index: SessionIndex,
+    indexes: list[SessionIndex],
     vector: np.ndarray | None,
     terms: list[str],
     alpha: float,
     top_k: int,
     include_internal: bool,
-    filter_seqs: list[int] | None,
+    filter_seqs: dict[int, list[int]] | None,
     intent: QueryIntent,
     weights: IndexWeights,
 ) -> list[tuple[int, float]]:
-    """The top_k (turn id, score) as services/search.py's SQL ranks them: by score,
-    then id; its caller orders them for display."""
-    with index.lock:
-        size = index.size
-        searched = np.ones(size, dtype=np.bool_) if include_internal else ~index.internal.view
-        if filter_seqs is not None:
-            kept = np.zeros(size, dtype=np.bool_)
-            kept[np.searchsorted(index.seqs.view, np.asarray(filter_seqs, dtype=np.int64))] = True
-            searched &= kept
-        similarity = np.zeros(size, dtype=np.float64)
-        if alpha > 0.0 and vector is not None:
-            query = vector.astype(np.float32) / np.linalg.norm(vector)
-            similarity = (index.vectors.view @ query).astype(np.float64)
-        if alpha == 1.0:
-            candidates = searched & index.embedded.view
-            scores = similarity
-        else:
-            rank = _bm25(index, terms=terms, searched=searched, weights=weights)
-            top = rank.max() if size else 0.0
-            keyword = rank / top if top > 0 else rank
-            if alpha == 0.0:
-                candidates, scores = rank > 0, keyword
-            else:
-                candidates = searched
-                scores = alpha * similarity + (1 - alpha) * keyword
-                scores += _prior(index, intent=intent, weights=weights)
-                if weights.reply_share > 0:
-                    scores = _replies(index, scores=scores, searched=searched, weights=weights)
-        ids = index.ids.view
-        rows = np.flatnonzero(candidates)
-    if not len(rows):
-        return []
-    if len(rows) > top_k:
+    """The top_k (turn id, score) as services/search.py's SQL ranks them over the same
+    sessions: by score, then id; its caller orders them for display. `filter_seqs`: the
+    sequence numbers a metadata filter keeps, by session id."""
+    query = None
+    if alpha > 0.0 and vector is not None:
+        query = vector.astype(np.float32) / np.linalg.norm(vector)
+    locks = [index.lock for index in sorted(indexes, key=lambda index: index.session_id)]
+    for lock in locks:
+        lock.acquire()
+    try:
+        searched = [
+            _searched(
+                index, query=query, include_internal=include_internal, filter_seqs=filter_seqs
+            )
+            for index in indexes
+        ]
+        if alpha < 1.0:
+            _bm25(searched, terms=terms, weights=weights)
+        top = max(
+            (
+                float(part.rank.max())
+                for part in searched
+                if part.rank is not None and len(part.rank)
+            ),
+            default=0.0,
+        )
+        for part in searched:
+            _score(part, alpha=alpha, top=top, intent=intent, weights=weights)
+        if 0.0 < alpha < 1.0 and weights.reply_share > 0:
+            best = max((float(p.scores[p.mask].max()) for p in searched if p.mask.any()), default=0)
+            for part in searched:
+                part.scores = _replies(part, best=best, weights=weights)
+        chosen_ids = [part.index.ids.view[part.candidates] for part in searched]
+        chosen_scores = [part.scores[part.candidates] for part in searched]
+    finally:
+        for lock in locks:
+            lock.release()
+    ids = np.concatenate(chosen_ids) if chosen_ids else np.zeros(0, dtype=np.int64)
+    scores = np.concatenate(chosen_scores) if chosen_scores else np.zeros(0)
+    if len(ids) > top_k:
         # Only rows scoring at least the top_k-th best can be chosen (ties included).
-        kth = np.partition(scores[rows], len(rows) - top_k)[len(rows) - top_k]
-        rows = rows[scores[rows] >= kth]
-    chosen = rows[np.lexsort((ids[rows], -scores[rows]))[:top_k]]
-    return [(int(ids[row]), float(scores[row])) for row in chosen]
+        kth = np.partition(scores, len(ids) - top_k)[len(ids) - top_k]
+        keep = scores >= kth
+        ids, scores = ids[keep], scores[keep]
+    order = np.lexsort((ids, -scores))[:top_k]
+    return [(int(ids[row]), float(scores[row])) for row in order]
 
 
-def _bm25(
-    index: SessionIndex, *, terms: list[str], searched: np.ndarray, weights: IndexWeights
-) -> np.ndarray:
-    """Okapi BM25 over the searched turns: IDF from how many of them hold each term,
+def _searched(
+    index: SessionIndex,
+    *,
+    query: np.ndarray | None,
+    include_internal: bool,
+    filter_seqs: dict[int, list[int]] | None,
+) -> _Searched:
+    size = index.size
+    mask = np.ones(size, dtype=np.bool_) if include_internal else ~index.internal.view
+    if filter_seqs is not None:
+        kept = np.zeros(size, dtype=np.bool_)
+        seqs = np.asarray(filter_seqs.get(index.session_id, []), dtype=np.int64)
+        rows = np.minimum(np.searchsorted(index.seqs.view, seqs), max(size - 1, 0))
+        # A turn stored or deleted meanwhile is no row of this index: exact matches only.
+        if size:
+            kept[rows[index.seqs.view[rows] == seqs]] = True
+        mask &= kept
+    similarity = np.zeros(size, dtype=np.float64)
+    if query is not None:
+        similarity = (index.vectors.view @ query).astype(np.float64)
+    return _Searched(index=index, mask=mask, similarity=similarity)
+
+
+def _score(
+    part: _Searched, *, alpha: float, top: float, intent: QueryIntent, weights: IndexWeights
+) -> None:
+    """Which of this index's turns it puts forward, and every turn's score."""
+    index = part.index
+    if alpha == 1.0:
+        part.candidates, part.scores = part.mask & index.embedded.view, part.similarity
+        return
+    assert part.rank is not None
+    keyword = part.rank / top if top > 0 else part.rank
+    if alpha == 0.0:
+        part.candidates, part.scores = part.rank > 0, keyword
+        return
+    part.candidates = part.mask
+    part.scores = alpha * part.similarity + (1 - alpha) * keyword
+    part.scores += _prior(index, intent=intent, weights=weights)
+
+
+def _bm25(searched: list[_Searched], *, terms: list[str], weights: IndexWeights) -> None:
+    """Okapi BM25 over all the searched turns: IDF from how many of them hold each term,
     length normalised by their mean length in lexemes (0 where nothing matches)."""
-    rank = np.zeros(index.size, dtype=np.float64)
-    count = int(searched.sum())
-    lengths = index.lengths.view
-    mean_length = max(float(lengths[searched].mean()), 1.0) if count else 1.0
-    for term in set(terms):
-        postings = index.lexemes.get(term)
-        if postings is None:
-            continue
-        rows, tf = postings.arrays
-        held = searched[rows]
-        rows, tf = rows[held], tf[held]
-        if not len(rows):
-            continue
-        df = len(rows)
+    count = sum(int(part.mask.sum()) for part in searched)
+    total_length = sum(float(part.index.lengths.view[part.mask].sum()) for part in searched)
+    mean_length = max(total_length / count, 1.0) if count else 1.0
+    postings: dict[str, list[tuple[_Searched, np.ndarray, np.ndarray]]] = {}
+    for part in searched:
+        part.rank = np.zeros(part.index.size, dtype=np.float64)
+        for term in set(terms):
+            held = part.index.lexemes.get(term)
+            if held is None:
+                continue
+            rows, tf = held.arrays
+            kept = part.mask[rows]
+            if kept.any():
+                postings.setdefault(term, []).append((part, rows[kept], tf[kept]))
+    for matches in postings.values():
+        df = sum(len(rows) for _, rows, _ in matches)
         idf = math.log(1 + (count - df + 0.5) / (df + 0.5))
-        norm = 1 - weights.b + weights.b * lengths[rows] / mean_length
-        rank[rows] += idf * tf * (weights.k1 + 1) / (tf + weights.k1 * norm)
-    return rank
+        for part, rows, tf in matches:
+            assert part.rank is not None
+            norm = 1 - weights.b + weights.b * part.index.lengths.view[rows] / mean_length
+            part.rank[rows] += idf * tf * (weights.k1 + 1) / (tf + weights.k1 * norm)
 
 
 def _prior(index: SessionIndex, *, intent: QueryIntent, weights: IndexWeights) -> np.ndarray:
@@ -394,16 +497,15 @@ def _prior(index: SessionIndex, *, intent: QueryIntent, weights: IndexWeights) -
     return prior
 
 
-def _replies(
-    index: SessionIndex, *, scores: np.ndarray, searched: np.ndarray, weights: IndexWeights
-) -> np.ndarray:
+def _replies(part: _Searched, *, best: float, weights: IndexWeights) -> np.ndarray:
     """The answer lift (services/search.py's _REPLIES): where a searched turn scoring the
-    best asks something, the next searched turn of its thread (private notes and the rest
-    apart), by another speaker, gains reply_share of the gap between their scores."""
-    rows = np.flatnonzero(searched)  # in sequence order
+    best of all searched asks something, the next searched turn of its thread (private
+    notes and the rest apart), by another speaker, gains reply_share of the gap between
+    their scores."""
+    index, scores = part.index, part.scores
+    rows = np.flatnonzero(part.mask)  # in sequence order
     if len(rows) < 2:
         return scores
-    best = scores[rows].max()
     lifted = scores.copy()
     internal, asks, roles = index.internal.view, index.asks.view, index.role_codes.view
     for notes in (False, True):

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from sessions_app import events
 from sessions_app.actors import Actor
@@ -99,23 +99,17 @@ def _metadata_adds(session: Session, metadata: dict[str, Any] | None) -> bool:
 
 
 def _resume_record(*, session: Session, actor: Actor, channel: str, device: str) -> None:
-    """A resume that changes nothing: its audit row is its only write."""
-    # Inside a caller's transaction, that transaction's commit is left alone.
-    own_transaction = not connection.in_atomic_block
-    with transaction.atomic():
-        if own_transaction:
-            # This commit need not wait for the disk (often most of the call's time): a
-            # database crash within a fraction of a second may lose the row, whole.
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit = off")
-        audit_record(
-            project=session.project,
-            session=session,
-            kind="session.opened",
-            actor=actor,
-            channel=channel,
-            device=device,
-        )
+    """A resume that changes nothing: its audit row is its only write, and need not wait
+    for the disk (often most of the call's time)."""
+    audit_record(
+        project=session.project,
+        session=session,
+        kind="session.opened",
+        actor=actor,
+        channel=channel,
+        device=device,
+        wait_for_disk=False,
+    )
 
 
 def session_delete(*, project: Project, name: str, actor: Actor) -> None:

@@ -38,7 +38,8 @@ QUERIES = [
 
 
 def search(session, query, **options):
-    return turns_search(session_ids=[session.pk], query=query, **options)
+    options.setdefault("session_ids", [session.pk])
+    return turns_search(query=query, **options)
 
 
 def same_ranking(got, expected):
@@ -142,3 +143,15 @@ def test_a_session_bigger_than_the_budget_is_searched_in_sql(stored, settings):
     search_index.session_index_clear()
     assert search(session, "refund").docs
     assert not search_index._indexes
+
+
+def test_a_search_across_sessions_ranks_as_the_sql_does(stored, in_sql):
+    first = stored("across-1", THREAD[:5])
+    second = stored("across-2", THREAD[5:])
+    ids = [first.pk, second.pk]
+    for alpha in (0.0, 0.9, 1.0):
+        for query in QUERIES:
+            got = turns_search(session_ids=ids, query=query, alpha=alpha, top_k=6)
+            expected = in_sql(first, query, alpha=alpha, top_k=6, session_ids=ids)
+            assert same_ranking(got, expected), (alpha, query)
+            assert [h.session_name for h in got.docs] == [h.session_name for h in expected.docs]

@@ -75,3 +75,24 @@ def test_a_resume_inside_a_callers_transaction_leaves_its_commit_durable(make_pr
         with connection.cursor() as cursor:
             cursor.execute("SHOW synchronous_commit")
             assert cursor.fetchone()[0] == "on"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_resume_on_its_own_records_the_row_and_leaves_commits_durable(make_project):
+    project, _ = make_project()
+    session, _ = session_open(project=project, name="conv-1", actor=_actor(project))
+
+    session_open(project=project, name="conv-1", actor=_actor(project), channel="chat")
+
+    opened = AuditEvent.objects.get(kind="session.opened")
+    assert (opened.session_id, opened.project_id, opened.session_name, opened.channel) == (
+        session.pk,
+        project.pk,
+        "conv-1",
+        "chat",
+    )
+    assert opened.actor_key_id == project.api_keys.get().pk
+    assert opened.created_at is not None and opened.data == {}
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
