@@ -309,6 +309,9 @@ MOSS_MAX_TOP_K = env_int("MOSS_MAX_TOP_K", 100)
 # The console hides search hits scoring below this fraction of the best one
 # (services/search_display.py); the API returns every hit asked for.
 MOSS_SEARCH_RELATIVE_CUTOFF = env_float("MOSS_SEARCH_RELATIVE_CUTOFF", 0.5)
+# Each server process holds the sessions it searches in memory, up to this many MB
+# (services/search_index.py: about 1.7 KB a turn); 0 searches everything in SQL.
+MOSS_SEARCH_INDEX_MB = env_int("MOSS_SEARCH_INDEX_MB", 96)
 # Cost limits: what one call may make the server do (README, "Limits").
 # Embedding cost grows with the text of a call; 200,000 characters is a full
 # 500-doc call of 400-character turns.

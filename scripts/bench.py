@@ -56,7 +56,7 @@ from sessions_app.models import Project  # noqa: E402
 from sessions_app.selectors import session_get  # noqa: E402
 from sessions_app.services.handoffs import session_push  # noqa: E402
 from sessions_app.services.projects import project_create  # noqa: E402
-from sessions_app.services.search import turns_search  # noqa: E402
+from sessions_app.services.search import DEFAULT_ALPHA, turns_search  # noqa: E402
 from sessions_app.webhooks.services import webhook_create  # noqa: E402
 from tests.servers import server_process, worker_process  # noqa: E402
 from tests.webhook_receiver import Received, receiver_running  # noqa: E402
@@ -199,12 +199,13 @@ def query_row(size: int, session: Session, session_id: int) -> tuple[str, list[f
     vectors = {q: embeddings.query_embed(q).tolist() for q in QUERIES}
     http = timed_ms(lambda q: session.query(q, QueryOptions(top_k=5)), QUERY_RUNS)
     local = timed_ms(
-        lambda q: turns_search(session_ids=[session_id], query=q, top_k=5, alpha=0.8), QUERY_RUNS
+        lambda q: turns_search(session_ids=[session_id], query=q, top_k=5, alpha=DEFAULT_ALPHA),
+        QUERY_RUNS,
     )
     encode = timed_ms(embeddings.query_embed, QUERY_RUNS)
     sql = timed_ms(
         lambda q: turns_search(
-            session_ids=[session_id], query=q, top_k=5, alpha=0.8, embedding=vectors[q]
+            session_ids=[session_id], query=q, top_k=5, alpha=DEFAULT_ALPHA, embedding=vectors[q]
         ),
         QUERY_RUNS,
     )
@@ -529,8 +530,9 @@ def main() -> None:
 
         print()
         print(
-            f"Query latency: top_k=5, alpha=0.8, {QUERY_RUNS} queries per size "
-            f"({len(QUERIES)} distinct support questions), after {WARM_UP} warm-up queries"
+            f"Query latency: top_k=5, alpha={DEFAULT_ALPHA} (the default), "
+            f"{QUERY_RUNS} queries per size ({len(QUERIES)} distinct support questions), "
+            f"after {WARM_UP} warm-up queries"
         )
         header = (
             f"{'turns':>7} | {'HTTP p50':>9} {'p95':>7} | {'in-proc p50':>11} {'p95':>7} | "

@@ -60,6 +60,7 @@ def load(project_id: int, team_id: int, agent_id: int, start: int, count: int) -
     handoffs = [
         Handoff(
             session=s,
+            project_id=project_id,
             version=1,
             doc_count=2,
             last_seq=1,

@@ -185,8 +185,15 @@ def eval_set_store(*, project: Project, sessions: list[EvalSession]) -> dict[str
 
 
 # No query-intent signals (services/query_intent.py): the blend alone.
-INTENT_BOOSTS = ("role_boost", "commitment_boost", "fact_boost")
-NO_INTENT = Ranking(role_boost=0.0, commitment_boost=0.0, fact_boost=0.0)
+INTENT_BOOSTS = (
+    "role_boost",
+    "commitment_boost",
+    "fact_boost",
+    "why_boost",
+    "reply_share",
+)
+_OFF: dict[str, Any] = {boost: 0.0 for boost in INTENT_BOOSTS}
+NO_INTENT = Ranking(**_OFF)
 # Today's ranking before this harness: ts_rank_cd and the plain embedding alone.
 BASELINE = dataclasses.replace(NO_INTENT, keyword="ts_rank_cd", context_weight=0.0)
 
@@ -212,6 +219,10 @@ def methods_for(alphas: Iterable[float], context_weights: Iterable[float]) -> li
         alone = dataclasses.replace(NO_INTENT, **{boost: getattr(default, boost)})
         label = f"hybrid, {boost.removesuffix('_boost')} only"
         methods.append(Method(label, DEFAULT_ALPHA, {"ranking": alone}))
+        # And the default less this one signal.
+        less = dataclasses.replace(default, **{boost: _OFF[boost]})
+        label = f"hybrid, all but {boost.removesuffix('_boost')}"
+        methods.append(Method(label, DEFAULT_ALPHA, {"ranking": less}))
     return methods
 
 
@@ -234,6 +245,30 @@ def retrieval_run(
                 [hit.id for hit in result.docs], question.relevant, result.time_taken_ms
             )
     return {key: value.summary() for key, value in scores.items()}
+
+
+def misses_print(*, stored: dict[str, Session], questions: list[Question]) -> None:
+    """Each question whose labelled turns are not all in the default's top 3, or not first:
+    what ranked above them."""
+    print("\nMisses at the default (* labelled; recall@3 < 1 or first relevant below 1)")
+    for question in questions:
+        ranked = turns_search(
+            session_ids=[stored[question.session].pk], query=question.text, top_k=TOP_K
+        ).docs
+        ids = [hit.id for hit in ranked]
+        recall = recall_at(ids, question.relevant, 3)
+        if recall == 1.0 and ids[:1] and ids[0] in question.relevant:
+            continue
+        first = next((rank for rank, doc in enumerate(ids, 1) if doc in question.relevant), None)
+        print(
+            f"\n  [{question.split}] {question.session}: {question.text!r} -> "
+            f"{sorted(question.relevant)}, first at {first or '>10'}, recall@3 {recall:.2f}"
+        )
+        last = max([3, *(ids.index(doc) + 1 for doc in question.relevant if doc in ids)])
+        for rank, hit in enumerate(ranked[:last], 1):
+            mark = "*" if hit.id in question.relevant else " "
+            role = hit.metadata.get("role", "?")
+            print(f"   {mark}{rank:2} {hit.id:<5} {hit.score:6.3f} {role:<8} {hit.text[:90]!r}")
 
 
 def table_print(title: str, rows: dict[tuple[str, float, str], dict[str, float]]) -> None:
@@ -347,6 +382,11 @@ def main() -> None:
         help="weights of the context vector in the semantic score, comma-separated",
     )
     parser.add_argument(
+        "--misses",
+        action="store_true",
+        help="print the questions the default ranking misses, and what ranked above",
+    )
+    parser.add_argument(
         "--cost-turns",
         type=int,
         default=10_000,
@@ -381,6 +421,8 @@ def main() -> None:
             ),
         )
         table_print("Retrieval (latency: the search service with query vectors cached)", rows)
+        if args.misses:
+            misses_print(stored=stored, questions=questions)
         print(f"\nencoding one query (model methods add it): p50 {encode_ms:.1f} ms")
         brief = brief_report(
             project=project,

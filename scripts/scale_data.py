@@ -146,13 +146,14 @@ FROM sessions_app_session s, generate_series(1, s.doc_count) k
 WHERE s.project_id = %(project)s
 ORDER BY at;
 INSERT INTO sessions_app_turn (session_id, doc_id, seq, text, metadata, embedding,
-    context_embedding, extracted, model_id, written_by_key_prefix, created_at, updated_at)
+    context_embedding, extracted, model_id, written_by_key_prefix, internal, created_at,
+    updated_at)
 SELECT session_id, 'turn-' || seq, seq, bench.turn_text(h, seq %% 2 = 1),
     jsonb_build_object(
         'channel', (%(channels)s::text[])[1 + ((h / 100003 + seq / 8) %% 4)::int],
         'role', CASE WHEN seq %% 2 = 1 THEN 'customer' ELSE 'agent' END,
         'author', CASE WHEN seq %% 2 = 1 THEN 'customer' ELSE 'bench-bot' END),
-    vec.v, vec.v, '{}'::jsonb, 'all-MiniLM-L6-v2', %(prefix)s, at, at
+    vec.v, vec.v, '{}'::jsonb, 'all-MiniLM-L6-v2', %(prefix)s, false, at, at
 FROM bench.stage
 CROSS JOIN LATERAL (
     SELECT v FROM bench.vec WHERE i = (hashint8extended(h, 5) & 1048575) %% %(pool)s
@@ -180,19 +181,20 @@ SELECT s.id AS session_id, s.status, s.doc_count AS n, s.created_at,
 FROM sessions_app_session s
 WHERE s.project_id = %(project)s AND s.name NOT LIKE 'big-%%'
   AND (s.status <> 'bot' OR bench.u(s.id, 22) < 0.33);
-INSERT INTO sessions_app_handoff (session_id, job_id, version, doc_count, last_seq, from_agent,
-    from_channel, to_kind, to_target, reason, by_key_id, created_at, claimed_at, claimed_by_id)
-SELECT session_id, gen_random_uuid(), 1, n / 2, n / 2, 'bench-bot',
-    (%(channels)s::text[])[1 + (session_id %% 4)::int], 'humans', '',
+INSERT INTO sessions_app_handoff (session_id, project_id, job_id, version, doc_count, last_seq,
+    from_agent, from_channel, channel_before, to_kind, to_target, reason, by_key_id, created_at,
+    claimed_at, claimed_by_id)
+SELECT session_id, %(project)s, gen_random_uuid(), 1, n / 2, n / 2, 'bench-bot',
+    (%(channels)s::text[])[1 + (session_id %% 4)::int], '', 'humans', '',
     bench.pick(%(reasons)s::text[], session_id, 23), %(key)s,
     created_at + interval '40 seconds' * (n / 2),
     CASE WHEN status <> 'waiting'
          THEN created_at + interval '40 seconds' * (n / 2) + interval '30 minutes' * u END,
     CASE WHEN status <> 'waiting' THEN agent END
 FROM bench.h;
-INSERT INTO sessions_app_handoff (session_id, job_id, version, doc_count, last_seq, from_agent,
-    from_channel, to_kind, to_target, reason, by_user_id, created_at)
-SELECT session_id, gen_random_uuid(), 2, n, n, '', 'chat',
+INSERT INTO sessions_app_handoff (session_id, project_id, job_id, version, doc_count, last_seq,
+    from_agent, from_channel, channel_before, to_kind, to_target, reason, by_user_id, created_at)
+SELECT session_id, %(project)s, gen_random_uuid(), 2, n, n, '', 'chat', '',
     CASE WHEN status = 'resolved' THEN 'resolved' ELSE 'bot' END,
     CASE WHEN status = 'resolved' THEN '' ELSE 'bench-bot' END, '', agent,
     created_at + interval '40 seconds' * n
@@ -231,6 +233,9 @@ def scale_load(
     handoff_channels = import_module(
         "sessions_app.migrations.0013_handoff_channels"
     ).HANDOFF_CHANNELS_BACKFILL
+    handoff_episodes = import_module(
+        "sessions_app.migrations.0017_handoff_episode_started_at"
+    ).HANDOFF_EPISODES_FILL
     with connection.cursor() as cursor:
         cursor.execute("SET synchronous_commit = off; SET maintenance_work_mem = '512MB'")
         cursor.execute(_functions_sql())
@@ -242,6 +247,8 @@ def scale_load(
             # The channel lists turns_upsert keeps on write, as migration 0009 fills them.
             ("channel lists", channels_backfill),
             ("handoff channels", handoff_channels),
+            # Each escalation's and resolution's episode start, as handoff_record keeps it.
+            ("handoff episodes", handoff_episodes),
         ):
             print(f"  loading {label}…", flush=True)
             cursor.execute(sql, params if "%(" in sql else None)

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from threadpoolctl import threadpool_limits
 
 
 class SessionsAppConfig(AppConfig):
@@ -11,3 +12,8 @@ class SessionsAppConfig(AppConfig):
         # Django's deploy checks, aware of the event-loop middleware.
         from moss_web import checks  # noqa: F401
         from sessions_app import api_key_cache  # noqa: F401
+
+        # One BLAS thread per call: the search index's products are sub-millisecond, and
+        # OpenBLAS's own threads, spinning beside concurrent requests on a few cores,
+        # made a 10k-turn product 3-15x slower (services/search_index.py).
+        threadpool_limits(limits=1, user_api="blas")

@@ -333,6 +333,12 @@ class Handoff(models.Model):
     """A handoff point (`push_index`): who handed the session to whom, and why."""
 
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="handoffs")
+    # The session's project, kept on the handoff so a project's handoffs over a time window
+    # are one index range (the dashboard), not a join through every session of the table.
+    # Indexed by the (project, ...) indexes below.
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="handoffs", db_index=False
+    )
     job_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     version = models.PositiveIntegerField()
     doc_count = models.PositiveIntegerField()
@@ -362,10 +368,20 @@ class Handoff(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # On an escalation or a resolution: when the human episode it belongs to began (the
+    # created_at of its first escalation since the session was last with a bot or resolved;
+    # None for a resolution that no escalation preceded). Kept on write so the dashboard's
+    # time to resolve is a column difference, not a search through each session's handoffs.
+    episode_started_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["session", "version"], name="handoff_unique_version")
+        ]
+        indexes = [
+            # The dashboard's windows: handoffs made, and escalations claimed, in a window.
+            models.Index(fields=["project", "created_at"], name="handoff_project_created"),
+            models.Index(fields=["project", "claimed_at"], name="handoff_project_claimed"),
         ]
 
     def __str__(self) -> str:

@@ -156,6 +156,57 @@ def test_a_page_renders_a_bounded_number_of_rows(
     assert "Page 3 of 3" in client.get("/console/", {"page": 9}).content.decode()
 
 
+@pytest.mark.parametrize("sort", ["longest", "newest"])
+def test_pages_across_projects_and_from_waiting_to_held_keep_the_queue_order(
+    api: ApiClient,
+    other_api: ApiClient,
+    make_user: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    sort: str,
+) -> None:
+    """Waiting escalations are read project by project in index order and held sessions
+    only when a page reaches them: the pages still join into one queue order."""
+    monkeypatch.setattr(fragments, "PAGE_SIZE", 2)
+    sam = make_user("sam", api.project, role="supervisor")
+    make_user("sam", other_api.project, role="supervisor")
+    now = timezone.now()
+    for index in range(5):
+        for owner, prefix, offset in ((api, "a", 0), (other_api, "b", 30)):
+            name = f"{prefix}-{index}"
+            escalate(owner, name)
+            # Interleaved waiting times; two with the same time tie-break by id.
+            since = now - timedelta(minutes=10 * index + offset % 20 + (index == 4) * 10)
+            Session.objects.filter(name=name).update(waiting_since=since)
+    for name, minutes in (("a-3", 50), ("b-1", 5), ("b-4", 20)):
+        held = session_claim(session=Session.objects.get(name=name), user=sam)
+        assert held.last_handoff is not None
+        type(held.last_handoff).objects.filter(pk=held.last_handoff.pk).update(
+            claimed_at=now - timedelta(minutes=minutes)
+        )
+    sessions = list(Session.objects.select_related("last_handoff"))
+    waiting = [s for s in sessions if s.status == "waiting"]
+    held_sessions = [s for s in sessions if s.status == "held"]
+    newest = sort == "newest"
+
+    def claimed(session: Session) -> Any:
+        assert session.last_handoff is not None
+        return session.last_handoff.claimed_at
+
+    waiting.sort(key=lambda s: s.pk)
+    waiting.sort(key=lambda s: s.waiting_since or now, reverse=newest)
+    held_sessions.sort(key=lambda s: s.pk)
+    held_sessions.sort(key=claimed, reverse=newest)
+    expected = [s.name for s in waiting + held_sessions]
+
+    client = logged_in(sam)
+    listed: list[str] = []
+    for page in range(1, 6):
+        html = client.get("/console/", {"sort": sort, "page": str(page)}).content.decode()
+        listed += re.findall(r'data-session="([\w-]+)"', html)
+    assert listed == expected
+    assert len(expected) == 10
+
+
 def test_queries_do_not_grow_with_the_rows(
     api: ApiClient, ana: Any, django_assert_max_num_queries: Any
 ) -> None:

@@ -57,6 +57,7 @@ def _random_history(seed: int) -> tuple[Project, datetime]:
             claimed = kind in ("humans", "team", "user") and rng.random() < 0.7
             Handoff.objects.create(
                 session=session,
+                project=owner,
                 version=version,
                 doc_count=0,
                 last_seq=rng.randint(0, turn_count),
@@ -72,11 +73,13 @@ def _random_history(seed: int) -> tuple[Project, datetime]:
             Handoff.objects.filter(pk=handoff.pk).update(
                 created_at=at - timedelta(minutes=10 * (10 - handoff.version))
             )
-    # Rows made here bypass the services that keep each handoff's channels: fill
-    # them as migration 0013 does for handoffs recorded before it.
+    # Rows made here bypass the services that keep each handoff's channels and episode
+    # start: fill them as migrations 0013 and 0017 do for handoffs recorded before them.
     migration = import_module("sessions_app.migrations.0013_handoff_channels")
+    episodes = import_module("sessions_app.migrations.0017_handoff_episode_started_at")
     with connection.cursor() as cursor:
         cursor.execute(migration.HANDOFF_CHANNELS_BACKFILL)
+        cursor.execute(episodes.HANDOFF_EPISODES_FILL)
     return project, now
 
 
@@ -135,3 +138,72 @@ def test_the_waiting_list_shows_the_oldest_and_counts_all(
     assert figures.waiting_count == waiting.count() > 3
     oldest = list(waiting.order_by("waiting_since", "id").values_list("name", flat=True)[:3])
     assert [w.name for w in figures.waiting] == oldest
+
+
+def test_the_migration_gives_each_recorded_handoff_its_sessions_project(db: None) -> None:
+    project, now = _random_history(5)
+    expected = dict(Handoff.objects.values_list("pk", "session__project_id"))
+    assert set(expected.values()) == {project.pk, Project.objects.get(name="other-5").pk}
+    with connection.cursor() as cursor:
+        # Handoffs as recorded before migration 0015: no project (undone with the test's
+        # transaction; the pending foreign-key checks fire first so the table can change).
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("ALTER TABLE sessions_app_handoff ALTER COLUMN project_id DROP NOT NULL")
+        cursor.execute("UPDATE sessions_app_handoff SET project_id = NULL")
+        cursor.execute(
+            import_module("sessions_app.migrations.0015_handoff_project").HANDOFF_PROJECT_FILL
+        )
+    assert dict(Handoff.objects.values_list("pk", "project_id")) == expected
+    _same(project, now)
+
+
+def test_a_recorded_handoff_carries_its_sessions_project(db: None) -> None:
+    history = history_build()
+    handoffs = Handoff.objects.filter(session__project=history.project)
+    assert handoffs.exists()
+    assert set(handoffs.values_list("project_id", flat=True)) == {history.project.pk}
+
+
+def _episode_starts() -> dict[int, Any]:
+    return dict(Handoff.objects.values_list("pk", "episode_started_at"))
+
+
+def test_recorded_handoffs_carry_the_episode_start_the_migration_computes(db: None) -> None:
+    """The services keep each handoff's episode start as it is recorded; the migration's
+    fill, run over the same handoffs, finds the same, and the dashboard agrees with the
+    per-handoff computation on them."""
+    history = history_build()
+    recorded = _episode_starts()
+    assert any(recorded.values()) and not all(recorded.values())
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE sessions_app_handoff SET episode_started_at = NULL")
+        cursor.execute(
+            import_module(
+                "sessions_app.migrations.0017_handoff_episode_started_at"
+            ).HANDOFF_EPISODES_FILL
+        )
+    assert _episode_starts() == recorded
+    _same(history.project, dashboard.timezone.now())
+
+
+def test_an_escalation_after_a_resolution_starts_a_new_episode(db: None) -> None:
+    history = history_build()
+    handoffs = list(Handoff.objects.filter(session=history.conv1).order_by("version"))
+    by_version = {h.version: h for h in handoffs}
+    for handoff in handoffs:
+        previous = by_version.get(handoff.version - 1)
+        if handoff.to_kind in dashboard.ESCALATION_KINDS:
+            expected = (
+                previous.episode_started_at
+                if previous and previous.to_kind in dashboard.ESCALATION_KINDS
+                else handoff.created_at
+            )
+        elif handoff.to_kind == "resolved" and previous:
+            expected = (
+                previous.episode_started_at
+                if previous.to_kind in dashboard.ESCALATION_KINDS
+                else None
+            )
+        else:
+            expected = None
+        assert handoff.episode_started_at == expected, handoff.version

@@ -148,8 +148,10 @@ def queue_context(*, user: User, query: InboxQuery | None = None) -> dict[str, A
     counts = inbox_counts(user=user, query=query, now=now)
     pages = max(1, ceil(counts[query.tab] / PAGE_SIZE))
     page = min(query.page, pages)
-    sessions = inbox_page(user=user, query=query, now=now)
-    rows = [_inbox_row(s, user, now) for s in sessions[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]]
+    sessions = inbox_page(
+        user=user, query=query, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, now=now
+    )
+    rows = [_inbox_row(s, user, now) for s in sessions]
     tabs = [
         {
             "key": key,

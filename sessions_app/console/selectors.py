@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth.models import User
 from django.db.models import (
@@ -159,29 +159,70 @@ def _with_unread(sessions: QuerySet[Session], user: User) -> QuerySet[Session]:
     )
 
 
-def inbox_page(*, user: User, query: InboxQuery, now: datetime | None = None) -> QuerySet[Session]:
-    """The tab's sessions under the filters, waiting ones first, sorted by waiting time.
-    Unsliced: the caller pages it (the page is what gets rendered)."""
+def _waiting_keys(
+    sessions: QuerySet[Session], *, user: User, newest: bool, upto: int
+) -> tuple[list[int], bool]:
+    """The first `upto` waiting sessions in queue order (ids), and whether there are more.
+
+    Read project by project in the order of the (project, status, waiting_since) index,
+    so a page reads the rows before it and its own, not every waiting escalation: a sort
+    over several projects at once would read them all."""
+    order = ("-waiting_since", "id") if newest else ("waiting_since", "id")
+    keyed: list[tuple[datetime | None, int]] = []
+    more = False
+    waiting = sessions.filter(status=SessionStatus.WAITING)
+    for project_id in user_projects(user=user).values_list("pk", flat=True):
+        rows = list(
+            waiting.filter(project_id=project_id)
+            .order_by(*order)
+            .values_list("waiting_since", "id")[:upto]
+        )
+        more = more or len(rows) == upto
+        keyed += rows
+    # The same order across projects; a waiting session always has waiting_since, but
+    # one without sorts last as in SQL (NULLS LAST ascending, NULLS FIRST descending).
+    floor = datetime.min.replace(tzinfo=UTC)
+    if newest:
+        keyed.sort(key=lambda row: row[1])
+        keyed.sort(key=lambda row: (row[0] is None, row[0] or floor), reverse=True)
+    else:
+        keyed.sort(key=lambda row: (row[0] is None, row[0] or floor, row[1]))
+    return [pk for _, pk in keyed[:upto]], more
+
+
+def inbox_page(
+    *, user: User, query: InboxQuery, offset: int, limit: int, now: datetime | None = None
+) -> list[Session]:
+    """`limit` sessions of the tab under the filters from `offset`: waiting ones first,
+    sorted by waiting time, then those held, by when they were claimed.
+
+    The page costs what it shows: waiting escalations (the ones that pile up) are read in
+    index order up to the page's end; held sessions, as many as the specialists hold, are
+    sorted only when the page reaches them. Then the page's rows alone get their last
+    customer turn and unread mark."""
     now = now or timezone.now()
     sessions = _filtered(inbox_sessions(user=user), query, now).filter(_tab_q(query.tab, user))
+    newest = query.sort == "newest"
+    ids, more = _waiting_keys(sessions, user=user, newest=newest, upto=offset + limit)
+    page_ids = ids[offset:]
+    if len(page_ids) < limit and not more:
+        since = F("since").desc(nulls_last=True) if newest else F("since").asc(nulls_last=True)
+        held_offset = max(0, offset - len(ids))
+        held = sessions.filter(status=SessionStatus.HELD).order_by(since, "id")
+        page_ids += list(
+            held.values_list("id", flat=True)[held_offset : held_offset + limit - len(page_ids)]
+        )
     last_customer = Turn.objects.filter(session=OuterRef("pk"), metadata__role="customer")
-    sessions = _with_unread(sessions, user).annotate(
-        waiting_first=Case(
-            When(status=SessionStatus.WAITING, then=Value(0)),
-            default=Value(1),
-            output_field=IntegerField(),
-        ),
-        customer_text=Subquery(last_customer.order_by("-seq").values("text")[:1]),
-        customer_author=Subquery(last_customer.order_by("-seq").values("metadata__author")[:1]),
+    rows = (
+        _with_unread(sessions.filter(pk__in=page_ids), user)
+        .annotate(
+            customer_text=Subquery(last_customer.order_by("-seq").values("text")[:1]),
+            customer_author=Subquery(last_customer.order_by("-seq").values("metadata__author")[:1]),
+        )
+        .select_related("project", "queue_team", "queue_user", "holder", "last_handoff")
     )
-    since = (
-        F("since").asc(nulls_last=True)
-        if query.sort != "newest"
-        else F("since").desc(nulls_last=True)
-    )
-    return sessions.select_related(
-        "project", "queue_team", "queue_user", "holder", "last_handoff"
-    ).order_by("waiting_first", since, "id")
+    position = {pk: index for index, pk in enumerate(page_ids)}
+    return sorted(rows, key=lambda session: position[session.pk])
 
 
 def inbox_teams(*, user: User) -> QuerySet[Team]:

@@ -349,10 +349,42 @@ def commitment_extract(text: str) -> Commitment | None:
     return Commitment(text=joined, topics=topics)
 
 
+# --- what search reads of a turn: a stated cause, a question or request -----------------------
+
+# The usual causal connectives: a turn that says why something happened.
+_CAUSE = re.compile(
+    r"\b(?:because|caused\s+by|due\s+to|owing\s+to|as\s+a\s+result|reasons?|so\s+that"
+    r"|that'?s\s+why|which\s+is\s+why|thanks\s+to|led\s+to|leads?\s+to"
+    r"|result(?:ed|s|ing)?\s+(?:in|from)|therefore|hence|consequently)\b",
+    re.IGNORECASE,
+)
+# A question, or a request for an answer ("Please reply with…", "Let me know which you prefer",
+# "Reply YES to confirm"): the next turn by someone else answers it.
+_ASKS = re.compile(
+    r"\?|\b(?:please\s+(?:reply|confirm|send|share|tell|provide|upload|let\s+me\s+know)"
+    r"|let\s+(?:me|us)\s+know|reply\s+with)\b",
+    re.IGNORECASE,
+)
+_REPLY_WORD = re.compile(r"\b[Rr]eply\s+[A-Z]{2,}\b")
+
+
+def turn_signals(text: str) -> dict[str, bool]:
+    """What hybrid search reads of a turn (services/search.py): whether it states a cause (what
+    a "why" question looks for) and whether it asks something (the next turn answers it)."""
+    text = text.replace("\u2019", "'")  # typographic apostrophes: "that\u2019s why"
+    signals = {}
+    if _CAUSE.search(text):
+        signals["cause"] = True
+    if _ASKS.search(text) or _REPLY_WORD.search(text):
+        signals["asks"] = True
+    return signals
+
+
 def turn_extract(text: str) -> dict[str, Any]:
-    """What the brief keeps of one turn, computed once when its text is stored (Turn.extracted).
-    The commitment is kept whatever the role: the brief counts only bots' and agents'."""
-    extracted: dict[str, Any] = {}
+    """What the brief keeps of one turn, computed once when its text is stored (Turn.extracted),
+    with what search reads of it (`turn_signals`). The commitment is kept whatever the role: the
+    brief counts only bots' and agents'."""
+    extracted: dict[str, Any] = dict(turn_signals(text))
     facts = facts_extract(text)
     if facts:
         extracted["facts"] = [[fact.kind, fact.value, fact.key] for fact in facts]

@@ -6,9 +6,10 @@ promise" is answered by "I've booked a callback for 3 p.m.", "claim number" by a
 holding "CLM-77120". The turns already carry what answers them, stored once when
 written: the speaker's role (metadata) and the commitments and facts the brief
 extracted (Turn.extracted, services/brief_extract.py). So the query is read for
-- the role it names ("the bot", "the agent", "the customer"), first named first;
+- the role it names ("the bot", "the agent", "the customer" or "she"), first named first;
 - whether it asks what was promised or done;
-- which kinds of fact it asks for (an amount, an id, a phone number, an email, a date).
+- which kinds of fact it asks for (an amount, an id, a phone number, an email, a date);
+- whether it asks why (answered by a turn that states a cause: "because", "due to").
 Cheap: a few regular expressions over the query, nothing re-embedded.
 """
 
@@ -23,7 +24,11 @@ _ROLES = {
     "agent": re.compile(
         r"\bagents?\b|\bspecialists?\b|\breps?\b|\bhandlers?\b|\bteam\b", re.IGNORECASE
     ),
-    "customer": re.compile(r"\bcustomers?(?:'s)?\b|\bcallers?\b|\bcardholders?\b", re.IGNORECASE),
+    # A specialist names bots and agents by role and the customer by "she" or "he" as well.
+    "customer": re.compile(
+        r"\bcustomers?(?:'s)?\b|\bcallers?\b|\bcardholders?\b|\b(?:she|he|her|his|him|hers)\b",
+        re.IGNORECASE,
+    ),
 }
 _COMMITMENT = re.compile(
     r"\b(?:promis\w*|commit\w*|arrang\w*|offer\w*|agree\w*|guarantee\w*)\b"
@@ -56,6 +61,10 @@ _FACT_KINDS = (
     (("email",), re.compile(r"\be-?mail\s+(?:address|on)\b", re.IGNORECASE)),
     (("date",), re.compile(r"\bwhen\b|\bwhat\s+(?:day|date|time)\b|\bdeadline\b", re.I)),
 )
+_WHY = re.compile(
+    r"\bwhy\b|\bhow\s+come\b|\bwhat\s+(?:caused|causes|is\s+causing)\b|\breasons?\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,7 @@ class QueryIntent:
     role: str | None  # the role the query names first, as metadata spells it
     commitment: bool  # asks what was promised or done
     fact_kinds: tuple[str, ...]  # the kinds of fact it asks for
+    why: bool = False  # asks for a reason
 
 
 def query_intent_read(*, query: str) -> QueryIntent:
@@ -72,4 +82,5 @@ def query_intent_read(*, query: str) -> QueryIntent:
         role=min(named)[1] if named else None,
         commitment=bool(_COMMITMENT.search(query)),
         fact_kinds=kinds,
+        why=bool(_WHY.search(query)),
     )

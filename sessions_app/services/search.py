@@ -7,8 +7,10 @@ Okapi BM25 computed in Postgres from the turns' tsvector (the english config's
 stemming and stop words; IDF over the searched set; length normalisation),
 scaled so the best keyword match in the searched set scores 1. A hybrid score
 (0 < alpha < 1) also adds small boosts where the query asks for what a turn holds:
-its speaker's role, a commitment, a kind of fact (services/query_intent.py,
-`Ranking`'s boosts; read from stored metadata and Turn.extracted). alpha=1 is
+its speaker's role, a commitment, a kind of fact, a stated cause for a "why"
+(services/query_intent.py, `Ranking`'s boosts; read from stored
+metadata and Turn.extracted); and the answer to the best-matching turn, where that
+turn asks something, is lifted toward it (`Ranking.reply_share`). alpha=1 is
 purely semantic and skips keyword ranking, alpha=0 purely keyword and skips the
 model. While the model is unavailable a query that needs it is scored by keyword
 alone and says so (degraded="keyword_only");
@@ -31,7 +33,13 @@ from django.db import connection
 from sessions_app import embeddings
 from sessions_app.errors import InvalidInput
 from sessions_app.filters import filter_compile
-from sessions_app.services.query_intent import query_intent_read
+from sessions_app.services.query_intent import QueryIntent, query_intent_read
+from sessions_app.services.search_index import (
+    IndexWeights,
+    SearchedState,
+    sessions_index_rank,
+    sessions_index_read,
+)
 from sessions_app.validation import embedding_check
 
 
@@ -80,9 +88,15 @@ class Ranking:
     # Hybrid scores add these to the blend where the query asks for what a turn holds
     # (services/query_intent.py): its speaker's role named, a commitment asked about, a
     # kind of fact asked for and extracted from the turn (Turn.extracted). 0 turns one off.
-    role_boost: float = 0.1
+    role_boost: float = 0.15
     commitment_boost: float = 0.1
     fact_boost: float = 0.2
+    # A "why" asked and a cause stated in the turn ("because", "due to"; Turn.extracted).
+    why_boost: float = 0.3
+    # "Postcode" matches "Can I have your postcode?" better than "B15 2TT.": where the
+    # best-matching turn asks something (Turn.extracted "asks"), the next turn of the
+    # thread, by another speaker, gains this share of the gap between their scores.
+    reply_share: float = 0.9
 
 
 DEFAULT_RANKING = Ranking()
@@ -122,6 +136,7 @@ def turns_search(
     if embedding is not None:
         embedding_check(embedding, where="query")
     vector_param: str | None = None
+    vector: np.ndarray | None = None
     degraded: str | None = None
     if alpha > 0.0:
         try:
@@ -130,13 +145,35 @@ def turns_search(
                 if embedding
                 else embeddings.query_embed(query)
             )
-            vector_param = "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]"
         except embeddings.ModelUnavailable:
             alpha, degraded = 0.0, KEYWORD_ONLY
 
     # A client's query vector may come from another model than the context vectors.
     context_weight = 0.0 if embedding else ranking.context_weight
     intent = query_intent_read(query=query)
+    if session_ids and embedding is None and ranking == DEFAULT_RANKING:
+        state = sessions_index_read(
+            session_ids=session_ids, query=query, context_weight=context_weight
+        )
+        if state.indexes is not None:
+            hits = _indexed_hits(
+                state,
+                vector=vector,
+                alpha=alpha,
+                top_k=top_k,
+                include_internal=include_internal,
+                filter_sql=filter_sql,
+                filter_params=filter_params,
+                intent=intent,
+            )
+            return SearchResult(
+                docs=hits,
+                query=query,
+                time_taken_ms=(time.perf_counter() - started) * 1000,
+                degraded=degraded,
+            )
+    if vector is not None:
+        vector_param = "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]"
     named = {
         "vector": vector_param,
         "query": query,
@@ -151,9 +188,12 @@ def turns_search(
         "commitment_boost": ranking.commitment_boost,
         "intent_fact_kinds": list(intent.fact_kinds),
         "fact_boost": ranking.fact_boost,
+        "intent_why": intent.why,
+        "why_boost": ranking.why_boost,
+        "reply_share": ranking.reply_share,
     }
     sql, params = _with_filter(
-        _ranking_sql(alpha, context_weight, ranking.keyword),
+        _ranking_sql(alpha, context_weight, ranking.keyword, replies=ranking.reply_share > 0),
         named,
         filter_sql,
         filter_params,
@@ -161,20 +201,7 @@ def turns_search(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    hits = [
-        Hit(
-            id=doc_id,
-            text=text,
-            # Django's psycopg setup hands JSONB back as text outside the ORM.
-            metadata=json.loads(metadata) if isinstance(metadata, str) else metadata,
-            score=float(score),
-            seq=seq,
-            session_name=session_name,
-            via_key=via_key,
-            internal=internal,
-        )
-        for doc_id, text, metadata, seq, session_name, score, via_key, internal in rows
-    ]
+    hits = [_hit(*row) for row in rows]
     return SearchResult(
         docs=hits,
         query=query,
@@ -182,6 +209,92 @@ def turns_search(
         degraded=degraded,
     )
 
+
+def _hit(
+    doc_id: str,
+    text: str,
+    metadata: Any,
+    seq: int,
+    session_name: str,
+    score: float,
+    via_key: str,
+    internal: bool,
+) -> Hit:
+    return Hit(
+        id=doc_id,
+        text=text,
+        # Django's psycopg setup hands JSONB back as text outside the ORM.
+        metadata=json.loads(metadata) if isinstance(metadata, str) else metadata,
+        score=float(score),
+        seq=seq,
+        session_name=session_name,
+        via_key=via_key,
+        internal=internal,
+    )
+
+
+def _indexed_hits(
+    state: SearchedState,
+    *,
+    vector: np.ndarray | None,
+    alpha: float,
+    top_k: int,
+    include_internal: bool,
+    filter_sql: str,
+    filter_params: list[Any],
+    intent: QueryIntent,
+) -> list[Hit]:
+    """The hits ranked by the sessions' in-process indexes (services/search_index.py);
+    the filter and the hits' rows still come from SQL."""
+    assert state.indexes is not None
+    filter_seqs: dict[int, list[int]] | None = None
+    with connection.cursor() as cursor:
+        if filter_sql != "TRUE":
+            cursor.execute(
+                "SELECT t.session_id, t.seq FROM sessions_app_turn t"
+                f" WHERE t.session_id = ANY(%s) AND {filter_sql}",
+                [list(state.names), *filter_params],
+            )
+            filter_seqs = {}
+            for session_id, seq in cursor.fetchall():
+                filter_seqs.setdefault(session_id, []).append(seq)
+        ranked = sessions_index_rank(
+            indexes=state.indexes,
+            vector=vector,
+            terms=state.terms,
+            alpha=alpha,
+            top_k=top_k,
+            include_internal=include_internal,
+            filter_seqs=filter_seqs,
+            intent=intent,
+            weights=_INDEX_WEIGHTS,
+        )
+        if not ranked:
+            return []
+        scores = dict(ranked)
+        cursor.execute(
+            "SELECT t.id, t.doc_id, t.text, t.metadata, t.seq, t.session_id,"
+            " t.written_by_key_prefix, t.internal FROM sessions_app_turn t WHERE t.id = ANY(%s)",
+            [list(scores)],
+        )
+        rows = cursor.fetchall()
+    hits = [
+        _hit(doc_id, text, metadata, seq, state.names[sid], scores[pk], via_key, internal)
+        for pk, doc_id, text, metadata, seq, sid, via_key, internal in rows
+    ]
+    # As the SQL orders its top_k: by score, then by place in the thread.
+    return sorted(hits, key=lambda hit: (-hit.score, hit.seq))
+
+
+_INDEX_WEIGHTS = IndexWeights(
+    k1=BM25_K1,
+    b=BM25_B,
+    role_boost=DEFAULT_RANKING.role_boost,
+    commitment_boost=DEFAULT_RANKING.commitment_boost,
+    fact_boost=DEFAULT_RANKING.fact_boost,
+    why_boost=DEFAULT_RANKING.why_boost,
+    reply_share=DEFAULT_RANKING.reply_share,
+)
 
 # The searched turns: the sessions', less private notes unless they are asked for.
 _SCOPE = "t.session_id = ANY(%(session_ids)s) AND (%(include_internal)s OR NOT t.internal)"
@@ -230,7 +343,11 @@ _PRIOR = """,
                + CASE WHEN cardinality(%(intent_fact_kinds)s::text[]) > 0 AND EXISTS (
                           SELECT 1 FROM jsonb_array_elements(t.extracted->'facts') AS f
                           WHERE f->>0 = ANY(%(intent_fact_kinds)s::text[]))
-                      THEN %(fact_boost)s ELSE 0 END AS prior"""
+                      THEN %(fact_boost)s ELSE 0 END
+               + CASE WHEN %(intent_why)s AND t.extracted ? 'cause'
+                      THEN %(why_boost)s ELSE 0 END AS prior,
+               t.session_id, t.seq, t.internal, lower(t.metadata->>'role') AS role,
+               COALESCE(t.extracted ? 'asks', false) AS asks"""
 
 _SEARCHED = """
     searched AS MATERIALIZED (
@@ -278,25 +395,45 @@ _SCORES = {
     "semantic": "SELECT id, similarity AS score FROM scored",
     "keyword": "SELECT keyword.id, keyword.rank / top.rank AS score FROM keyword, top",
     "hybrid": """
-        SELECT searched.id,
+        SELECT searched.id, searched.session_id, searched.internal, searched.seq,
+               searched.role, searched.asks,
                %(alpha)s * searched.similarity
                + (1 - %(alpha)s) * COALESCE(keyword.rank / top.rank, 0)
                + searched.prior AS score
         FROM searched LEFT JOIN keyword USING (id) CROSS JOIN top""",
 }
+# Ranking.reply_share over the hybrid scores: each turn's predecessor in its session's
+# thread (private notes apart: they answer nothing) and the best score of the search.
+_REPLIES = """
+        SELECT id, score + CASE WHEN previous_asks AND previous_role IS DISTINCT FROM role
+                                     AND previous_score >= best
+                                THEN %(reply_share)s * GREATEST(previous_score - score, 0)
+                                ELSE 0 END AS score
+        FROM (
+            SELECT id, score, role,
+                   lag(score) OVER thread AS previous_score,
+                   lag(asks) OVER thread AS previous_asks,
+                   lag(role) OVER thread AS previous_role,
+                   max(score) OVER () AS best
+            FROM ({blended}) AS blended
+            WINDOW thread AS (PARTITION BY session_id, internal ORDER BY seq)
+        ) AS neighboured"""
 
 
-def _ranking_sql(alpha: float, context_weight: float, keyword: str) -> str:
+def _ranking_sql(alpha: float, context_weight: float, keyword: str, *, replies: bool) -> str:
     # Rank on (id, score) only, then fetch text and metadata for the top_k
     # rows: carrying whole rows through the sort costs more than the distances.
     mode = "semantic" if alpha == 1.0 else "keyword" if alpha == 0.0 else "hybrid"
+    scores = _SCORES[mode]
+    if mode == "hybrid" and replies:
+        scores = _REPLIES.format(blended=scores)
     ctes = _CTES[mode if mode == "semantic" else f"{mode} {keyword}"]
     ctes = ctes.replace(_SIMILARITY, _BLENDED if context_weight else _PLAIN)
     # The searched turns: the sessions', less private notes unless they are asked for.
     ctes = ctes.replace("t.session_id = ANY(%(session_ids)s)", _SCOPE)
     return f"""
         WITH {ctes},
-        ranked AS ({_SCORES[mode]} ORDER BY score DESC, id LIMIT %(top_k)s)
+        ranked AS ({scores} ORDER BY score DESC, id LIMIT %(top_k)s)
         SELECT t.doc_id, t.text, t.metadata, t.seq, s.name, ranked.score,
                t.written_by_key_prefix, t.internal
         FROM ranked

@@ -219,6 +219,8 @@ def turns_upsert(
         # The session row lock orders concurrent writers: sequence numbers are
         # issued under it, so they are unique and leave no gaps.
         locked = Session.objects.select_for_update().get(pk=session.pk)
+        if Session.project.is_cached(session):  # spares a query for it below
+            locked.project = session.project
         existing = {t.doc_id: t for t in Turn.objects.filter(session=locked, doc_id__in=ids)}
         _kind_check(docs, existing, internal=internal)
         # A writer that committed between our read and the lock may have
@@ -438,6 +440,8 @@ def turns_delete(*, session: Session, doc_ids: list[str], actor: Actor) -> int:
         raise InvalidInput("ids must contain at least one id")
     with transaction.atomic():
         locked = Session.objects.select_for_update().get(pk=session.pk)
+        if Session.project.is_cached(session):  # spares a query for it below
+            locked.project = session.project
         turns = Turn.objects.filter(session=locked, doc_id__in=doc_ids, internal=False)
         doomed = list(turns.order_by("seq").values_list("doc_id", "seq"))
         deleted, _ = turns.delete()
