@@ -233,6 +233,9 @@ def scale_load(
     handoff_channels = import_module(
         "sessions_app.migrations.0013_handoff_channels"
     ).HANDOFF_CHANNELS_BACKFILL
+    handoff_episodes = import_module(
+        "sessions_app.migrations.0017_handoff_episode_started_at"
+    ).HANDOFF_EPISODES_FILL
     with connection.cursor() as cursor:
         cursor.execute("SET synchronous_commit = off; SET maintenance_work_mem = '512MB'")
         cursor.execute(_functions_sql())
@@ -244,6 +247,8 @@ def scale_load(
             # The channel lists turns_upsert keeps on write, as migration 0009 fills them.
             ("channel lists", channels_backfill),
             ("handoff channels", handoff_channels),
+            # Each escalation's and resolution's episode start, as handoff_record keeps it.
+            ("handoff episodes", handoff_episodes),
         ):
             print(f"  loading {label}…", flush=True)
             cursor.execute(sql, params if "%(" in sql else None)

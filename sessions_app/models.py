@@ -368,6 +368,11 @@ class Handoff(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # On an escalation or a resolution: when the human episode it belongs to began (the
+    # created_at of its first escalation since the session was last with a bot or resolved;
+    # None for a resolution that no escalation preceded). Kept on write so the dashboard's
+    # time to resolve is a column difference, not a search through each session's handoffs.
+    episode_started_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [

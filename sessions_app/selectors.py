@@ -35,14 +35,22 @@ def session_get(*, project: Project, name: str, for_update: bool = False) -> Ses
 def session_find(*, project: Project, name: str) -> Session | None:
     """The session by name, or None. Every API call on a session starts here, so the
     statement is built once rather than by the ORM per call (about 0.4 ms less each)."""
-    sql, converters = _session_by_name()
     with connection.cursor() as cursor:
-        cursor.execute(sql, [project.pk, name])
+        cursor.execute(session_by_name_sql(), [project.pk, name])
         row = cursor.fetchone()
-    if row is None:
-        return None
+    return None if row is None else session_from_row(project=project, row=row)
+
+
+def session_by_name_sql() -> str:
+    """The SELECT the ORM would send for a session of a project (`%s`) by name (`%s`);
+    unique on both, so no ORDER BY."""
+    return _session_by_name()[0]
+
+
+def session_from_row(*, project: Project, row: tuple[Any, ...]) -> Session:
+    """The session from a row of `session_by_name_sql()`'s columns, as the ORM builds it."""
     values = list(row)
-    for index, convert, column in converters:
+    for index, convert, column in _session_by_name()[1]:
         values[index] = convert(values[index], column, connection)
     session = Session.from_db(connection.alias, _SESSION_ATTNAMES, values)
     session.project = project
@@ -54,8 +62,8 @@ _SESSION_ATTNAMES = [field.attname for field in Session._meta.concrete_fields]
 
 @cache
 def _session_by_name() -> tuple[str, list[tuple[int, Any, Any]]]:
-    """The SELECT the ORM would send (unique on project and name, so no ORDER BY), and the
-    converters it would apply to each column (the JSON field's, here)."""
+    """The statement, and the converters the ORM would apply to its columns (the JSON
+    field's, here)."""
     table = Session._meta.db_table
     fields = Session._meta.concrete_fields
 

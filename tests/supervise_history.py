@@ -12,9 +12,11 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from importlib import import_module
 
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import User
+from django.db import connection
 from django.utils import timezone
 
 from sessions_app import embeddings
@@ -177,3 +179,8 @@ def times_set(history: History) -> None:
             created_at=created, claimed_at=claimed
         )
     Session.objects.filter(pk=history.conv2.pk).update(waiting_since=t0 + 30 * minutes)
+    # Pinned times bypass the service that keeps each handoff's episode start: fill it
+    # again as migration 0017 does.
+    migration = import_module("sessions_app.migrations.0017_handoff_episode_started_at")
+    with connection.cursor() as cursor:
+        cursor.execute(migration.HANDOFF_EPISODES_FILL)

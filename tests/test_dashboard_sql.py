@@ -73,11 +73,13 @@ def _random_history(seed: int) -> tuple[Project, datetime]:
             Handoff.objects.filter(pk=handoff.pk).update(
                 created_at=at - timedelta(minutes=10 * (10 - handoff.version))
             )
-    # Rows made here bypass the services that keep each handoff's channels: fill
-    # them as migration 0013 does for handoffs recorded before it.
+    # Rows made here bypass the services that keep each handoff's channels and episode
+    # start: fill them as migrations 0013 and 0017 do for handoffs recorded before them.
     migration = import_module("sessions_app.migrations.0013_handoff_channels")
+    episodes = import_module("sessions_app.migrations.0017_handoff_episode_started_at")
     with connection.cursor() as cursor:
         cursor.execute(migration.HANDOFF_CHANNELS_BACKFILL)
+        cursor.execute(episodes.HANDOFF_EPISODES_FILL)
     return project, now
 
 
@@ -160,3 +162,48 @@ def test_a_recorded_handoff_carries_its_sessions_project(db: None) -> None:
     handoffs = Handoff.objects.filter(session__project=history.project)
     assert handoffs.exists()
     assert set(handoffs.values_list("project_id", flat=True)) == {history.project.pk}
+
+
+def _episode_starts() -> dict[int, Any]:
+    return dict(Handoff.objects.values_list("pk", "episode_started_at"))
+
+
+def test_recorded_handoffs_carry_the_episode_start_the_migration_computes(db: None) -> None:
+    """The services keep each handoff's episode start as it is recorded; the migration's
+    fill, run over the same handoffs, finds the same, and the dashboard agrees with the
+    per-handoff computation on them."""
+    history = history_build()
+    recorded = _episode_starts()
+    assert any(recorded.values()) and not all(recorded.values())
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE sessions_app_handoff SET episode_started_at = NULL")
+        cursor.execute(
+            import_module(
+                "sessions_app.migrations.0017_handoff_episode_started_at"
+            ).HANDOFF_EPISODES_FILL
+        )
+    assert _episode_starts() == recorded
+    _same(history.project, dashboard.timezone.now())
+
+
+def test_an_escalation_after_a_resolution_starts_a_new_episode(db: None) -> None:
+    history = history_build()
+    handoffs = list(Handoff.objects.filter(session=history.conv1).order_by("version"))
+    by_version = {h.version: h for h in handoffs}
+    for handoff in handoffs:
+        previous = by_version.get(handoff.version - 1)
+        if handoff.to_kind in dashboard.ESCALATION_KINDS:
+            expected = (
+                previous.episode_started_at
+                if previous and previous.to_kind in dashboard.ESCALATION_KINDS
+                else handoff.created_at
+            )
+        elif handoff.to_kind == "resolved" and previous:
+            expected = (
+                previous.episode_started_at
+                if previous.to_kind in dashboard.ESCALATION_KINDS
+                else None
+            )
+        else:
+            expected = None
+        assert handoff.episode_started_at == expected, handoff.version

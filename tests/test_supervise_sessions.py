@@ -10,6 +10,7 @@ from sessions_app.actors import Actor
 from sessions_app.models import Session
 from sessions_app.services.search import turns_search
 from sessions_app.services.sessions import session_open
+from sessions_app.supervise import selectors as supervise_selectors
 from tests.supervise_history import History, history_build, times_set
 
 
@@ -91,6 +92,33 @@ def test_paginates_25_a_page(history: History, sam: Client) -> None:
     assert "page=2" in first.content.decode()
     second = sam.get(f"/supervise/p/{history.project.public_id}/", {"sort": "name", "page": "2"})
     assert [s.name for s in second.context["page"].object_list][-2:] == ["conv-1", "conv-2"]
+
+
+def test_the_count_is_bounded_and_pages_go_on_past_it(
+    history: History, sam: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The list counts up to COUNT_LIMIT matches (its cost stays that of a page however
+    large the project); past it the page says "more than" and Next still leads on."""
+    monkeypatch.setattr(supervise_selectors, "COUNT_LIMIT", 30)
+    bot = Actor.system("loader")
+    for index in range(60):
+        session_open(project=history.project, name=f"bulk-{index:02d}", actor=bot)
+    url = f"/supervise/p/{history.project.public_id}/"
+    first = sam.get(url, {"sort": "name"})
+    html = first.content.decode()
+    assert "Page 1 (more than 30 sessions)" in html and "page=2" in html
+    listed: list[str] = []
+    for number in range(1, 5):
+        page = sam.get(url, {"sort": "name", "page": str(number)}).context["page"]
+        listed += [s.name for s in page.object_list]
+        assert page.has_next == (number < 3)
+    assert listed == sorted(
+        Session.objects.filter(project=history.project).values_list("name", flat=True)
+    )
+    # A small result is counted exactly; a page past its end is its last page.
+    few = sam.get(url, {"status": "waiting", "page": "7"})
+    assert few.context["page"].number == 1
+    assert "1 session<" in few.content.decode()
 
 
 def test_htmx_requests_get_only_the_results_partial(history: History, sam: Client) -> None:

@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import connection
-from django.db.models.sql import InsertQuery
 
 from sessions_app.actors import Actor
 from sessions_app.models import AuditEvent, Project, Session
@@ -18,14 +17,32 @@ def audit_record(
     channel: str = "",
     device: str = "",
     data: dict[str, Any] | None = None,
-    wait_for_disk: bool = True,
 ) -> AuditEvent:
-    """The event, stored. With `wait_for_disk=False` and no transaction open, its commit
-    does not wait for the disk (the larger part of a lone insert's time on a busy disk):
-    a database crash within a fraction of a second may lose the row, whole; the event
-    returned then has no pk. Inside a caller's transaction, that transaction's commit
-    decides."""
-    event = AuditEvent(
+    event = audit_event(
+        project=project,
+        kind=kind,
+        actor=actor,
+        session=session,
+        channel=channel,
+        device=device,
+        data=data,
+    )
+    event.save(force_insert=True)
+    return event
+
+
+def audit_event(
+    *,
+    project: Project,
+    kind: str,
+    actor: Actor,
+    session: Session | None = None,
+    channel: str = "",
+    device: str = "",
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """The event, not yet stored."""
+    return AuditEvent(
         project=project,
         session=session,
         session_name=session.name if session else "",
@@ -37,19 +54,22 @@ def audit_record(
         device=device,
         data=data or {},
     )
-    if wait_for_disk or connection.in_atomic_block:
-        event.save(force_insert=True)
-    else:
-        _insert_without_waiting(event)
-    return event
 
 
-def _insert_without_waiting(event: AuditEvent) -> None:
-    # One round trip: the statements of one query string run as one implicit transaction,
-    # so SET LOCAL ends with it (no BEGIN and COMMIT of their own).
+def audit_insert_select(
+    event: AuditEvent, *, session_id: str, source: str
+) -> tuple[str, list[Any]]:
+    """`INSERT ... SELECT` of the event once per row of `source` (a query's name in a
+    WITH clause), its session id the SQL expression `session_id`; and its parameters."""
     fields = [field for field in AuditEvent._meta.local_concrete_fields if not field.primary_key]
-    query = InsertQuery(AuditEvent)
-    query.insert_values(fields, [event])
-    [(sql, params)] = query.get_compiler(connection=connection).as_sql()
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL synchronous_commit = off; " + sql, params)
+    values, params = [], []
+    for field in fields:
+        if field.attname == "session_id":
+            values.append(session_id)
+        else:
+            values.append("%s")
+            params.append(field.get_db_prep_save(field.pre_save(event, True), connection))
+    columns = ", ".join(connection.ops.quote_name(str(field.column)) for field in fields)
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    sql = f"INSERT INTO {table} ({columns}) SELECT {', '.join(values)} FROM {source}"
+    return sql, params

@@ -17,8 +17,9 @@ Definitions (kept here so the page, its tests and its readers agree):
 - Per specialist: claims in the window, their median time to claim, and the
   specialist's resolutions and hand-backs in the window.
 
-Every figure is aggregated in SQL (a handful of queries, whatever the number of
-handoffs); the waiting list shows the WAITING_SHOWN oldest and counts the rest.
+Every figure is aggregated in SQL, in one statement that reads the window's handoffs
+once (the project's ranges of the (project, created_at) and (project, claimed_at)
+indexes); the waiting list shows the WAITING_SHOWN oldest and counts the rest.
 tests/dashboard_reference.py keeps the earlier per-handoff Python computation,
 and the tests require the same figures from both.
 """
@@ -137,21 +138,17 @@ WAITING_SHOWN = 20
 _ESCALATIONS = "('humans', 'team', 'user')"
 # Nearest-rank p90 is percentile_disc; statistics.median is percentile_cont(0.5).
 _DISTRIBUTION = """
-    SELECT count(*),
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds),
-           percentile_disc(0.9) WITHIN GROUP (ORDER BY seconds),
-           {buckets}
+    SELECT json_build_array(
+        count(*),
+        percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds),
+        percentile_disc(0.9) WITHIN GROUP (ORDER BY seconds),
+        {buckets})
     FROM ({durations}) d
 """
 
 
-def _rows(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
-def _distribution(durations_sql: str, params: dict[str, Any]) -> Distribution:
+def _distribution_sql(durations_sql: str) -> str:
+    """One JSON array: count, median, p90, then the count in each bucket."""
     edges = [edge for edge, _ in BUCKETS]
     buckets = (
         ", ".join(
@@ -161,9 +158,11 @@ def _distribution(durations_sql: str, params: dict[str, Any]) -> Distribution:
         .replace("-inf", "'-infinity'")
         .replace(" inf", " 'infinity'")
     )
-    count, median, p90, *counts = _rows(
-        _DISTRIBUTION.format(buckets=buckets, durations=durations_sql), params
-    )[0]
+    return _DISTRIBUTION.format(buckets=buckets, durations=durations_sql)
+
+
+def _distribution(values: list[Any]) -> Distribution:
+    count, median, p90, *counts = values
     return Distribution(
         buckets=[Count(label, n) for (_, label), n in zip(BUCKETS, counts, strict=True)],
         count=count,
@@ -189,61 +188,75 @@ def _waiting(project: Project, now: datetime) -> tuple[list[WaitingEscalation], 
     return rows, count
 
 
-# Handoffs of the project in the window: one range of the (project, created_at) index,
-# whatever the project's or the table's history.
-_IN_WINDOW = """
-    FROM sessions_app_handoff h
-    WHERE h.project_id = %(project)s AND h.created_at >= %(since)s AND h.created_at <= %(now)s
+# The project's handoffs made or claimed in the window, read once (the ranges of the
+# (project, created_at) and (project, claimed_at) indexes) for every figure below.
+_WINDOW = """
+    w AS MATERIALIZED (
+        SELECT h.id, h.to_kind, h.created_at, h.claimed_at, h.claimed_by_id, h.by_user_id,
+               h.to_target, h.from_channel, h.channel_before, h.channel_after,
+               h.episode_started_at,
+               h.created_at >= %(since)s AND h.created_at <= %(now)s AS made
+        FROM sessions_app_handoff h
+        WHERE h.project_id = %(project)s
+          AND (h.created_at >= %(since)s AND h.created_at <= %(now)s
+               OR h.claimed_at >= %(since)s AND h.claimed_at <= %(now)s)
+    )
 """
+# Handoffs made in the window.
+_IN_WINDOW = "FROM w h WHERE h.made"
 _CLAIM_SECONDS = f"""
     SELECT extract(epoch FROM h.claimed_at - h.created_at)::float8 AS seconds {_IN_WINDOW}
     AND h.to_kind IN {_ESCALATIONS} AND h.claimed_at IS NOT NULL
 """
-# From the first escalation since the session was last resolved or with a bot.
+# From the first escalation since the session was last resolved or with a bot, kept on
+# each resolution as it is recorded (Handoff.episode_started_at).
 _RESOLVE_SECONDS = f"""
-    SELECT extract(epoch FROM h.created_at - start.created_at)::float8 AS seconds {_IN_WINDOW}
-    AND h.to_kind = 'resolved'
-    AND start.created_at IS NOT NULL
-""".replace(
-    "WHERE",
-    f"""CROSS JOIN LATERAL (
-        SELECT e.created_at FROM sessions_app_handoff e
-        WHERE e.session_id = h.session_id AND e.version < h.version
-          AND e.to_kind IN {_ESCALATIONS}
-          AND e.version > COALESCE((
-              SELECT max(b.version) FROM sessions_app_handoff b
-              WHERE b.session_id = h.session_id AND b.version < h.version
-                AND b.to_kind IN ('resolved', 'bot')), 0)
-        ORDER BY e.version LIMIT 1
-    ) start
-    WHERE""",
-    1,
-)
+    SELECT extract(epoch FROM h.created_at - h.episode_started_at)::float8 AS seconds
+    {_IN_WINDOW} AND h.to_kind = 'resolved' AND h.episode_started_at IS NOT NULL
+"""
 # The channels around each handoff point are kept on write (services/channels.py).
 _CHANNEL_PAIRS = f"""
-    SELECT COALESCE(NULLIF(h.from_channel, ''), NULLIF(h.channel_before, ''), %(unknown)s),
-           COALESCE(NULLIF(h.channel_after, ''), %(pending)s), count(*)
-    {_IN_WINDOW} AND h.to_kind <> 'resolved'
-    GROUP BY 1, 2
+    SELECT COALESCE(json_agg(json_build_array(source, target, n)), '[]'::json) FROM (
+        SELECT COALESCE(NULLIF(h.from_channel, ''), NULLIF(h.channel_before, ''), %(unknown)s)
+                   AS source,
+               COALESCE(NULLIF(h.channel_after, ''), %(pending)s) AS target, count(*) AS n
+        {_IN_WINDOW} AND h.to_kind <> 'resolved'
+        GROUP BY 1, 2
+    ) pairs
 """
 _COUNTS = f"""
-    SELECT count(*) FILTER (WHERE h.to_kind IN {_ESCALATIONS}),
-           count(*) FILTER (WHERE h.to_kind IN {_ESCALATIONS} AND h.claimed_at IS NOT NULL)
+    SELECT json_build_array(
+        count(*) FILTER (WHERE h.to_kind IN {_ESCALATIONS}),
+        count(*) FILTER (WHERE h.to_kind IN {_ESCALATIONS} AND h.claimed_at IS NOT NULL))
     {_IN_WINDOW}
 """
 _HAND_BACKS = f"""
-    SELECT h.to_target, count(*) {_IN_WINDOW}
-    AND h.to_kind = 'bot' AND h.by_user_id IS NOT NULL
-    GROUP BY h.to_target ORDER BY count(*) DESC, min(h.created_at), min(h.id)
+    SELECT COALESCE(json_agg(json_build_array(bot, n) ORDER BY n DESC, first_at, first_id),
+                    '[]'::json)
+    FROM (
+        SELECT h.to_target AS bot, count(*) AS n, min(h.created_at) AS first_at,
+               min(h.id) AS first_id
+        {_IN_WINDOW} AND h.to_kind = 'bot' AND h.by_user_id IS NOT NULL
+        GROUP BY h.to_target
+    ) bots
 """
 # Claims by when they happened; resolutions and hand-backs by when they were made.
-_SPECIALISTS = f"""
-    WITH claims AS (
+_SPECIALISTS = """
+    SELECT COALESCE(json_agg(json_build_array(
+               u.username, COALESCE(c.claims, 0), c.median,
+               COALESCE(a.resolutions, 0), COALESCE(a.hand_backs, 0))), '[]'::json)
+    FROM claims c FULL JOIN acts a ON a.user_id = c.user_id
+    JOIN auth_user u ON u.id = COALESCE(c.user_id, a.user_id)
+    WHERE COALESCE(c.claims, 0) + COALESCE(a.resolutions, 0) + COALESCE(a.hand_backs, 0) > 0
+"""
+_FIGURES = f"""
+    WITH {_WINDOW},
+    claims AS (
         SELECT h.claimed_by_id AS user_id, count(*) AS claims,
                percentile_cont(0.5) WITHIN GROUP (
                    ORDER BY extract(epoch FROM h.claimed_at - h.created_at)::float8) AS median
-        FROM sessions_app_handoff h
-        WHERE h.project_id = %(project)s AND h.to_kind IN {_ESCALATIONS}
+        FROM w h
+        WHERE h.to_kind IN {_ESCALATIONS}
           AND h.claimed_at >= %(since)s AND h.claimed_at <= %(now)s
           AND h.claimed_by_id IS NOT NULL
         GROUP BY 1
@@ -255,11 +268,9 @@ _SPECIALISTS = f"""
         {_IN_WINDOW} AND h.by_user_id IS NOT NULL AND h.to_kind IN ('resolved', 'bot')
         GROUP BY 1
     )
-    SELECT u.username, COALESCE(c.claims, 0), c.median,
-           COALESCE(a.resolutions, 0), COALESCE(a.hand_backs, 0)
-    FROM claims c FULL JOIN acts a ON a.user_id = c.user_id
-    JOIN auth_user u ON u.id = COALESCE(c.user_id, a.user_id)
-    WHERE COALESCE(c.claims, 0) + COALESCE(a.resolutions, 0) + COALESCE(a.hand_backs, 0) > 0
+    SELECT ({_COUNTS}), ({_distribution_sql(_CLAIM_SECONDS)}),
+           ({_distribution_sql(_RESOLVE_SECONDS)}), ({_CHANNEL_PAIRS}), ({_HAND_BACKS}),
+           ({_SPECIALISTS})
 """
 
 
@@ -277,11 +288,13 @@ def dashboard_figures(
         "unknown": UNKNOWN,
         "pending": PENDING,
     }
-    escalations, claimed = _rows(_COUNTS, params)[0]
-    pairs = [
-        Count(f"{source} → {target}", n) for source, target, n in _rows(_CHANNEL_PAIRS, params)
-    ]
-    hand_backs = [Count(bot or "bot", n) for bot, n in _rows(_HAND_BACKS, params)]
+    # One statement: the window's handoffs are read once, whatever the number of figures.
+    with connection.cursor() as cursor:
+        cursor.execute(_FIGURES, params)
+        counts, claim, resolve, pair_rows, bot_rows, specialist_rows = cursor.fetchone()
+    escalations, claimed = counts
+    pairs = [Count(f"{source} → {target}", n) for source, target, n in pair_rows]
+    hand_backs = [Count(bot or "bot", n) for bot, n in bot_rows]
     specialists = [
         SpecialistRow(
             username=name,
@@ -290,7 +303,7 @@ def dashboard_figures(
             resolutions=resolutions,
             hand_backs=handed,
         )
-        for name, claims, median, resolutions, handed in _rows(_SPECIALISTS, params)
+        for name, claims, median, resolutions, handed in specialist_rows
     ]
     waiting, waiting_count = _waiting(project, now)
     return DashboardFigures(
@@ -302,8 +315,8 @@ def dashboard_figures(
         waiting_count=waiting_count,
         escalations=escalations,
         unclaimed=escalations - claimed,
-        time_to_claim=_distribution(_CLAIM_SECONDS, params),
-        time_to_resolve=_distribution(_RESOLVE_SECONDS, params),
+        time_to_claim=_distribution(claim),
+        time_to_resolve=_distribution(resolve),
         channel_pairs=sorted(pairs, key=lambda c: (-c.count, c.label)),
         hand_backs=sum(c.count for c in hand_backs),
         hand_backs_by_bot=hand_backs,

@@ -94,6 +94,10 @@ def handoff_record(
         raise InvalidInput(f"a handoff to a {to_kind} needs its name in 'to'")
     team, user = _route(session, to_kind, to_target)
     now = timezone.now()
+    # The human episode goes on after an escalation; it starts with an escalation after
+    # anything else (or none), and a resolution closes the one going on, if any.
+    previous = session.last_handoff
+    ongoing = previous.episode_started_at if previous and previous.to_kind in ESCALATIONS else None
     session.version += 1
     session.status = STATUS_AFTER[HandoffTarget(to_kind)]
     session.queue_team = team
@@ -120,7 +124,12 @@ def handoff_record(
         reason=reason,
         by_user=actor.user,
         by_key=actor.api_key,
+        episode_started_at=ongoing if to_kind in (*ESCALATIONS, HandoffTarget.RESOLVED) else None,
     )
+    if to_kind in ESCALATIONS and ongoing is None:
+        # Its own time (created_at is set on insert).
+        handoff.episode_started_at = handoff.created_at
+        handoff.save(update_fields=["episode_started_at"])
     session.last_handoff = handoff
     if claimed_by is not None:
         session.status = SessionStatus.HELD

@@ -1,16 +1,17 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from sessions_app import events
 from sessions_app.actors import Actor
 from sessions_app.errors import Conflict, InvalidInput
 from sessions_app.models import Project, Session
-from sessions_app.selectors import session_find, session_get
-from sessions_app.services.audit import audit_record
+from sessions_app.selectors import session_by_name_sql, session_from_row, session_get
+from sessions_app.services.audit import audit_event, audit_insert_select, audit_record
 from sessions_app.services.event_log import event_record
 from sessions_app.validation import metadata_check, session_name_check
 
@@ -43,14 +44,18 @@ def session_open(
     resolved_model = model_id_resolve(model_id)
     if metadata:
         metadata_check(metadata, where="session")
-    session = session_find(project=project, name=name)
-    if session is not None and not _metadata_adds(session, metadata):
-        if model_id and session.model_id != resolved_model:
-            raise Conflict(
-                f"session {name!r} was created with model {session.model_id!r}, not {model_id!r}"
-            )
-        _resume_record(session=session, actor=actor, channel=channel, device=device)
-        return session, False
+    resumed = _session_resume(
+        project=project,
+        name=name,
+        actor=actor,
+        model_id=resolved_model if model_id else None,
+        metadata=metadata,
+        channel=channel,
+        device=device,
+    )
+    if resumed is not None:
+        return resumed, False
+    # A new session, new metadata, or another model (a conflict): the full way.
     created = False
     with transaction.atomic():
         session = Session.objects.filter(project=project, name=name).first()
@@ -72,7 +77,7 @@ def session_open(
             raise Conflict(
                 f"session {name!r} was created with model {session.model_id!r}, not {model_id!r}"
             )
-        if not created and metadata and _metadata_adds(session, metadata):
+        if not created and metadata and not metadata.items() <= session.metadata.items():
             session.metadata = {**session.metadata, **metadata}
             session.save(update_fields=["metadata", "updated_at"])
         audit_record(
@@ -94,22 +99,54 @@ def session_open(
     return session, created
 
 
-def _metadata_adds(session: Session, metadata: dict[str, Any] | None) -> bool:
-    return metadata is not None and not metadata.items() <= session.metadata.items()
+def _session_resume(
+    *,
+    project: Project,
+    name: str,
+    actor: Actor,
+    model_id: str | None,
+    metadata: dict[str, Any] | None,
+    channel: str,
+    device: str,
+) -> Session | None:
+    """The session, if it exists and this open changes nothing (its model, if named, and
+    metadata, if given, are the session's already); then its audit row is the only write.
 
-
-def _resume_record(*, session: Session, actor: Actor, channel: str, device: str) -> None:
-    """A resume that changes nothing: its audit row is its only write, and need not wait
-    for the disk (often most of the call's time)."""
-    audit_record(
-        project=session.project,
-        session=session,
+    One round trip: the read and the insert are one statement, and the row's commit does
+    not wait for the disk (often most of the call's time on a busy disk): a database
+    crash within a fraction of a second may lose the row, whole. Inside a caller's
+    transaction, that transaction's commit decides."""
+    select = session_by_name_sql()
+    params: list[Any] = [project.pk, name]
+    if model_id:
+        select += f" AND {_column('model_id')} = %s"
+        params.append(model_id)
+    if metadata:
+        select += f" AND {_column('metadata')} @> %s::jsonb"
+        params.append(json.dumps(metadata))
+    event = audit_event(
+        project=project,
         kind="session.opened",
         actor=actor,
         channel=channel,
         device=device,
-        wait_for_disk=False,
     )
+    event.session_name = name
+    insert, insert_params = audit_insert_select(event, session_id="resumed.id", source="resumed")
+    sql = f"WITH resumed AS ({select}), opened AS ({insert}) SELECT * FROM resumed"
+    if not connection.in_atomic_block:
+        # Its own implicit transaction: the statements of one query string are one.
+        sql = f"SET LOCAL synchronous_commit = off; {sql}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params + insert_params)
+        if not connection.in_atomic_block:
+            cursor.nextset()
+        row = cursor.fetchone()
+    return None if row is None else session_from_row(project=project, row=row)
+
+
+def _column(name: str) -> str:
+    return f"{connection.ops.quote_name(Session._meta.db_table)}.{connection.ops.quote_name(name)}"
 
 
 def session_delete(*, project: Project, name: str, actor: Actor) -> None:

@@ -8,6 +8,7 @@ count). Everything else is a 404, like a missing object.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -91,6 +92,68 @@ def sessions_filter(
         )
     order = SORTS.get(filters.sort, SORTS["updated"])
     return sessions.select_related("holder").order_by(order, "-id")
+
+
+# The list counts its matches up to this many: past it the page says "more than", so a
+# page reads its rows and at most this many more, however many sessions the project has.
+COUNT_LIMIT = 1_000
+
+
+@dataclass(frozen=True)
+class SessionsPage:
+    object_list: list[Session]
+    number: int
+    has_next: bool
+    # Matching sessions, counted up to COUNT_LIMIT; count_more when there are more.
+    count: int
+    count_more: bool
+    size: int
+
+    def __iter__(self) -> Iterator[Session]:
+        return iter(self.object_list)
+
+    def __len__(self) -> int:
+        return len(self.object_list)
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    @property
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    @property
+    def num_pages(self) -> int | None:
+        """None while the count is bounded."""
+        return None if self.count_more else max(1, -(-self.count // self.size))
+
+    @property
+    def count_limit(self) -> int:
+        return COUNT_LIMIT
+
+
+def sessions_page(*, sessions: QuerySet[Session], number: int, size: int) -> SessionsPage:
+    """One page of the filtered list: its rows (one more read to know whether a next page
+    exists) and the count, bounded by COUNT_LIMIT. A page past the end of a fully counted
+    list is the last page."""
+    count = sessions[: COUNT_LIMIT + 1].count()
+    more = count > COUNT_LIMIT
+    if not more:
+        number = min(number, max(1, -(-count // size)))
+    rows = list(sessions[(number - 1) * size : number * size + 1])
+    return SessionsPage(
+        object_list=rows[:size],
+        number=number,
+        has_next=len(rows) > size,
+        count=min(count, COUNT_LIMIT),
+        count_more=more,
+        size=size,
+    )
 
 
 def channels_in_project(*, membership: Membership) -> list[str]:

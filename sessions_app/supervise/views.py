@@ -7,7 +7,6 @@ calls one read, renders. One template serves the page and its htmx partial.
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
@@ -37,6 +36,7 @@ from sessions_app.supervise.forms import SessionFilterForm
 from sessions_app.supervise.selectors import (
     channels_in_project,
     sessions_filter,
+    sessions_page,
     supervised_membership_get,
     turns_search_visible,
     visible_session_get,
@@ -75,8 +75,9 @@ def sessions(request: HtmxHttpRequest, project_id: str) -> HttpResponse:
     if form.is_valid():
         visible = sessions_audit_visible(membership=membership)
         listed = sessions_filter(sessions=visible, filters=form.filters())
-        page = Paginator(listed, PAGE_SIZE)
-        context["page"] = page.get_page(form.cleaned_data.get("page") or 1)
+        context["page"] = sessions_page(
+            sessions=listed, number=form.cleaned_data.get("page") or 1, size=PAGE_SIZE
+        )
         query = form.cleaned_data["q"]
         if query:
             try:

@@ -6,6 +6,7 @@ import pytest
 from django.db import connection, transaction
 
 from sessions_app.actors import Actor
+from sessions_app.errors import Conflict
 from sessions_app.models import AuditEvent, Session
 from sessions_app.selectors import session_find
 from sessions_app.services.sessions import session_open
@@ -96,3 +97,37 @@ def test_a_resume_on_its_own_records_the_row_and_leaves_commits_durable(make_pro
     with connection.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "on"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_resume_naming_its_model_or_known_metadata_is_a_plain_resume(make_project):
+    project, _ = make_project()
+    session, _ = session_open(
+        project=project, name="conv-1", actor=_actor(project), metadata={"a": "1", "b": "2"}
+    )
+
+    resumed, created = session_open(
+        project=project,
+        name="conv-1",
+        actor=_actor(project),
+        model_id="moss-minilm",
+        metadata={"b": "2"},
+    )
+
+    assert not created and resumed.metadata == {"a": "1", "b": "2"}
+    assert AuditEvent.objects.filter(kind="session.opened", session=session).count() == 1
+    assert Session.objects.get(pk=session.pk).updated_at == session.updated_at
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_resume_naming_another_model_is_a_conflict_and_records_nothing(make_project):
+    project, _ = make_project()
+    session_open(project=project, name="conv-1", actor=_actor(project))
+    Session.objects.update(model_id="another-model")
+
+    with pytest.raises(Conflict):
+        session_open(
+            project=project, name="conv-1", actor=_actor(project), model_id="all-MiniLM-L6-v2"
+        )
+
+    assert not AuditEvent.objects.filter(kind="session.opened").exists()
