@@ -67,6 +67,8 @@ class SearchResult:
     query: str
     time_taken_ms: float
     degraded: str | None = None
+    # Which ranker scored it: "index" (the in-process index, services/search_index.py) or "sql".
+    served_by: str = "sql"
 
 
 # Okapi BM25's usual constants: term-frequency saturation and length normalisation.
@@ -171,6 +173,7 @@ def turns_search(
                 query=query,
                 time_taken_ms=(time.perf_counter() - started) * 1000,
                 degraded=degraded,
+                served_by="index",
             )
     if vector is not None:
         vector_param = "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]"

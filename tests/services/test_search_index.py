@@ -88,6 +88,7 @@ def test_the_index_ranks_as_the_sql_does(stored, in_sql, note, alpha):
         ):
             expected = in_sql(session, query, alpha=alpha, **options)
             got = search(session, query, alpha=alpha, **options)
+            assert (got.served_by, expected.served_by) == ("index", "sql")
             assert same_ranking(got, expected), (query, options)
             assert [hit.seq for hit in got.docs] == [hit.seq for hit in expected.docs]
             assert got.docs == [
@@ -141,7 +142,8 @@ def test_a_session_bigger_than_the_budget_is_searched_in_sql(stored, settings):
     session = stored("big", THREAD)
     settings.MOSS_SEARCH_INDEX_MB = 0
     search_index.session_index_clear()
-    assert search(session, "refund").docs
+    result = search(session, "refund")
+    assert result.docs and result.served_by == "sql"
     assert not search_index._indexes
 
 
