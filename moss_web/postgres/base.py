@@ -35,7 +35,7 @@ class FailFastPool(ConnectionPool):
     ) -> None:
         self._returned_at: WeakKeyDictionary[psycopg.Connection[Any], float] = WeakKeyDictionary()
         if check_idle:
-            kwargs["check"] = self._check_unless_recent
+            kwargs["check"] = self.check_unless_recent
         super().__init__(*args, **kwargs)
         self.unavailable_timeout = unavailable_timeout
         # Whether the last attempt to open a connection failed.
@@ -45,7 +45,7 @@ class FailFastPool(ConnectionPool):
         self._returned_at[conn] = time.monotonic()
         super().putconn(conn)
 
-    def _check_unless_recent(self, conn: psycopg.Connection[Any]) -> None:
+    def check_unless_recent(self, conn: psycopg.Connection[Any]) -> None:
         returned = self._returned_at.get(conn)
         if returned is None or time.monotonic() - returned > RECENTLY_RETURNED_SECONDS:
             ConnectionPool.check_connection(conn)
