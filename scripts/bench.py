@@ -3,7 +3,8 @@ and the return path's latency: push -> long-poll wake and push -> webhook receip
 
 Prints figures and ratios; nothing here passes or fails. Run with `make bench`;
 `scripts/bench.py --events-only` runs only the event-stream part (under a minute),
-`--no-events` all but the webhook and event-stream parts,
+`--no-events` all but the webhook and event-stream parts, `--ingest-only` only the
+server-embedded ingest figures (a minute or two),
 `scripts/bench.py webhooks` only the webhook figure.
 It starts its own uvicorn process against the configured database (the embedded
 PostgreSQL unless DATABASE_URL is set), works in a throw-away project, and
@@ -20,10 +21,15 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's packages, whatever is installed
+# The raw-model figures run under the server's allocator settings, as its encoder does.
+from moss_web.memory import malloc_tune  # noqa: E402
+
+malloc_tune()
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "moss_web.settings")
 # The benchmark measures latency, not the per-key throttle (its server inherits this).
 os.environ.setdefault("MOSS_API_KEY_RATE", "off")
@@ -57,6 +63,7 @@ from sessions_app.selectors import session_get  # noqa: E402
 from sessions_app.services.handoffs import session_push  # noqa: E402
 from sessions_app.services.projects import project_create  # noqa: E402
 from sessions_app.services.search import DEFAULT_ALPHA, turns_search  # noqa: E402
+from sessions_app.services.turn_context import context_text, said_of  # noqa: E402
 from sessions_app.webhooks.services import webhook_create  # noqa: E402
 from tests.servers import server_process, worker_process  # noqa: E402
 from tests.webhook_receiver import Received, receiver_running  # noqa: E402
@@ -334,6 +341,76 @@ def ingest_with_server_embedding(session: Session, texts: list[str], batch: int)
     return len(texts) / (time.perf_counter() - started)
 
 
+def context_texts(texts: list[str]) -> list[str]:
+    """The context texts the server encodes beside the plain ones when these texts are
+    appended, in order, to an empty session (services/turn_context.py)."""
+    said = [said_of(text, turn_metadata(i)) for i, text in enumerate(texts)]
+    return [
+        context_text(turn=turn, previous=said[i - 1] if i else None) for i, turn in enumerate(said)
+    ]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time these processes have used so far."""
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class RawModel:
+    """The encoder alone, in this process, on the work the 1,000-turn API ingest gives it."""
+
+    pool_rate: float  # texts/s over the whole pool, batches of 64
+    same_batches_rate: float  # texts/s, the 1,000 plain texts in calls of API_BATCH
+    same_work_rate: float  # turns/s, each turn's plain and context text, calls of API_BATCH
+    same_work_cpu_ms: float  # CPU per turn of that
+
+
+def ingest_report(
+    *, raw: RawModel, ingest: dict[str, float], server_cpu_ms: float, with_client: bool
+) -> None:
+    api_rate = ingest["1000"]
+    print("Ingest")
+    print(
+        f"  API add_docs, server embeds (1,000 turns, batches of {API_BATCH}): "
+        f"{api_rate:>7.1f} turns/s, server CPU {server_cpu_ms:.1f} ms/turn"
+    )
+    print(
+        f"  API add_docs, server embeds (100 turns, one batch):       {ingest['100']:>7.1f} turns/s"
+    )
+    print(
+        f"  raw model, embeddings.texts_embed ({POOL_SIZE:,} texts, batch 64): "
+        f"{raw.pool_rate:>7.1f} texts/s"
+    )
+    print(
+        f"  raw model, the same 1,000 texts in calls of {API_BATCH} (as the API ingest): "
+        f"{raw.same_batches_rate:>7.1f} texts/s"
+    )
+    print(
+        "  raw model, the same 1,000 turns' plain and context texts (the API's encode work): "
+        f"{raw.same_work_rate:>7.1f} turns/s, CPU {raw.same_work_cpu_ms:.1f} ms/turn"
+    )
+    print(f"  ratio API / raw model (same batches): {api_rate / raw.same_batches_rate:.2f}")
+    print(
+        f"  ratio API / raw model (same work):    {api_rate / raw.same_work_rate:.2f}"
+        "  (the rest: storing, extraction, HTTP)"
+    )
+    print(f"  load average: {load_average()}")
+    if with_client:
+        print(
+            f"  API add_docs, client-supplied embeddings (10,000 turns, batches of {BULK_BATCH}): "
+            f"{ingest['client']:>7.1f} turns/s"
+        )
+        print(
+            f"  (the 10,000-turn session is built that way: {POOL_SIZE:,} distinct texts embedded"
+            " once in this process,\n   each turn a random pick among them, sent with its"
+            " embedding through the API)"
+        )
+
+
 def ingest_with_client_embeddings(
     session: Session, texts: list[str], vectors: dict[str, list[float]], count: int, batch: int
 ) -> float:
@@ -511,22 +588,44 @@ def main() -> None:
     for start in range(0, 1_000, API_BATCH):
         embeddings.texts_embed(pool[start : start + API_BATCH])
     raw_api_batch_rate = 1_000 / (time.perf_counter() - started)
+    # ... and with the context texts it encodes beside them (the double encode, by design).
+    contexts = context_texts(pool[:1_000])
+    started, cpu_started = time.perf_counter(), time.process_time()
+    for start in range(0, 1_000, API_BATCH):
+        end = start + API_BATCH
+        embeddings.texts_embed(pool[start:end] + contexts[start:end])
+    raw = RawModel(
+        pool_rate=raw_rate,
+        same_batches_rate=raw_api_batch_rate,
+        same_work_rate=1_000 / (time.perf_counter() - started),
+        same_work_cpu_ms=(time.process_time() - cpu_started) * 1_000 / 1_000,  # ms per turn
+    )
+    ingest_only = "--ingest-only" in sys.argv[1:]
     vectors = {text: vector.tolist() for text, vector in zip(pool, pool_vectors, strict=True)}
 
     with bench_project() as (project, key), server_process() as base_url:
         client = MossClientSync(project.public_id, key, base_url=base_url, timeout=300)
         sessions: dict[int, Session] = {}
         ingest: dict[str, float] = {}
-        for size in SIZES:
+        server = server_pids(port_of(base_url))
+        server_cpu_ms = 0.0
+        for size in SIZES[:2] if ingest_only else SIZES:
             session = client.session(f"bench-{size}", metadata={"customer_id": "bench"})
             if size <= 1_000:
+                cpu_started = cpu_seconds(server)
                 rate = ingest_with_server_embedding(session, pool[:size], min(size, API_BATCH))
                 ingest[f"{size}"] = rate
+                server_cpu_ms = (cpu_seconds(server) - cpu_started) * 1_000 / size
             else:
                 rate = ingest_with_client_embeddings(session, pool, vectors, size, BULK_BATCH)
                 ingest["client"] = rate
             assert session.doc_count == size, (session.name, session.doc_count)
             sessions[size] = session
+        if ingest_only:
+            print()
+            ingest_report(raw=raw, ingest=ingest, server_cpu_ms=server_cpu_ms, with_client=False)
+            client.close()
+            return
 
         print()
         print(
@@ -551,34 +650,8 @@ def main() -> None:
         )
 
         print()
-        print("Ingest")
+        ingest_report(raw=raw, ingest=ingest, server_cpu_ms=server_cpu_ms, with_client=True)
         api_rate = ingest["1000"]
-        print(
-            f"  API add_docs, server embeds (1,000 turns, batches of {API_BATCH}): "
-            f"{api_rate:>7.1f} turns/s"
-        )
-        print(
-            "  API add_docs, server embeds (100 turns, one batch):       "
-            f"{ingest['100']:>7.1f} turns/s"
-        )
-        print(
-            f"  raw model, embeddings.texts_embed ({POOL_SIZE:,} texts, batch 64): "
-            f"{raw_rate:>7.1f} texts/s"
-        )
-        print(
-            f"  raw model, the same 1,000 texts in calls of {API_BATCH} (as the API ingest): "
-            f"{raw_api_batch_rate:>7.1f} texts/s"
-        )
-        print(f"  ratio API / raw model (same batches): {api_rate / raw_api_batch_rate:.2f}")
-        print(
-            f"  API add_docs, client-supplied embeddings (10,000 turns, batches of {BULK_BATCH}): "
-            f"{ingest['client']:>7.1f} turns/s"
-        )
-        print(
-            f"  (the 10,000-turn session is built that way: {POOL_SIZE:,} distinct texts embedded"
-            " once in this process,\n   each turn a random pick among them, sent with its"
-            " embedding through the API)"
-        )
 
         print()
         print(f"Open session: POST /api/v1/sessions on an existing session, {OPEN_RUNS} calls")
