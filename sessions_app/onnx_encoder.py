@@ -32,6 +32,12 @@ SOURCE_FILES = (
 )
 # sentence-transformers' default when the model folder does not say.
 DEFAULT_MAX_SEQ_LENGTH = 256
+# Tokens per encoder run (texts x the longest's tokens): 64 short turns fit, 16 texts of 256
+# tokens. Attention's intermediates grow with texts x tokens squared: 64 texts of 256 tokens
+# peaked at about 1.1 GB. Per token, batches this size cost the same CPU as larger ones.
+MAX_BATCH_TOKENS = 4096
+# Runs up to this many tokens (one text of the model's longest) keep their arena memory.
+KEEP_ARENA_TOKENS = 256
 
 
 def export_dir(model_dir: Path) -> Path:
@@ -63,32 +69,50 @@ class OnnxEncoder:
 
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         # The model folder's tokenizer.json pads and truncates at 128; sentence-transformers
-        # truncates at max_seq_length and pads each batch to its longest text.
+        # truncates at max_seq_length and pads each batch to its longest text (done here,
+        # in encode, once the batches are known).
         self.tokenizer.enable_truncation(max_length=max_seq_length(model_dir))
-        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self.tokenizer.no_padding()
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        # No arena: it would keep the peak of the largest batch (hundreds of MB) for good.
-        options.enable_cpu_mem_arena = False
+        # The arena stays on: without it every intermediate tensor is a fresh malloc, which
+        # moss_web/memory.py makes an mmap plus page faults plus munmap (64 KiB and up), and
+        # the server spent as much CPU in the kernel as in the model. It is shrunk back after
+        # each run larger than one long text, so a large batch's peak is not kept for good;
+        # a query's run keeps its few MB (shrinking each time cost a query about 1 ms).
+        options.enable_cpu_mem_arena = True
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = onnxruntime.InferenceSession(
             str(onnx_file), sess_options=options, providers=["CPUExecutionProvider"]
         )
+        self.shrink_after = onnxruntime.RunOptions()
+        self.shrink_after.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         self.dimensions = int(self.session.get_outputs()[0].shape[-1])
 
     def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
-        """One row per text, in order. Texts are batched by length, as sentence-transformers
-        does, so a batch pads to texts of about its own length."""
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        """One row per text, in order. Texts are batched by token count, longest first, so
+        a batch pads to texts of about its own length (sentence-transformers sorts by
+        characters); a batch of long texts holds fewer of them, to bound its memory."""
+        encoded = self.tokenizer.encode_batch(texts)
+        lengths = [len(e.ids) for e in encoded]
+        order = sorted(range(len(texts)), key=lambda i: -lengths[i])
         vectors = np.empty((len(texts), self.dimensions), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            chosen = order[start : start + batch_size]
-            encoded = self.tokenizer.encode_batch([texts[i] for i in chosen])
-            input_ids = np.array([e.ids for e in encoded], dtype=np.int64)
-            attention_mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+        start = 0
+        while start < len(order):
+            longest = lengths[order[start]]
+            size = max(1, min(batch_size, MAX_BATCH_TOKENS // max(longest, 1)))
+            chosen = order[start : start + size]
+            input_ids = np.zeros((len(chosen), longest), dtype=np.int64)  # 0 is [PAD]
+            attention_mask = np.zeros((len(chosen), longest), dtype=np.int64)
+            for row, i in enumerate(chosen):
+                input_ids[row, : lengths[i]] = encoded[i].ids
+                attention_mask[row, : lengths[i]] = 1
             (batch,) = self.session.run(
-                None, {"input_ids": input_ids, "attention_mask": attention_mask}
+                None,
+                {"input_ids": input_ids, "attention_mask": attention_mask},
+                self.shrink_after if input_ids.size > KEEP_ARENA_TOKENS else None,
             )
             vectors[chosen] = batch
+            start += size
         return vectors
