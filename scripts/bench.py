@@ -635,7 +635,7 @@ def main() -> None:
         )
         header = (
             f"{'turns':>7} | {'HTTP p50':>9} {'p95':>7} | {'in-proc p50':>11} {'p95':>7} | "
-            f"{'HTTP/in-proc p50':>16} {'p95':>5} | {'encode p50':>10} | {'SQL p50':>8} {'p95':>6}"
+            f"{'HTTP/in-proc p50':>16} {'p95':>5} | {'encode p50':>10} | {'rank p50':>8} {'p95':>6}"
         )
         print(header)
         print("-" * len(header))
@@ -646,7 +646,8 @@ def main() -> None:
             print(line)
         print(
             "  in-proc = sessions_app.services.search.turns_search in this process (model encode"
-            " + SQL);\n  encode = the model alone; SQL = turns_search given the query embedding."
+            " + ranking);\n  encode = the model alone; rank = turns_search given the query's"
+            " vector (as a client may send it: no encode)."
         )
 
         print()

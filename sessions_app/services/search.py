@@ -153,14 +153,20 @@ def turns_search(
     # A client's query vector may come from another model than the context vectors.
     context_weight = 0.0 if embedding else ranking.context_weight
     intent = query_intent_read(query=query)
-    if session_ids and embedding is None and ranking == DEFAULT_RANKING:
+    if session_ids and ranking == DEFAULT_RANKING:
+        # A client's vector is scored against the plain vectors alone (context_weight 0).
+        plain = embedding is not None
         state = sessions_index_read(
-            session_ids=session_ids, query=query, context_weight=context_weight
+            session_ids=session_ids,
+            query=query,
+            context_weight=ranking.context_weight,
+            plain=plain,
         )
         if state.indexes is not None:
             hits = _indexed_hits(
                 state,
                 vector=vector,
+                plain=plain,
                 alpha=alpha,
                 top_k=top_k,
                 include_internal=include_internal,
@@ -240,6 +246,7 @@ def _indexed_hits(
     state: SearchedState,
     *,
     vector: np.ndarray | None,
+    plain: bool,
     alpha: float,
     top_k: int,
     include_internal: bool,
@@ -271,6 +278,7 @@ def _indexed_hits(
             filter_seqs=filter_seqs,
             intent=intent,
             weights=_INDEX_WEIGHTS,
+            plain=plain,
         )
         if not ranked:
             return []

@@ -19,7 +19,9 @@ turn is an INSERT with the next sequence number); any UPDATE or DELETE of a sess
 turns bumps search_version (a trigger, migration 0014) and the next query reloads.
 Bounded: least recently used indexes are dropped past MOSS_SEARCH_INDEX_MB per
 process; a session too big for it is searched in SQL (services/search.py), as are
-queries across sessions, with a client-supplied query vector or a non-default Ranking.
+queries across more than MAX_INDEXED_SESSIONS sessions or with a non-default Ranking.
+A query with a client-supplied vector is scored against the plain vectors alone (the
+client's model is not ours): an index keeps those too once such a query asks for them.
 
 The scores are the SQL's; tests/services/test_search_index.py holds the two equal.
 """
@@ -110,6 +112,9 @@ class SessionIndex:
     vectors: _Growing = field(
         default_factory=lambda: _Growing(np.float32, settings.EMBEDDING_DIMENSIONS)
     )
+    # The normalised plain vectors too, once a query with a client-supplied vector needs
+    # them (its model is not ours, so it is scored against the plain ones alone).
+    plain: _Growing | None = None
     embedded: _Growing = field(default_factory=lambda: _Growing(np.bool_))
     internal: _Growing = field(default_factory=lambda: _Growing(np.bool_))
     commitment: _Growing = field(default_factory=lambda: _Growing(np.bool_))
@@ -135,6 +140,8 @@ class SessionIndex:
         columns = (self.ids, self.seqs, self.vectors, self.embedded, self.internal)
         flags = (self.commitment, self.cause, self.asks, self.role_codes, self.lengths)
         arrays = sum(c.nbytes for c in (*columns, *flags))
+        if self.plain is not None:
+            arrays += self.plain.nbytes
         # A posting is 6 bytes packed, 16 more once a query has used it; a lexeme and its
         # entry about 150 bytes.
         return arrays + 22 * self.posting_count + 150 * len(self.lexemes)
@@ -146,6 +153,7 @@ class SessionIndex:
         start = self.size
         width = settings.EMBEDDING_DIMENSIONS
         vectors = np.zeros((len(rows), width), dtype=np.float32)
+        plains = np.zeros((len(rows), width), dtype=np.float32)
         embedded = np.zeros(len(rows), dtype=np.bool_)
         for offset, row in enumerate(rows):
             plain, context = _vector(row[3]), _vector(row[4])
@@ -153,6 +161,7 @@ class SessionIndex:
                 continue  # pending: similarity 0, as in SQL
             embedded[offset] = True
             plain /= np.linalg.norm(plain)
+            plains[offset] = plain
             if context is None:
                 vectors[offset] = plain
             else:
@@ -162,6 +171,8 @@ class SessionIndex:
         self.seqs.extend(np.array([row[1] for row in rows], dtype=np.int64))
         self.internal.extend(np.array([row[2] for row in rows], dtype=np.bool_))
         self.vectors.extend(vectors)
+        if self.plain is not None:
+            self.plain.extend(plains)
         self.embedded.extend(embedded)
         self.commitment.extend(np.array([row[6] for row in rows], dtype=np.bool_))
         self.cause.extend(np.array([row[10] for row in rows], dtype=np.bool_))
@@ -237,9 +248,10 @@ _indexes_lock = threading.Lock()
 
 
 def sessions_index_read(
-    *, session_ids: list[int], query: str, context_weight: float
+    *, session_ids: list[int], query: str, context_weight: float, plain: bool = False
 ) -> SearchedState:
-    """The sessions' names, the query's lexemes, and their indexes brought up to date."""
+    """The sessions' names, the query's lexemes, and their indexes brought up to date;
+    `plain`: with their plain vectors (a query with a client-supplied vector)."""
     with connection.cursor() as cursor:
         cursor.execute(_STATE_SQL, {"query": query, "session_ids": session_ids})
         rows = cursor.fetchall()
@@ -250,7 +262,8 @@ def sessions_index_read(
     budget = settings.MOSS_SEARCH_INDEX_MB * 1024 * 1024
     # A search across sessions may take half the budget, so it cannot evict everything.
     share = budget if len(states) == 1 else budget // 2
-    if len(states) > MAX_INDEXED_SESSIONS or sum(s[3] for s in states) * _ROW_BYTES > share:
+    row_bytes = _ROW_BYTES + (4 * settings.EMBEDDING_DIMENSIONS if plain else 0)
+    if len(states) > MAX_INDEXED_SESSIONS or sum(s[3] for s in states) * row_bytes > share:
         return SearchedState(names=names, terms=terms, indexes=None)
     indexes = [
         _index_fresh(
@@ -259,6 +272,7 @@ def sessions_index_read(
             last_seq=last_seq,
             search_version=search_version,
             context_weight=context_weight,
+            plain=plain,
         )
         for session_id, _, created_at, last_seq, search_version in states
     ]
@@ -287,9 +301,10 @@ def _index_fresh(
     last_seq: int,
     search_version: int,
     context_weight: float,
+    plain: bool,
 ) -> SessionIndex:
-    """The held index if it still holds the session as it is, with newer turns added;
-    else a new one."""
+    """The held index if it still holds the session as it is (and the plain vectors when
+    they are wanted), with newer turns added; else a new one."""
     with _indexes_lock:
         index = _indexes.get(_key(session_id))
     if index is None or (
@@ -297,12 +312,14 @@ def _index_fresh(
         or index.search_version != search_version
         or index.context_weight != context_weight
         or index.last_seq > last_seq
+        or (plain and index.plain is None)
     ):
         index = SessionIndex(
             session_id=session_id,
             created_at=created_at,
             search_version=search_version,
             context_weight=context_weight,
+            plain=_Growing(np.float32, settings.EMBEDDING_DIMENSIONS) if plain else None,
         )
     with index.lock:
         if index.last_seq < last_seq:
@@ -364,6 +381,7 @@ def sessions_index_rank(
     filter_seqs: dict[int, list[int]] | None,
     intent: QueryIntent,
     weights: IndexWeights,
+    plain: bool = False,
 ) -> list[tuple[int, float]]:
     """The top_k (turn id, score) as services/search.py's SQL ranks them over the same
     sessions: by score, then id; its caller orders them for display. `filter_seqs`: the
@@ -377,7 +395,11 @@ def sessions_index_rank(
     try:
         searched = [
             _searched(
-                index, query=query, include_internal=include_internal, filter_seqs=filter_seqs
+                index,
+                query=query,
+                include_internal=include_internal,
+                filter_seqs=filter_seqs,
+                plain=plain,
             )
             for index in indexes
         ]
@@ -419,6 +441,7 @@ def _searched(
     query: np.ndarray | None,
     include_internal: bool,
     filter_seqs: dict[int, list[int]] | None,
+    plain: bool,
 ) -> _Searched:
     size = index.size
     mask = np.ones(size, dtype=np.bool_) if include_internal else ~index.internal.view
@@ -432,7 +455,9 @@ def _searched(
         mask &= kept
     similarity = np.zeros(size, dtype=np.float64)
     if query is not None:
-        similarity = (index.vectors.view @ query).astype(np.float64)
+        vectors = index.plain if plain else index.vectors
+        assert vectors is not None
+        similarity = (vectors.view @ query).astype(np.float64)
     return _Searched(index=index, mask=mask, similarity=similarity)
 
 

@@ -4,6 +4,7 @@ does, and it never answers from turns that changed after it read them."""
 import pytest
 from django.db import connection
 
+from sessions_app import embeddings
 from sessions_app.actors import Actor
 from sessions_app.services import search_index
 from sessions_app.services.search import turns_search
@@ -157,3 +158,17 @@ def test_a_search_across_sessions_ranks_as_the_sql_does(stored, in_sql):
             expected = in_sql(first, query, alpha=alpha, top_k=6, session_ids=ids)
             assert same_ranking(got, expected), (alpha, query)
             assert [h.session_name for h in got.docs] == [h.session_name for h in expected.docs]
+
+
+def test_a_client_supplied_vector_is_ranked_as_the_sql_does(stored, in_sql):
+    session = stored("client-vector", THREAD)
+    for query in QUERIES[:4]:
+        # A client's own vector: another model's, here the model's for a paraphrase.
+        vector = embeddings.query_embed(f"about {query}").tolist()
+        for alpha in (0.0, 0.5, 0.9, 1.0):
+            got = search(session, query, alpha=alpha, embedding=vector)
+            assert got.served_by == "index"
+            assert same_ranking(got, in_sql(session, query, alpha=alpha, embedding=vector))
+    # The index now holds the plain vectors too, and still serves text queries as before.
+    for query in QUERIES[:4]:
+        assert same_ranking(search(session, query), in_sql(session, query))
