@@ -160,12 +160,12 @@ class SessionIndex:
             if plain is None:
                 continue  # pending: similarity 0, as in SQL
             embedded[offset] = True
-            plain /= np.linalg.norm(plain)
+            plain = _unit(plain)
             plains[offset] = plain
             if context is None:
                 vectors[offset] = plain
             else:
-                context /= np.linalg.norm(context)
+                context = _unit(context)
                 vectors[offset] = (1 - self.context_weight) * plain + self.context_weight * context
         self.ids.extend(np.array([row[0] for row in rows], dtype=np.int64))
         self.seqs.extend(np.array([row[1] for row in rows], dtype=np.int64))
@@ -193,6 +193,14 @@ class SessionIndex:
                 self.lexemes.setdefault(lexeme, _Postings()).add(index, tf)
             self.posting_count += len(row[8] or ())
         self.last_seq = int(rows[-1][1])
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    """Scaled to length 1 in double precision: a client's values may be as large as float32
+    allows, and their squares would overflow it."""
+    wide = vector.astype(np.float64)
+    norm = np.linalg.norm(wide)
+    return (wide / norm if norm else wide).astype(np.float32)
 
 
 def _vector(raw: bytes | None) -> np.ndarray | None:
@@ -388,7 +396,7 @@ def sessions_index_rank(
     sequence numbers a metadata filter keeps, by session id."""
     query = None
     if alpha > 0.0 and vector is not None:
-        query = vector.astype(np.float32) / np.linalg.norm(vector)
+        query = _unit(vector)
     locks = [index.lock for index in sorted(indexes, key=lambda index: index.session_id)]
     for lock in locks:
         lock.acquire()

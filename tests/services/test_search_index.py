@@ -172,3 +172,16 @@ def test_a_client_supplied_vector_is_ranked_as_the_sql_does(stored, in_sql):
     # The index now holds the plain vectors too, and still serves text queries as before.
     for query in QUERIES[:4]:
         assert same_ranking(search(session, query), in_sql(session, query))
+
+
+def test_a_client_vector_of_huge_values_ranks_as_its_direction(stored):
+    session = stored("huge", THREAD)
+    direction = embeddings.query_embed("the refund of the second debit")
+    huge = (direction / abs(direction).max() * 3e38).tolist()  # finite float32 values
+    got = search(session, "refund", alpha=1.0, embedding=huge)
+    assert [h.id for h in got.docs] == [
+        h.id for h in search(session, "refund", alpha=1.0, embedding=direction.tolist()).docs
+    ]
+    assert got.docs[0].score == pytest.approx(
+        search(session, "refund", alpha=1.0, embedding=direction.tolist()).docs[0].score, abs=1e-5
+    )
