@@ -60,20 +60,23 @@ def session_from_row(*, project: Project, row: tuple[Any, ...]) -> Session:
 _SESSION_ATTNAMES = [field.attname for field in Session._meta.concrete_fields]
 
 
+def session_column(name: str) -> str:
+    """A column of the session table, quoted and qualified, for `session_by_name_sql()`
+    and the conditions added to it."""
+    table = connection.ops.quote_name(Session._meta.db_table)
+    return f"{table}.{connection.ops.quote_name(name)}"
+
+
 @cache
 def _session_by_name() -> tuple[str, list[tuple[int, Any, Any]]]:
     """The statement, and the converters the ORM would apply to its columns (the JSON
     field's, here)."""
     table = Session._meta.db_table
     fields = Session._meta.concrete_fields
-
-    def column(name: str) -> str:
-        return f"{connection.ops.quote_name(table)}.{connection.ops.quote_name(name)}"
-
-    columns = ", ".join(column(str(field.column)) for field in fields)
+    columns = ", ".join(session_column(str(field.column)) for field in fields)
     sql = (
         f"SELECT {columns} FROM {connection.ops.quote_name(table)} "
-        f"WHERE {column('project_id')} = %s AND {column('name')} = %s"
+        f"WHERE {session_column('project_id')} = %s AND {session_column('name')} = %s"
     )
     converters = []
     for index, field in enumerate(fields):

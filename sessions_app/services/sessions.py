@@ -10,7 +10,12 @@ from sessions_app import events
 from sessions_app.actors import Actor
 from sessions_app.errors import Conflict, InvalidInput
 from sessions_app.models import Project, Session
-from sessions_app.selectors import session_by_name_sql, session_from_row, session_get
+from sessions_app.selectors import (
+    session_by_name_sql,
+    session_column,
+    session_from_row,
+    session_get,
+)
 from sessions_app.services.audit import audit_event, audit_insert_select, audit_record
 from sessions_app.services.event_log import event_record
 from sessions_app.validation import metadata_check, session_name_check
@@ -119,10 +124,10 @@ def _session_resume(
     select = session_by_name_sql()
     params: list[Any] = [project.pk, name]
     if model_id:
-        select += f" AND {_column('model_id')} = %s"
+        select += f" AND {session_column('model_id')} = %s"
         params.append(model_id)
     if metadata:
-        select += f" AND {_column('metadata')} @> %s::jsonb"
+        select += f" AND {session_column('metadata')} @> %s::jsonb"
         params.append(json.dumps(metadata))
     event = audit_event(
         project=project,
@@ -143,10 +148,6 @@ def _session_resume(
             cursor.nextset()
         row = cursor.fetchone()
     return None if row is None else session_from_row(project=project, row=row)
-
-
-def _column(name: str) -> str:
-    return f"{connection.ops.quote_name(Session._meta.db_table)}.{connection.ops.quote_name(name)}"
 
 
 def session_delete(*, project: Project, name: str, actor: Actor) -> None:
