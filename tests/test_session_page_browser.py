@@ -1,5 +1,6 @@
 """The session page in real Chromium: private notes, canned responses, the reply limit,
-a supervisor's take-over seen live by the holder, and layout at 400 px with a 300-character word."""
+a supervisor's take-over seen live by the holder, live turns after a socket reopens as a poll
+lands, and layout at 400 px with a 300-character word."""
 
 from __future__ import annotations
 
@@ -177,6 +178,46 @@ def test_a_supervisor_take_over_is_seen_live_by_the_holder(
     expect(holder.locator("#session-notice")).to_contain_text("ana's shift ended")
     expect(holder.locator("#reply")).to_contain_text("Claim this session to reply")
     expect(holder.locator("#session-status")).to_contain_text("by sue")
+
+
+# Closes the page's socket, then reopens it with the thread cursor just swapped in by a poll
+# and not yet wired by htmx (it wires a swapped element only when it settles, 20 ms later).
+REOPEN_BEFORE_THE_CURSOR_IS_WIRED = """() => new Promise((resolve) => {
+  const ws = document.querySelector("[ws-connect]")["htmx-internal-data"].webSocket;
+  ws.socket.addEventListener("close", () => {
+    const cursor = document.getElementById("thread-cursor");
+    cursor.replaceWith(cursor.cloneNode(true));
+    document.body.addEventListener("htmx:wsOpen", () => resolve(true), { once: true });
+    ws.init();
+  }, { once: true });
+  ws.socket.close();
+})"""
+
+
+def test_a_socket_reopening_as_a_poll_swaps_the_cursor_still_gets_live_turns(
+    live_server_url: str,
+    make_project: Callable[..., tuple[Project, str]],
+    make_user: Callable[..., Any],
+    page: Any,
+) -> None:
+    from playwright.sync_api import expect
+
+    project, key = make_project("Acme")
+    ana = make_user("ana", project)
+    session_claim(session=escalated(project), user=ana)
+    sign_in(page, live_server_url, "ana")
+    page.goto(session_page(live_server_url, project))
+    status = page.locator("#live-status")
+    expect(status).to_have_attribute("data-state", "open", timeout=15_000)
+
+    assert page.evaluate(REOPEN_BEFORE_THE_CURSOR_IS_WIRED) is True
+    expect(status).to_have_attribute("data-state", "open")
+    turn = {"id": "t2", "text": "Refund reference RF-7731.", "metadata": {"role": "bot"}}
+    with bot_client(live_server_url, project, key) as bot:
+        assert bot.post("/sessions/conv-9/docs", json={"docs": [turn]}).status_code == 200
+    # Live, not by polling: the page still says it is connected.
+    expect(page.locator("#turn-2")).to_contain_text("RF-7731", timeout=10_000)
+    expect(status).to_have_attribute("data-state", "open")
 
 
 # What sticks out, for the failure message: the outermost elements past the right edge.

@@ -3,7 +3,7 @@
 // While the websocket is down (Redis or the server unavailable) the page says
 // "Reconnecting…" and polls the same fragments over HTTP (the [data-poll]
 // elements) every data-retry-seconds. When the socket opens again it asks for
-// what it missed (the ws-hello / thread-cursor forms) and polling stops.
+// what it missed (the form[data-ws-hello] fields) and polling stops.
 // A static file, not hx-on attributes: the Content-Security-Policy allows no inline code.
 (function () {
   "use strict";
@@ -64,11 +64,27 @@
   setInterval(beat, beatSeconds * 1000);
   document.addEventListener("visibilitychange", beat);
 
+  // What the page shows, said to the server when a socket opens: the fields of each
+  // form[data-ws-hello]. Sent from here, not by each form's own htmx trigger: a form a poll
+  // has just swapped in is wired only once htmx settles it, and a socket opening in that
+  // moment would miss its hello and never get a live update.
+  function fields(form) {
+    var data = {};
+    new FormData(form).forEach(function (value, name) { data[name] = value; });
+    return JSON.stringify(data);
+  }
+  function hello() {
+    document.querySelectorAll("form[data-ws-hello]").forEach(function (form) {
+      wrapper.send(fields(form));
+    });
+  }
+
   document.body.addEventListener("htmx:wsOpen", function (event) {
     socket = event.detail.event.target;
     wrapper = event.detail.socketWrapper;
     heardAt = Date.now();
     live("open");
+    hello();
     beat();
   });
   document.body.addEventListener("htmx:wsBeforeMessage", function (event) {
@@ -83,7 +99,9 @@
   });
   // A reply asks the socket for the new turn; without a socket, ask by HTTP.
   document.body.addEventListener("thread-sync", function () {
+    var cursor = document.getElementById("thread-cursor");
     if (status.dataset.state !== "open") poll();
+    else if (cursor) wrapper.send(fields(cursor));
   });
 
   // A poll answered just after the socket reopened can carry turns the socket
