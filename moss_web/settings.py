@@ -284,6 +284,8 @@ if EMBEDDING_BACKEND not in ("onnx", "torch"):
 # Threads one encoding may use (0: one per core). Requests encode in parallel, so one each
 # keeps two requests from fighting over the same cores.
 EMBEDDING_THREADS = env_int("EMBEDDING_THREADS", 1)
+# The nice value added for encoding stored text (README, "Embedding model"); 0: none.
+MOSS_BULK_ENCODE_NICE = env_int("MOSS_BULK_ENCODE_NICE", 10)
 # Where `manage.py encoder_export` keeps the ONNX export.
 MOSS_ENCODER_DIR = Path(env_str("MOSS_ENCODER_DIR") or DATA_DIR / "encoder")
 EMBEDDING_DEVICE = env_str("EMBEDDING_DEVICE", "cpu")

@@ -79,7 +79,7 @@ def _embed_batches(pending: QuerySet[Turn], *, batch_size: int) -> int:
                     else None,
                 )
             texts = sorted({text for pair in wanted.values() for text in pair if text})
-            vectors = dict(zip(texts, embeddings.texts_embed(texts), strict=True))
+            vectors = dict(zip(texts, embeddings.passages_embed(texts), strict=True))
             for turn in batch:
                 plain, context = wanted[turn.pk]
                 if plain:

@@ -97,7 +97,7 @@ def _needs_model(doc: DocInput, stored: dict[str, str]) -> bool:
 def _embed(texts: list[str]) -> dict[str, np.ndarray]:
     """Vectors by text; none while the model is unavailable (those turns are stored pending)."""
     try:
-        return dict(zip(texts, embeddings.texts_embed(texts), strict=True))
+        return dict(zip(texts, embeddings.passages_embed(texts), strict=True))
     except embeddings.ModelUnavailable:
         return {}
 
