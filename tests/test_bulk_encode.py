@@ -1,5 +1,6 @@
-"""Text being stored is encoded on threads of lower CPU priority than a query's encode, so
-that under load queries do not wait behind the adds (README, "Embedding model")."""
+"""Text being stored is encoded on threads of lower CPU priority than a query's encode, and
+without holding a database connection, so that under load queries do not wait behind the
+adds (README, "Embedding model")."""
 
 from __future__ import annotations
 
@@ -8,8 +9,14 @@ import threading
 from typing import Any
 
 import numpy as np
+import pytest
+from django.db import connection
 
 from sessions_app import embeddings
+from sessions_app.actors import Actor
+from sessions_app.models import Project, Turn
+from sessions_app.services.sessions import session_open
+from sessions_app.services.turns import DocInput, turns_upsert
 
 
 def _thread_and_nice() -> tuple[str, int]:
@@ -34,3 +41,25 @@ def test_stored_text_is_encoded_at_a_lower_priority_with_the_same_vectors(settin
 def test_with_no_added_nice_stored_text_is_encoded_by_the_caller(settings: Any) -> None:
     settings.MOSS_BULK_ENCODE_NICE = 0
     assert embeddings.bulk_run(threading.get_native_id) == threading.get_native_id()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_call_holds_no_database_connection_while_its_turns_are_encoded(
+    make_project: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project, _ = make_project()
+    assert isinstance(project, Project)
+    actor = Actor.for_key(project.api_keys.get(), agent="chat-bot")
+    session, _ = session_open(project=project, name="conv-1", actor=actor)
+    held: list[bool] = []
+    encode = embeddings.passages_embed
+
+    def watched(texts: list[str]) -> np.ndarray:
+        held.append(connection.connection is not None)
+        return encode(texts)
+
+    monkeypatch.setattr(embeddings, "passages_embed", watched)
+    docs = [DocInput(id="t1", text="Where is my refund?", metadata={"role": "customer"})]
+    turns_upsert(session=session, docs=docs, actor=actor)
+    assert held == [False]
+    assert Turn.objects.get(session=session, doc_id="t1").embedding is not None

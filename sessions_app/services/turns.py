@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
 from sessions_app import embeddings, events
 from sessions_app.actors import Actor
@@ -96,6 +96,10 @@ def _needs_model(doc: DocInput, stored: dict[str, str]) -> bool:
 
 def _embed(texts: list[str]) -> dict[str, np.ndarray]:
     """Vectors by text; none while the model is unavailable (those turns are stored pending)."""
+    if texts and not connection.in_atomic_block:
+        # Encoding takes tens of milliseconds without the database: the pooled connection
+        # goes back meanwhile, so that other requests (a query) do not wait for one.
+        connection.close()
     try:
         return dict(zip(texts, embeddings.passages_embed(texts), strict=True))
     except embeddings.ModelUnavailable:
