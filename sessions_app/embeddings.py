@@ -202,11 +202,8 @@ def _bulk_thread_start() -> None:
         logger.warning("bulk encodes run at normal priority: %r", exc)
 
 
-def bulk_run(work: Callable[[], T]) -> T:
-    """`work()` on a thread at MOSS_BULK_ENCODE_NICE (inline when it is 0), waited for."""
+def _bulk_pool_get() -> ThreadPoolExecutor:
     global _bulk_pool
-    if settings.MOSS_BULK_ENCODE_NICE <= 0:
-        return work()
     with _bulk_pool_lock:
         if _bulk_pool is None:
             _bulk_pool = ThreadPoolExecutor(
@@ -214,13 +211,35 @@ def bulk_run(work: Callable[[], T]) -> T:
                 thread_name_prefix="moss-bulk-encode",
                 initializer=_bulk_thread_start,
             )
-    return _bulk_pool.submit(work).result()
+        return _bulk_pool
+
+
+def bulk_run(work: Callable[[], T]) -> T:
+    """`work()` on a thread at MOSS_BULK_ENCODE_NICE (inline when it is 0), waited for."""
+    if settings.MOSS_BULK_ENCODE_NICE <= 0:
+        return work()
+    return _bulk_pool_get().submit(work).result()
+
+
+# A call's texts are shared among the pool's threads in parts of at least this many.
+BULK_PART_TEXTS = 8
 
 
 def passages_embed(texts: list[str]) -> np.ndarray:
     """texts_embed for text being stored (a call's turns, the backfill), at a lower CPU
-    priority than a query's encode: under load, a query need not wait behind the adds."""
-    return bulk_run(lambda: texts_embed(texts))
+    priority than a query's encode: under load, a query need not wait behind the adds.
+    A large call is split among the pool's threads (one per core), so that on a quiet
+    machine it has every core, as a query-at-a-time encoder cannot."""
+    parts = min(os.cpu_count() or 1, len(texts) // BULK_PART_TEXTS)
+    if settings.MOSS_BULK_ENCODE_NICE <= 0 or parts <= 1:
+        return bulk_run(lambda: texts_embed(texts))
+    pool = _bulk_pool_get()
+    # Every parts-th text to each part: sizes and lengths alike.
+    futures = [pool.submit(texts_embed, texts[part::parts]) for part in range(parts)]
+    vectors = np.empty((len(texts), settings.EMBEDDING_DIMENSIONS), dtype=np.float32)
+    for part, future in enumerate(futures):
+        vectors[part::parts] = future.result()
+    return vectors
 
 
 def model_id() -> str:

@@ -38,6 +38,15 @@ def test_stored_text_is_encoded_at_a_lower_priority_with_the_same_vectors(settin
     )
 
 
+def test_a_large_call_is_shared_among_the_pool_and_keeps_its_order(settings: Any) -> None:
+    settings.MOSS_BULK_ENCODE_NICE = 10
+    texts = [f"Order HD-{n:05d}: " + "the parcel is late. " * (n % 7) for n in range(40)]
+    vectors = embeddings.passages_embed(texts)
+    assert vectors.shape == (40, settings.EMBEDDING_DIMENSIONS)
+    # Each row is its own text's vector (padding in another batch moves it by < 1e-5).
+    np.testing.assert_allclose(vectors, embeddings.texts_embed(texts), atol=1e-5)
+
+
 def test_with_no_added_nice_stored_text_is_encoded_by_the_caller(settings: Any) -> None:
     settings.MOSS_BULK_ENCODE_NICE = 0
     assert embeddings.bulk_run(threading.get_native_id) == threading.get_native_id()
