@@ -65,6 +65,16 @@ def session_page(base_url: str, project: Project, name: str = "conv-9") -> str:
     return f"{base_url}/console/p/{project.public_id}/s/{name}/"
 
 
+def held_session_opened(page: Any, base_url: str, project: Project, user: Any) -> None:
+    """An escalation `user` holds, open on their session page with its socket live."""
+    from playwright.sync_api import expect
+
+    session_claim(session=escalated(project), user=user)
+    sign_in(page, base_url, user.username)
+    page.goto(session_page(base_url, project))
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "open", timeout=15_000)
+
+
 def test_a_private_note_is_shown_marked_and_invisible_to_the_api_by_default(
     live_server_url: str,
     make_project: Callable[..., tuple[Project, str]],
@@ -74,11 +84,7 @@ def test_a_private_note_is_shown_marked_and_invisible_to_the_api_by_default(
     from playwright.sync_api import expect
 
     project, key = make_project("Acme")
-    ana = make_user("ana", project)
-    session_claim(session=escalated(project), user=ana)
-    sign_in(page, live_server_url, "ana")
-    page.goto(session_page(live_server_url, project))
-    expect(page.locator("#live-status")).to_have_attribute("data-state", "open", timeout=15_000)
+    held_session_opened(page, live_server_url, project, make_user("ana", project))
 
     page.locator("#note-box summary").click()
     page.get_by_label("Note for specialists").fill("Depot 7 lost it; refund without asking")
@@ -203,12 +209,8 @@ def test_a_socket_reopening_as_a_poll_swaps_the_cursor_still_gets_live_turns(
     from playwright.sync_api import expect
 
     project, key = make_project("Acme")
-    ana = make_user("ana", project)
-    session_claim(session=escalated(project), user=ana)
-    sign_in(page, live_server_url, "ana")
-    page.goto(session_page(live_server_url, project))
+    held_session_opened(page, live_server_url, project, make_user("ana", project))
     status = page.locator("#live-status")
-    expect(status).to_have_attribute("data-state", "open", timeout=15_000)
 
     assert page.evaluate(REOPEN_BEFORE_THE_CURSOR_IS_WIRED) is True
     expect(status).to_have_attribute("data-state", "open")
