@@ -33,9 +33,8 @@ def test_stored_text_is_encoded_at_a_lower_priority_with_the_same_vectors(settin
     assert _thread_and_nice()[1] == own  # the caller's priority is its own
 
     texts = ["It ends in 4417.", "Refund of $64.99 approved; it lands in 3-5 days."]
-    np.testing.assert_allclose(
-        embeddings.passages_embed(texts), embeddings.texts_embed(texts), atol=1e-6
-    )
+    cosines = (embeddings.passages_embed(texts) * embeddings.texts_embed(texts)).sum(axis=1)
+    assert cosines.min() > 0.99999
 
 
 def test_a_large_call_is_shared_among_the_pool_and_keeps_its_order(settings: Any) -> None:
@@ -43,8 +42,9 @@ def test_a_large_call_is_shared_among_the_pool_and_keeps_its_order(settings: Any
     texts = [f"Order HD-{n:05d}: " + "the parcel is late. " * (n % 7) for n in range(40)]
     vectors = embeddings.passages_embed(texts)
     assert vectors.shape == (40, settings.EMBEDDING_DIMENSIONS)
-    # Each row is its own text's vector (padding in another batch moves it by < 1e-5).
-    np.testing.assert_allclose(vectors, embeddings.texts_embed(texts), atol=1e-5)
+    # Each row is its own text's vector (padded in other batches: equal up to rounding).
+    cosines = (vectors * embeddings.texts_embed(texts)).sum(axis=1)
+    assert cosines.min() > 0.99999
 
 
 def test_with_no_added_nice_stored_text_is_encoded_by_the_caller(settings: Any) -> None:
