@@ -284,6 +284,9 @@ if EMBEDDING_BACKEND not in ("onnx", "torch"):
 # Threads one encoding may use (0: one per core). Requests encode in parallel, so one each
 # keeps two requests from fighting over the same cores.
 EMBEDDING_THREADS = env_int("EMBEDDING_THREADS", 1)
+# Context texts are encoded by the int8 export (onnx backend): a third of the work, the
+# same ranking in `make eval` (README, "Embedding model"). false: the full-precision one.
+EMBEDDING_CONTEXT_INT8 = env_bool("EMBEDDING_CONTEXT_INT8", True)
 # The nice value added for encoding stored text (README, "Embedding model"); 0: none.
 MOSS_BULK_ENCODE_NICE = env_int("MOSS_BULK_ENCODE_NICE", 10)
 # Where `manage.py encoder_export` keeps the ONNX export.

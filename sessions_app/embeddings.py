@@ -3,7 +3,10 @@
 EMBEDDING_BACKEND picks how it runs: "onnx" (the default) serves the graph
 exported at set-up with ONNX Runtime (onnx_encoder.py), so no server process
 imports torch; "torch" runs sentence-transformers, the reference the export is
-checked against. Loading happens on first use (or at server start, see
+checked against. Context texts (services/turn_context.py) are encoded by the
+same graph with int8 weights (EMBEDDING_CONTEXT_INT8, the onnx backend's
+default): their vectors only rank, beside the plain ones, and `make eval` finds
+the ranking unchanged at a third of the cost. Loading happens on first use (or at server start, see
 embedding_worker), never per request. Encoding is CPU-bound and synchronous:
 callers on an event loop run it in a thread.
 
@@ -31,7 +34,7 @@ from typing import Protocol, TypeVar
 import numpy as np
 from django.conf import settings
 
-from sessions_app.onnx_encoder import ONNX_FILE, OnnxEncoder, export_dir
+from sessions_app.onnx_encoder import CONTEXT_ONNX_FILE, ONNX_FILE, OnnxEncoder, export_dir
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -42,6 +45,8 @@ class Encoder(Protocol):
 
 
 _model: Encoder | None = None
+# What encodes context texts: _model itself, or its int8 twin.
+_context_model: Encoder | None = None
 _lock = threading.Lock()
 # Why the model is unavailable ("" while it works), and when that was found.
 _failure = ""
@@ -75,9 +80,9 @@ def _failed(message: str) -> ModelUnavailable:
 
 
 def model_load(*, retry_now: bool = True) -> Encoder:
-    """The model, loading it now if it is not loaded yet. After a failed load,
-    retry_now=False raises at once until MOSS_EMBED_RETRY_SECONDS have passed."""
-    global _model, _failure
+    """The model (and its context twin), loading them now if they are not loaded yet. After
+    a failed load, retry_now=False raises at once until MOSS_EMBED_RETRY_SECONDS have passed."""
+    global _model, _context_model, _failure
     with _lock:
         if _model is not None:
             return _model
@@ -87,8 +92,10 @@ def model_load(*, retry_now: bool = True) -> Encoder:
         if not (path / "config.json").is_file():
             raise _failed(f"no model files in {path}")
         try:
-            torch_backend = settings.EMBEDDING_BACKEND == "torch"
-            _model = _TorchEncoder(path) if torch_backend else _onnx_load(path)
+            if settings.EMBEDDING_BACKEND == "torch":
+                model = context_model = _TorchEncoder(path)
+            else:
+                model, context_model = _onnx_load(path)
         except ModelUnavailable:
             raise
         except Exception as exc:
@@ -96,14 +103,26 @@ def model_load(*, retry_now: bool = True) -> Encoder:
         if _failure:
             logger.warning("embedding model loaded from %s; it is available again", path)
         _failure = ""
-        return _model
+        _context_model, _model = context_model, model
+        return model
 
 
-def _onnx_load(path: Path) -> Encoder:
-    onnx_file = export_dir(path) / ONNX_FILE
-    if not onnx_file.is_file():
+def _onnx_load(path: Path) -> tuple[Encoder, Encoder]:
+    """The encoder, and the one for context texts."""
+    folder = export_dir(path)
+    if not all((folder / name).is_file() for name in (ONNX_FILE, CONTEXT_ONNX_FILE)):
         _export_now(path)
-    return OnnxEncoder(model_dir=path, onnx_file=onnx_file, threads=settings.EMBEDDING_THREADS)
+    threads = settings.EMBEDDING_THREADS
+    model = OnnxEncoder(model_dir=path, onnx_file=folder / ONNX_FILE, threads=threads)
+    if not settings.EMBEDDING_CONTEXT_INT8:
+        return model, model
+    # One text per run: the int8 graph quantises its activations with one scale per run,
+    # so a text's vector would otherwise depend on the texts batched with it (and single
+    # runs cost less per text here: 2.6 against 3.5 ms for the eval set's context texts).
+    context_model = OnnxEncoder(
+        model_dir=path, onnx_file=folder / CONTEXT_ONNX_FILE, threads=threads, texts_per_run=1
+    )
+    return model, context_model
 
 
 def _export_now(path: Path) -> None:
@@ -153,13 +172,16 @@ def _retry_not_due() -> bool:
     return time.monotonic() - _failed_at < settings.MOSS_EMBED_RETRY_SECONDS
 
 
-def model_get() -> Encoder:
-    """The loaded model; after a failed load, ModelUnavailable at once until a retry is due."""
-    if _model is not None:
-        return _model
+def model_get(*, context: bool = False) -> Encoder:
+    """The loaded model (its context twin with `context`); after a failed load,
+    ModelUnavailable at once until a retry is due."""
+    loaded = _context_model if context else _model
+    if loaded is not None:
+        return loaded
     if _failure and _retry_not_due():
         raise ModelUnavailable(_failure)
-    return model_load(retry_now=False)
+    model = model_load(retry_now=False)
+    return (_context_model or model) if context else model
 
 
 def model_status() -> ModelStatus:
@@ -168,12 +190,13 @@ def model_status() -> ModelStatus:
     return ModelStatus(state="ready" if _model is not None else "loading")
 
 
-def texts_embed(texts: list[str], *, batch_size: int = 64) -> np.ndarray:
-    """Normalized embeddings, one row per text. Raises ModelUnavailable."""
+def texts_embed(texts: list[str], *, batch_size: int = 64, context: bool = False) -> np.ndarray:
+    """Normalized embeddings, one row per text; `context`: by the context texts' encoder.
+    Raises ModelUnavailable."""
     global _failure
     if not texts:
         return np.zeros((0, settings.EMBEDDING_DIMENSIONS), dtype=np.float32)
-    model = model_get()
+    model = model_get(context=context)
     try:
         vectors = model.encode(texts, batch_size=batch_size)
     except Exception as exc:
@@ -230,17 +253,19 @@ def bulk_run(work: Callable[[], T]) -> T:
 BULK_PART_TEXTS = 8
 
 
-def passages_embed(texts: list[str]) -> np.ndarray:
+def passages_embed(texts: list[str], *, context: bool = False) -> np.ndarray:
     """texts_embed for text being stored (a call's turns, the backfill), at a lower CPU
     priority than a query's encode: under load, a query need not wait behind the adds.
     A large call is split among the pool's threads (one per core), so that on a quiet
     machine it has every core, as a query-at-a-time encoder cannot."""
     parts = min(_cores(), len(texts) // BULK_PART_TEXTS)
     if settings.MOSS_BULK_ENCODE_NICE <= 0 or parts <= 1:
-        return bulk_run(lambda: texts_embed(texts))
+        return bulk_run(lambda: texts_embed(texts, context=context))
     pool = _bulk_pool_get()
     # Every parts-th text to each part: sizes and lengths alike.
-    futures = [pool.submit(texts_embed, texts[part::parts]) for part in range(parts)]
+    futures = [
+        pool.submit(texts_embed, texts[part::parts], context=context) for part in range(parts)
+    ]
     vectors = np.empty((len(texts), settings.EMBEDDING_DIMENSIONS), dtype=np.float32)
     for part, future in enumerate(futures):
         vectors[part::parts] = future.result()

@@ -17,9 +17,12 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 
-# Bump when the exported graph changes (inputs, outputs, pooling): older exports are redone.
-EXPORT_FORMAT = 1
+# Bump when the exported graphs change (inputs, outputs, pooling, files): older exports
+# are redone.
+EXPORT_FORMAT = 2
 ONNX_FILE = "model.onnx"
+# The same graph with int8 weights: it encodes the context texts (embeddings.py).
+CONTEXT_ONNX_FILE = "model_int8.onnx"
 # The model's own files that decide the vectors: a change to any of them means a new export.
 SOURCE_FILES = (
     "config.json",
@@ -63,7 +66,9 @@ class OnnxEncoder:
     """Normalised sentence embeddings from the exported graph. Thread-safe: ONNX Runtime
     sessions run concurrently, and the tokenizer's settings are fixed here, once."""
 
-    def __init__(self, *, model_dir: Path, onnx_file: Path, threads: int) -> None:
+    def __init__(
+        self, *, model_dir: Path, onnx_file: Path, threads: int, texts_per_run: int = 64
+    ) -> None:
         import onnxruntime
         from tokenizers import Tokenizer
 
@@ -89,6 +94,7 @@ class OnnxEncoder:
         self.shrink_after = onnxruntime.RunOptions()
         self.shrink_after.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         self.dimensions = int(self.session.get_outputs()[0].shape[-1])
+        self.texts_per_run = texts_per_run
 
     def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
         """One row per text, in order. Texts are batched by token count, longest first, so
@@ -101,7 +107,7 @@ class OnnxEncoder:
         start = 0
         while start < len(order):
             longest = lengths[order[start]]
-            size = max(1, min(batch_size, MAX_BATCH_TOKENS // max(longest, 1)))
+            size = max(1, min(batch_size, self.texts_per_run, MAX_BATCH_TOKENS // max(longest, 1)))
             chosen = order[start : start + size]
             input_ids = np.zeros((len(chosen), longest), dtype=np.int64)  # 0 is [PAD]
             attention_mask = np.zeros((len(chosen), longest), dtype=np.int64)

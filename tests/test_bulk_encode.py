@@ -63,12 +63,13 @@ def test_a_call_holds_no_database_connection_while_its_turns_are_encoded(
     held: list[bool] = []
     encode = embeddings.passages_embed
 
-    def watched(texts: list[str]) -> np.ndarray:
+    def watched(texts: list[str], *, context: bool = False) -> np.ndarray:
         held.append(connection.connection is not None)
-        return encode(texts)
+        return encode(texts, context=context)
 
     monkeypatch.setattr(embeddings, "passages_embed", watched)
     docs = [DocInput(id="t1", text="Where is my refund?", metadata={"role": "customer"})]
     turns_upsert(session=session, docs=docs, actor=actor)
-    assert held == [False]
-    assert Turn.objects.get(session=session, doc_id="t1").embedding is not None
+    assert held == [False, False]  # its text, then its context text
+    turn = Turn.objects.get(session=session, doc_id="t1")
+    assert turn.embedding is not None and turn.context_embedding is not None

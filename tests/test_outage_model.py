@@ -48,7 +48,8 @@ class Model:
         self.missing = missing
 
     def gone(self) -> None:
-        embeddings._model = None  # the fixture puts the real one back afterwards
+        # The fixture puts the real ones back afterwards.
+        embeddings._model = embeddings._context_model = None
         self.settings.EMBEDDING_MODEL_PATH = str(self.missing)
 
     def back(self) -> None:
@@ -59,6 +60,7 @@ class Model:
 def model(settings: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Model]:
     """The real loader; restored to the loaded model afterwards."""
     monkeypatch.setattr(embeddings, "_model", embeddings.model_load())
+    monkeypatch.setattr(embeddings, "_context_model", embeddings.model_get(context=True))
     monkeypatch.setattr(embeddings, "_failure", "")
     monkeypatch.setattr(embeddings, "_failed_at", 0.0)
     settings.MOSS_EMBED_RETRY_SECONDS = 0  # every call tries to load again

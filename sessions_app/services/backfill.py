@@ -78,14 +78,18 @@ def _embed_batches(pending: QuerySet[Turn], *, batch_size: int) -> int:
                     if turn.context_embedding is None and turn.model_id != CLIENT_EMBEDDING
                     else None,
                 )
-            texts = sorted({text for pair in wanted.values() for text in pair if text})
-            vectors = dict(zip(texts, embeddings.passages_embed(texts), strict=True))
+            plains = sorted({plain for plain, _ in wanted.values() if plain})
+            contexts = sorted({context for _, context in wanted.values() if context})
+            vectors = dict(zip(plains, embeddings.passages_embed(plains), strict=True))
+            context_vectors = dict(
+                zip(contexts, embeddings.passages_embed(contexts, context=True), strict=True)
+            )
             for turn in batch:
                 plain, context = wanted[turn.pk]
                 if plain:
                     turn.embedding = vectors[plain]
                 if context:
-                    turn.context_embedding = vectors[context]
+                    turn.context_embedding = context_vectors[context]
             Turn.objects.bulk_update(batch, ["embedding", "context_embedding"])
         done += len(batch)
     return done

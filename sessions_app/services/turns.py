@@ -94,14 +94,17 @@ def _needs_model(doc: DocInput, stored: dict[str, str]) -> bool:
     return doc.embedding is None and stored.get(doc.id) != doc.text
 
 
-def _embed(texts: list[str]) -> dict[str, np.ndarray]:
-    """Vectors by text; none while the model is unavailable (those turns are stored pending)."""
-    if texts and not connection.in_atomic_block:
+def _embed(texts: list[str], *, context: bool = False) -> dict[str, np.ndarray]:
+    """Vectors by text (`context`: context texts, by their encoder); none while the model
+    is unavailable (those turns are stored pending)."""
+    if not texts:
+        return {}
+    if not connection.in_atomic_block:
         # Encoding takes tens of milliseconds without the database: the pooled connection
         # goes back meanwhile, so that other requests (a query) do not wait for one.
         connection.close()
     try:
-        return dict(zip(texts, embeddings.passages_embed(texts), strict=True))
+        return dict(zip(texts, embeddings.passages_embed(texts, context=context), strict=True))
     except embeddings.ModelUnavailable:
         return {}
 
@@ -210,14 +213,16 @@ def turns_upsert(
     _kind_check(docs, stored, internal=internal)
     stored_texts = {doc_id: turn.text for doc_id, turn in stored.items()}
     plan = _context_plan(session=session, docs=docs, existing=stored, internal=internal)
-    to_embed = [doc.text for doc in docs if _needs_model(doc, stored_texts)] + plan.texts()
+    to_embed = [doc.text for doc in docs if _needs_model(doc, stored_texts)]
     # The brief's facts and commitments, worked out before the session lock is taken.
     extracts = {
         doc.text: turn_extract(doc.text) for doc in docs if stored_texts.get(doc.id) != doc.text
     }
-    # One encode batch: the plain texts and the context texts.
     vectors = _embed(to_embed)
-    model_failed = len(vectors) < len(set(to_embed))
+    context_vectors = _embed(plan.texts(), context=True)
+    model_failed = len(vectors) < len(set(to_embed)) or len(context_vectors) < len(
+        set(plan.texts())
+    )
 
     with transaction.atomic():
         # The session row lock orders concurrent writers: sequence numbers are
@@ -231,10 +236,11 @@ def turns_upsert(
         # changed a text; embed whatever is still missing.
         locked_texts = {doc_id: turn.text for doc_id, turn in existing.items()}
         plan = _context_plan(session=locked, docs=docs, existing=existing, internal=internal)
-        wanted = [doc.text for doc in docs if _needs_model(doc, locked_texts)] + plan.texts()
-        missing = [text for text in wanted if text not in vectors]
-        if missing and not model_failed:
-            vectors.update(_embed(missing))
+        if not model_failed:
+            wanted = [doc.text for doc in docs if _needs_model(doc, locked_texts)]
+            vectors.update(_embed([text for text in wanted if text not in vectors]))
+            missing = [text for text in plan.texts() if text not in context_vectors]
+            context_vectors.update(_embed(missing, context=True))
 
         writer = _writer(actor)
         new_turns: list[Turn] = []
@@ -254,7 +260,7 @@ def turns_upsert(
                         text=doc.text,
                         metadata=doc.metadata,
                         embedding=_vector(doc, vectors),
-                        context_embedding=_context_vector(doc, plan, vectors),
+                        context_embedding=_context_vector(doc, plan, context_vectors),
                         model_id=_model_of(doc, locked),
                         internal=internal,
                         extracted=_extract(doc.text, extracts),
@@ -267,7 +273,7 @@ def turns_upsert(
                     turn.embedding = _vector(doc, vectors)
                     turn.model_id = _model_of(doc, locked)
                 if doc.embedding is not None or doc.id in plan.own:
-                    turn.context_embedding = _context_vector(doc, plan, vectors)
+                    turn.context_embedding = _context_vector(doc, plan, context_vectors)
                 if turn.text != doc.text or turn.extracted is None:
                     turn.extracted = _extract(doc.text, extracts)
                 turn.text = doc.text
@@ -277,11 +283,11 @@ def turns_upsert(
                 changed.append(turn)
             else:
                 if doc.id in plan.own:  # its predecessor changed in this call
-                    turn.context_embedding = _context_vector(doc, plan, vectors)
+                    turn.context_embedding = _context_vector(doc, plan, context_vectors)
                     context_only.append(turn)
                 unchanged += 1
         for following, text in plan.following.values():
-            following.context_embedding = vectors.get(text)
+            following.context_embedding = context_vectors.get(text)
             context_only.append(following)
         Turn.objects.bulk_create(new_turns)
         if new_turns:
@@ -432,7 +438,7 @@ def _following_recontext(*, session: Session, deleted_seqs: list[int]) -> None:
     }
     if not following:
         return
-    vectors = _embed(sorted({text for _, text in following.values()}))
+    vectors = _embed(sorted({text for _, text in following.values()}), context=True)
     for turn, text in following.values():
         turn.context_embedding = vectors.get(text)
     Turn.objects.bulk_update([turn for turn, _ in following.values()], ["context_embedding"])

@@ -34,7 +34,7 @@ def doc(doc_id, role, text, **extra):
 def expected(text, role, previous=None):
     before = said_of(previous[1], {"role": previous[0]}) if previous else None
     wanted = context_text(turn=said_of(text, {"role": role}), previous=before)
-    return embeddings.texts_embed([wanted])[0]
+    return embeddings.texts_embed([wanted], context=True)[0]
 
 
 def context_of(session, doc_id):
