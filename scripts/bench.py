@@ -588,12 +588,14 @@ def main() -> None:
     for start in range(0, 1_000, API_BATCH):
         embeddings.texts_embed(pool[start : start + API_BATCH])
     raw_api_batch_rate = 1_000 / (time.perf_counter() - started)
-    # ... and with the context texts it encodes beside them (the double encode, by design).
+    # ... and with the context texts it encodes beside them (the double encode, by design),
+    # by the encoder the server gives them (the int8 twin unless EMBEDDING_CONTEXT_INT8=false).
     contexts = context_texts(pool[:1_000])
     started, cpu_started = time.perf_counter(), time.process_time()
     for start in range(0, 1_000, API_BATCH):
         end = start + API_BATCH
-        embeddings.texts_embed(pool[start:end] + contexts[start:end])
+        embeddings.texts_embed(pool[start:end])
+        embeddings.texts_embed(contexts[start:end], context=True)
     raw = RawModel(
         pool_rate=raw_rate,
         same_batches_rate=raw_api_batch_rate,
@@ -621,6 +623,7 @@ def main() -> None:
                 ingest["client"] = rate
             assert session.doc_count == size, (session.name, session.doc_count)
             sessions[size] = session
+        server_mb = {"the ingest": rss_mb(server[0])}
         if ingest_only:
             print()
             ingest_report(raw=raw, ingest=ingest, server_cpu_ms=server_cpu_ms, with_client=False)
@@ -644,6 +647,7 @@ def main() -> None:
             session_id = session_get(project=project, name=session.name).pk
             line, query_http[size] = query_row(size, session, session_id)
             print(line)
+        server_mb["the queries (their sessions' search indexes loaded)"] = rss_mb(server[0])
         print(
             "  in-proc = sessions_app.services.search.turns_search in this process (model encode"
             " + ranking);\n  encode = the model alone; rank = turns_search given the query's"
@@ -669,6 +673,9 @@ def main() -> None:
             + ", ".join(f"{mb:.0f} MB (pid {pid})" for pid, mb in server_rss.items())
             + "; torch libraries mapped: "
             + (", ".join(lib for pid in server_rss for lib in loaded_libraries(pid)) or "none")
+        )
+        print(
+            "  earlier: " + "; ".join(f"after {part} {mb:.0f} MB" for part, mb in server_mb.items())
         )
         if "--no-events" not in sys.argv[1:]:
             webhook_report(client, project)
