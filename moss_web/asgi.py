@@ -3,7 +3,7 @@ from typing import Any
 
 import django
 
-from moss_web.memory import malloc_tune
+from moss_web.memory import heap_trim_start, malloc_tune
 
 # Before any thread starts: their allocations then share two arenas (memory.py).
 malloc_tune()
@@ -17,6 +17,7 @@ django_asgi_app = PooledThreadsASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from moss_web.websocket_failures import WebsocketFailures  # noqa: E402
 from moss_web.websocket_origin import WebsocketOriginValidator  # noqa: E402
@@ -35,6 +36,7 @@ async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
             embedding_worker_start()
             # Authenticated keys are cached while this process hears of every revocation.
             api_key_cache_start()
+            heap_trim_start(every_seconds=settings.MOSS_HEAP_TRIM_SECONDS)
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})

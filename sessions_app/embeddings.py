@@ -91,6 +91,8 @@ def model_load(*, retry_now: bool = True) -> Encoder:
         path = model_path()
         if not (path / "config.json").is_file():
             raise _failed(f"no model files in {path}")
+        model: Encoder
+        context_model: Encoder
         try:
             if settings.EMBEDDING_BACKEND == "torch":
                 model = context_model = _TorchEncoder(path)

@@ -19,7 +19,7 @@ from django.conf import settings
 
 # Bump when the exported graphs change (inputs, outputs, pooling, files): older exports
 # are redone.
-EXPORT_FORMAT = 2
+EXPORT_FORMAT = 3
 ONNX_FILE = "model.onnx"
 # The same graph with int8 weights: it encodes the context texts (embeddings.py).
 CONTEXT_ONNX_FILE = "model_int8.onnx"

@@ -5,7 +5,9 @@ torch backend (EMBEDDING_BACKEND=torch): a server process reads the export with
 ONNX Runtime (onnx_encoder.py) and never loads torch. The graph takes
 `input_ids` and `attention_mask` (batch x tokens) and returns `sentence_embedding`
 (batch x 384): the transformer, mean pooling over the unmasked tokens, and L2
-normalisation, exactly sentence-transformers' modules for this model. Beside it,
+normalisation, exactly sentence-transformers' modules for this model, with its
+word-embedding table kept in float16 (half the graph's weights, read a row per
+token, so it saves 22 MB per process for a cosine of 0.9999995). Beside it,
 the same graph with its weights quantised to int8 (per channel, ONNX Runtime's
 dynamic quantisation), which encodes the context texts (README, "Embedding model").
 """
@@ -85,6 +87,7 @@ def encoder_export(*, model_dir: Path, force: bool = False) -> tuple[Path, bool]
                 dynamo=False,
             )
         _quantize(staging / ONNX_FILE, staging / CONTEXT_ONNX_FILE)
+        _word_embeddings_halve(staging / ONNX_FILE)
         (staging / "export.json").write_text(
             json.dumps(
                 {"format": EXPORT_FORMAT, "model_dir": str(model_dir), "torch": torch.__version__},
@@ -129,3 +132,36 @@ def _quantize(source: Path, target: Path) -> None:
         quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=True)
     finally:
         root.setLevel(level)
+
+
+WORD_EMBEDDINGS = "transformer.embeddings.word_embeddings.weight"
+
+
+def _word_embeddings_halve(path: Path) -> None:
+    """The word-embedding table (30,522 x 384) stored in float16 and cast back to float32
+    after its lookup: the rows a text reads lose nothing the vectors notice, and the
+    table is half of the graph's weights."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(path))
+    tables = [init for init in model.graph.initializer if init.name == WORD_EMBEDDINGS]
+    lookups = [
+        (index, node)
+        for index, node in enumerate(model.graph.node)
+        if node.op_type == "Gather" and node.input[0] == WORD_EMBEDDINGS
+    ]
+    if len(tables) != 1 or len(lookups) != 1:
+        raise RuntimeError(f"{path}: no single {WORD_EMBEDDINGS} lookup to store in float16")
+    halved = numpy_helper.to_array(tables[0]).astype(np.float16)
+    tables[0].CopyFrom(numpy_helper.from_array(halved, WORD_EMBEDDINGS))
+    index, lookup = lookups[0]
+    looked_up = lookup.output[0]
+    lookup.output[0] = f"{looked_up}_float16"
+    cast = helper.make_node(
+        "Cast", [lookup.output[0]], [looked_up], to=TensorProto.FLOAT, name=f"{lookup.name}_cast"
+    )
+    model.graph.node.insert(index + 1, cast)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
