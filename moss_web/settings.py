@@ -289,6 +289,9 @@ EMBEDDING_THREADS = env_int("EMBEDDING_THREADS", 1)
 EMBEDDING_CONTEXT_INT8 = env_bool("EMBEDDING_CONTEXT_INT8", True)
 # How often each server process hands freed heap pages back (moss_web/memory.py); 0: never.
 MOSS_HEAP_TRIM_SECONDS = env_float("MOSS_HEAP_TRIM_SECONDS", 5.0)
+# Calls that store turns at once per server process (sessions_app/write_slots.py); 0: one
+# per core.
+MOSS_WRITE_SLOTS = env_int("MOSS_WRITE_SLOTS", 0)
 # The nice value added for encoding stored text (README, "Embedding model"); 0: none.
 MOSS_BULK_ENCODE_NICE = env_int("MOSS_BULK_ENCODE_NICE", 10)
 # Where `manage.py encoder_export` keeps the ONNX export.

@@ -217,7 +217,7 @@ _bulk_pool: ThreadPoolExecutor | None = None
 _bulk_pool_lock = threading.Lock()
 
 
-def _cores() -> int:
+def cores() -> int:
     """The cores this process may run on (fewer than the machine's when it is pinned)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
@@ -237,7 +237,7 @@ def _bulk_pool_get() -> ThreadPoolExecutor:
     with _bulk_pool_lock:
         if _bulk_pool is None:
             _bulk_pool = ThreadPoolExecutor(
-                max_workers=_cores(),
+                max_workers=cores(),
                 thread_name_prefix="moss-bulk-encode",
                 initializer=_bulk_thread_start,
             )
@@ -260,7 +260,7 @@ def passages_embed(texts: list[str], *, context: bool = False) -> np.ndarray:
     priority than a query's encode: under load, a query need not wait behind the adds.
     A large call is split among the pool's threads (one per core), so that on a quiet
     machine it has every core, as a query-at-a-time encoder cannot."""
-    parts = min(_cores(), len(texts) // BULK_PART_TEXTS)
+    parts = min(cores(), len(texts) // BULK_PART_TEXTS)
     if settings.MOSS_BULK_ENCODE_NICE <= 0 or parts <= 1:
         return bulk_run(lambda: texts_embed(texts, context=context))
     pool = _bulk_pool_get()

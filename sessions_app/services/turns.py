@@ -32,6 +32,7 @@ from sessions_app.services.turn_context import (
     said_of,
 )
 from sessions_app.validation import doc_id_check, embedding_check, metadata_check, text_check
+from sessions_app.write_slots import write_slot
 
 logger = logging.getLogger(__name__)
 
@@ -202,12 +203,22 @@ def turns_upsert(
     customer-facing turn for good: writing it as the other kind is refused.
 
     Embeddings are computed before the session row is locked, so concurrent
-    writers wait on each other only for the short write itself. While the
+    writers wait on each other only for the short write itself. A process stores
+    at most MOSS_WRITE_SLOTS calls at once (sessions_app/write_slots.py). While the
     model is unavailable the turns are stored at once with their embedding
     pending (NULL); keyword search finds them and a backfill embeds them
     (services/backfill.py).
     """
     docs_check(docs)
+    with write_slot():
+        return _turns_store(
+            session=session, docs=docs, actor=actor, channel=channel, internal=internal
+        )
+
+
+def _turns_store(
+    *, session: Session, docs: list[DocInput], actor: Actor, channel: str, internal: bool
+) -> UpsertResult:
     ids = [doc.id for doc in docs]
     stored = {t.doc_id: t for t in Turn.objects.filter(session=session, doc_id__in=ids)}
     _kind_check(docs, stored, internal=internal)

@@ -1,0 +1,107 @@
+"""sessions_app/write_slots.py: calls that store turns take turns, and wait holding nothing."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+import pytest
+from django.db import connection, transaction
+
+from sessions_app import embeddings, write_slots
+from sessions_app.actors import Actor
+from sessions_app.models import Project, Turn
+from sessions_app.services.sessions import session_open
+from sessions_app.services.turns import DocInput, turns_upsert
+
+
+@pytest.fixture
+def one_slot(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings.MOSS_WRITE_SLOTS = 1
+    monkeypatch.setattr(write_slots, "_slots", None)
+
+
+@pytest.fixture
+def encode_held(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:
+    """The first encode signals `entered` and waits for `release`."""
+    entered, release = threading.Event(), threading.Event()
+    encode = embeddings.passages_embed
+
+    def held(texts: list[str], *, context: bool = False) -> np.ndarray:
+        if not entered.is_set():
+            entered.set()
+            assert release.wait(30)
+        return encode(texts, context=context)
+
+    monkeypatch.setattr(embeddings, "passages_embed", held)
+    return entered, release
+
+
+def _add(project: Project, name: str, doc_id: str, done: list[str]) -> None:
+    try:
+        actor = Actor.for_key(project.api_keys.get(), agent="chat-bot")
+        session, _ = session_open(project=project, name=name, actor=actor)
+        turns_upsert(
+            session=session, docs=[DocInput(id=doc_id, text=f"turn {doc_id}")], actor=actor
+        )
+        done.append(doc_id)
+    finally:
+        connection.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_call_waits_for_the_slot_holding_no_connection(
+    one_slot: None, encode_held: tuple[threading.Event, threading.Event], make_project: Any
+) -> None:
+    entered, release = encode_held
+    project, _ = make_project()
+    done: list[str] = []
+    first = threading.Thread(target=_add, args=(project, "conv-1", "a", done))
+    first.start()
+    assert entered.wait(30)  # the first call holds the only slot, encoding
+
+    waiting: list[bool] = []
+    slots = write_slots._slots_get()
+    acquire = slots.acquire
+
+    def watched_acquire(blocking: bool = True, timeout: float | None = None) -> bool:
+        if blocking:
+            waiting.append(connection.connection is not None)
+        return acquire(blocking, timeout)
+
+    slots.acquire = watched_acquire  # type: ignore[method-assign]
+    second = threading.Thread(target=_add, args=(project, "conv-2", "b", done))
+    second.start()
+    second.join(1.0)
+    assert second.is_alive() and done == []  # still waiting for the slot
+    assert waiting == [False]  # and it gave its connection back first
+    release.set()
+    first.join(30)
+    second.join(30)
+    assert done == ["a", "b"]
+    assert Turn.objects.filter(session__project=project).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_call_inside_a_transaction_does_not_wait_for_a_slot(
+    one_slot: None, encode_held: tuple[threading.Event, threading.Event], make_project: Any
+) -> None:
+    entered, release = encode_held
+    project, _ = make_project()
+    done: list[str] = []
+    first = threading.Thread(target=_add, args=(project, "conv-1", "a", done))
+    first.start()
+    assert entered.wait(30)
+    try:
+        # A caller's transaction may hold locks a slot's holder needs: it goes straight in.
+        actor = Actor.for_key(project.api_keys.get(), agent="chat-bot")
+        with transaction.atomic():
+            session, _ = session_open(project=project, name="conv-2", actor=actor)
+            turns_upsert(session=session, docs=[DocInput(id="b", text="turn b")], actor=actor)
+        assert done == []  # the first call still holds the slot
+    finally:
+        release.set()
+        first.join(30)
+    assert done == ["a"]
+    assert Turn.objects.filter(session__project=project).count() == 2
