@@ -31,6 +31,21 @@ def test_database_url() -> str:
     return f"postgresql://{auth}@{host or 'localhost'}{port}/{s['NAME']}"
 
 
+def python_run(code: str, *, timeout: float) -> str:
+    """`code` run by a fresh Python process of this checkout with the project's settings;
+    the last line it printed. Fails the test with its stderr when it fails."""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "moss_web.settings"},
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

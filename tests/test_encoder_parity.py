@@ -8,9 +8,6 @@ this test process. The ONNX export is the one `make setup` made
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
@@ -23,7 +20,7 @@ from django.core.management import call_command
 from sessions_app import embeddings
 from sessions_app.onnx_encoder import CONTEXT_ONNX_FILE, ONNX_FILE, OnnxEncoder, export_dir
 from sessions_app.onnx_export import WORD_EMBEDDINGS
-from tests.servers import ROOT
+from tests.servers import python_run
 
 MIN_COSINE = 0.9999
 
@@ -194,16 +191,7 @@ print(",".join(loaded) or "none")
 
 
 def test_a_serving_process_never_imports_torch() -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", SERVING_PROCESS],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "moss_web.settings"},
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "none"
+    assert python_run(SERVING_PROCESS, timeout=120) == "none"
 
 
 SERVER_TUNED_PROCESS = """
@@ -230,16 +218,7 @@ print(json.dumps({"user": ended.user - started.user, "system": ended.system - st
 def test_batches_cost_no_kernel_time_and_leave_no_peak_behind() -> None:
     # moss_web/memory.py maps every block of 64 KiB and up on its own: an encoder that
     # allocated each tensor afresh spent as much CPU in page faults as in the model.
-    result = subprocess.run(
-        [sys.executable, "-c", SERVER_TUNED_PROCESS],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "moss_web.settings"},
-    )
-    assert result.returncode == 0, result.stderr
-    spent = json.loads(result.stdout.strip().splitlines()[-1])
+    spent = json.loads(python_run(SERVER_TUNED_PROCESS, timeout=300))
     assert spent["system"] < 0.25 * spent["user"], spent
     # The arena gives a large batch's memory back after the run.
     assert spent["kept_mb"] < 64, spent

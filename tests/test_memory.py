@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-from tests.servers import ROOT
+from tests.servers import python_run
 
 FRAGMENTED_HEAP = """
 import ctypes, json, time
@@ -40,14 +38,6 @@ print(json.dumps({"freed": freed, "untrimmed": untrimmed, "trimmed": rss_mb()}))
 
 
 def test_the_heap_trim_hands_freed_blocks_back() -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", FRAGMENTED_HEAP],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    mb = json.loads(result.stdout.strip().splitlines()[-1])
+    mb = json.loads(python_run(FRAGMENTED_HEAP, timeout=60))
     assert mb["untrimmed"] > mb["freed"] - 5, mb  # freeing alone gave next to nothing back
     assert mb["trimmed"] < mb["untrimmed"] - 50, mb

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -50,17 +52,37 @@ def _add(project: Project, name: str, doc_id: str, done: list[str]) -> None:
         connection.close()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_second_call_waits_for_the_slot_holding_no_connection(
+@dataclass
+class SlotHeld:
+    """A first call ("a", in conv-1) holding the only slot, stopped in its encode."""
+
+    project: Project
+    done: list[str]
+    release: threading.Event
+    first: threading.Thread
+
+    def finish(self) -> None:
+        self.release.set()
+        self.first.join(30)
+
+
+@pytest.fixture
+def slot_held(
     one_slot: None, encode_held: tuple[threading.Event, threading.Event], make_project: Any
-) -> None:
+) -> Iterator[SlotHeld]:
     entered, release = encode_held
     project, _ = make_project()
     done: list[str] = []
     first = threading.Thread(target=_add, args=(project, "conv-1", "a", done))
     first.start()
-    assert entered.wait(30)  # the first call holds the only slot, encoding
+    assert entered.wait(30)
+    held = SlotHeld(project=project, done=done, release=release, first=first)
+    yield held
+    held.finish()
 
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_call_waits_for_the_slot_holding_no_connection(slot_held: SlotHeld) -> None:
     waiting: list[bool] = []
     slots = write_slots._slots_get()
     acquire = slots.acquire
@@ -71,37 +93,26 @@ def test_a_second_call_waits_for_the_slot_holding_no_connection(
         return acquire(blocking, timeout)
 
     slots.acquire = watched_acquire  # type: ignore[method-assign]
-    second = threading.Thread(target=_add, args=(project, "conv-2", "b", done))
+    second = threading.Thread(target=_add, args=(slot_held.project, "conv-2", "b", slot_held.done))
     second.start()
     second.join(1.0)
-    assert second.is_alive() and done == []  # still waiting for the slot
+    assert second.is_alive() and slot_held.done == []  # still waiting for the slot
     assert waiting == [False]  # and it gave its connection back first
-    release.set()
-    first.join(30)
+    slot_held.finish()
     second.join(30)
-    assert done == ["a", "b"]
-    assert Turn.objects.filter(session__project=project).count() == 2
+    assert slot_held.done == ["a", "b"]
+    assert Turn.objects.filter(session__project=slot_held.project).count() == 2
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_call_inside_a_transaction_does_not_wait_for_a_slot(
-    one_slot: None, encode_held: tuple[threading.Event, threading.Event], make_project: Any
-) -> None:
-    entered, release = encode_held
-    project, _ = make_project()
-    done: list[str] = []
-    first = threading.Thread(target=_add, args=(project, "conv-1", "a", done))
-    first.start()
-    assert entered.wait(30)
-    try:
-        # A caller's transaction may hold locks a slot's holder needs: it goes straight in.
-        actor = Actor.for_key(project.api_keys.get(), agent="chat-bot")
-        with transaction.atomic():
-            session, _ = session_open(project=project, name="conv-2", actor=actor)
-            turns_upsert(session=session, docs=[DocInput(id="b", text="turn b")], actor=actor)
-        assert done == []  # the first call still holds the slot
-    finally:
-        release.set()
-        first.join(30)
-    assert done == ["a"]
+def test_a_call_inside_a_transaction_does_not_wait_for_a_slot(slot_held: SlotHeld) -> None:
+    # A caller's transaction may hold locks a slot's holder needs: it goes straight in.
+    project = slot_held.project
+    actor = Actor.for_key(project.api_keys.get(), agent="chat-bot")
+    with transaction.atomic():
+        session, _ = session_open(project=project, name="conv-2", actor=actor)
+        turns_upsert(session=session, docs=[DocInput(id="b", text="turn b")], actor=actor)
+    assert slot_held.done == []  # the first call still holds the slot
+    slot_held.finish()
+    assert slot_held.done == ["a"]
     assert Turn.objects.filter(session__project=project).count() == 2
