@@ -25,6 +25,8 @@ from typing import Any
 
 from sessions_app.onnx_encoder import CONTEXT_ONNX_FILE, EXPORT_FORMAT, ONNX_FILE, export_dir
 
+logger = logging.getLogger(__name__)
+
 OPSET = 17
 
 
@@ -137,10 +139,11 @@ def _quantize(source: Path, target: Path) -> None:
 WORD_EMBEDDINGS = "transformer.embeddings.word_embeddings.weight"
 
 
-def _word_embeddings_halve(path: Path) -> None:
+def _word_embeddings_halve(path: Path) -> bool:
     """The word-embedding table (30,522 x 384) stored in float16 and cast back to float32
     after its lookup: the rows a text reads lose nothing the vectors notice, and the
-    table is half of the graph's weights."""
+    table is half of the graph's weights. A graph laid out otherwise (other model files)
+    is left as it is; whether it was changed."""
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -153,7 +156,8 @@ def _word_embeddings_halve(path: Path) -> None:
         if node.op_type == "Gather" and node.input[0] == WORD_EMBEDDINGS
     ]
     if len(tables) != 1 or len(lookups) != 1:
-        raise RuntimeError(f"{path}: no single {WORD_EMBEDDINGS} lookup to store in float16")
+        logger.warning("%s: no single %s lookup; kept in float32", path, WORD_EMBEDDINGS)
+        return False
     halved = numpy_helper.to_array(tables[0]).astype(np.float16)
     tables[0].CopyFrom(numpy_helper.from_array(halved, WORD_EMBEDDINGS))
     index, lookup = lookups[0]
@@ -165,3 +169,4 @@ def _word_embeddings_halve(path: Path) -> None:
     model.graph.node.insert(index + 1, cast)
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
+    return True

@@ -19,7 +19,7 @@ from django.core.management import call_command
 
 from sessions_app import embeddings
 from sessions_app.onnx_encoder import CONTEXT_ONNX_FILE, ONNX_FILE, OnnxEncoder, export_dir
-from sessions_app.onnx_export import WORD_EMBEDDINGS
+from sessions_app.onnx_export import WORD_EMBEDDINGS, _word_embeddings_halve
 from tests.servers import python_run
 
 MIN_COSINE = 0.9999
@@ -120,6 +120,23 @@ def test_the_export_keeps_its_word_embeddings_in_float16() -> None:
     graph = onnx.load(str(export_dir(embeddings.model_path()) / ONNX_FILE)).graph
     (table,) = [init for init in graph.initializer if init.name == WORD_EMBEDDINGS]
     assert table.data_type == onnx.TensorProto.FLOAT16
+
+
+def test_a_graph_laid_out_otherwise_keeps_its_tables(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "other",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    path = tmp_path / "other.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    before = path.read_bytes()
+    assert not _word_embeddings_halve(path)
+    assert path.read_bytes() == before
 
 
 def test_vectors_are_unit_length_and_truncation_is_at_256_tokens(encoder: OnnxEncoder) -> None:
