@@ -19,6 +19,7 @@ MOSS_EMBED_RETRY_SECONDS, and by each server process's embedding worker.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -34,7 +35,13 @@ from typing import Protocol, TypeVar
 import numpy as np
 from django.conf import settings
 
-from sessions_app.onnx_encoder import CONTEXT_ONNX_FILE, ONNX_FILE, OnnxEncoder, export_dir
+from sessions_app.onnx_encoder import (
+    CONTEXT_ONNX_FILE,
+    EXPORT_JSON,
+    ONNX_FILE,
+    OnnxEncoder,
+    export_dir,
+)
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -112,11 +119,12 @@ def model_load(*, retry_now: bool = True) -> Encoder:
 def _onnx_load(path: Path) -> tuple[Encoder, Encoder]:
     """The encoder, and the one for context texts."""
     folder = export_dir(path)
-    if not all((folder / name).is_file() for name in (ONNX_FILE, CONTEXT_ONNX_FILE)):
+    if not (folder / EXPORT_JSON).is_file():
         _export_now(path)
     threads = settings.EMBEDDING_THREADS
     model = OnnxEncoder(model_dir=path, onnx_file=folder / ONNX_FILE, threads=threads)
-    if not settings.EMBEDDING_CONTEXT_INT8:
+    made = json.loads((folder / EXPORT_JSON).read_text())
+    if not (settings.EMBEDDING_CONTEXT_INT8 and made.get("context_int8")):
         return model, model
     # One text per run: the int8 graph quantises its activations with one scale per run,
     # so a text's vector would otherwise depend on the texts batched with it (and single

@@ -19,8 +19,10 @@ from django.conf import settings
 
 # Bump when the exported graphs change (inputs, outputs, pooling, files): older exports
 # are redone.
-EXPORT_FORMAT = 3
+EXPORT_FORMAT = 4
 ONNX_FILE = "model.onnx"
+# Written last: an export folder that has it is whole. It says whether the int8 twin was made.
+EXPORT_JSON = "export.json"
 # The same graph with int8 weights: it encodes the context texts (embeddings.py).
 CONTEXT_ONNX_FILE = "model_int8.onnx"
 # The model's own files that decide the vectors: a change to any of them means a new export.

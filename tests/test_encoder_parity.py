@@ -17,8 +17,14 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
-from sessions_app import embeddings
-from sessions_app.onnx_encoder import CONTEXT_ONNX_FILE, ONNX_FILE, OnnxEncoder, export_dir
+from sessions_app import embeddings, onnx_export
+from sessions_app.onnx_encoder import (
+    CONTEXT_ONNX_FILE,
+    EXPORT_JSON,
+    ONNX_FILE,
+    OnnxEncoder,
+    export_dir,
+)
 from sessions_app.onnx_export import WORD_EMBEDDINGS, _word_embeddings_halve
 from tests.servers import python_run
 
@@ -120,6 +126,34 @@ def test_the_export_keeps_its_word_embeddings_in_float16() -> None:
     graph = onnx.load(str(export_dir(embeddings.model_path()) / ONNX_FILE)).graph
     (table,) = [init for init in graph.initializer if init.name == WORD_EMBEDDINGS]
     assert table.data_type == onnx.TensorProto.FLOAT16
+
+
+def test_a_twin_not_close_enough_is_dropped_and_context_texts_get_the_model(
+    fresh_export_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(onnx_export, "MIN_TWIN_COSINE", 1.01)  # no int8 graph reaches it
+    call_command("encoder_export", stdout=StringIO())
+    target = export_dir(embeddings.model_path())
+    assert json.loads((target / EXPORT_JSON).read_text())["context_int8"] is False
+    assert not (target / CONTEXT_ONNX_FILE).exists()
+    monkeypatch.setattr(embeddings, "_model", None)
+    monkeypatch.setattr(embeddings, "_context_model", None)
+    model = embeddings.model_load()
+    assert embeddings.model_get(context=True) is model
+
+
+def test_a_model_that_does_not_quantise_gets_no_twin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import onnxruntime.quantization
+
+    def fails(*args: Any, **kwargs: Any) -> None:
+        raise ValueError("an operator the quantiser does not know")
+
+    monkeypatch.setattr(onnxruntime.quantization, "quantize_dynamic", fails)
+    source = export_dir(embeddings.model_path()) / ONNX_FILE
+    assert not onnx_export._quantize(source, tmp_path / CONTEXT_ONNX_FILE, probe={})
+    assert not (tmp_path / CONTEXT_ONNX_FILE).exists()
 
 
 def test_a_graph_laid_out_otherwise_keeps_its_tables(tmp_path: Path) -> None:
