@@ -47,6 +47,26 @@ def test_a_large_call_is_shared_among_the_pool_and_keeps_its_order(settings: Any
     assert cosines.min() > 0.99999
 
 
+def test_a_chat_sized_call_is_not_queued_behind_large_ones(settings: Any) -> None:
+    settings.MOSS_BULK_ENCODE_NICE = 10
+    _, own = _thread_and_nice()
+    name, nice = embeddings.bulk_run(_thread_and_nice, large=True)
+    assert name.startswith("moss-bulk-encode-large")
+    assert nice == min(own + 10 + embeddings.LARGE_CALL_EXTRA_NICE, 19)
+    # Every thread of the large calls' pool busy, as during an import:
+    busy, release = threading.Barrier(embeddings.cores() + 1), threading.Event()
+    large_pool = embeddings._pool_get(large=True)
+    for _ in range(embeddings.cores()):
+        large_pool.submit(lambda: (busy.wait(), release.wait(30)))
+    busy.wait(30)
+    try:
+        texts = ["Yes, go ahead.", "It ends in 4417."]
+        vectors = embeddings.passages_embed(texts)  # done without the large pool
+        assert (vectors * embeddings.texts_embed(texts)).sum(axis=1).min() > 0.99999
+    finally:
+        release.set()
+
+
 def test_with_no_added_nice_stored_text_is_encoded_by_the_caller(settings: Any) -> None:
     settings.MOSS_BULK_ENCODE_NICE = 0
     assert embeddings.bulk_run(threading.get_native_id) == threading.get_native_id()

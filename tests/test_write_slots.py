@@ -13,6 +13,7 @@ from django.db import connection, transaction
 
 from sessions_app import embeddings, write_slots
 from sessions_app.actors import Actor
+from sessions_app.embeddings import LARGE_CALL_TEXTS
 from sessions_app.models import Project, Turn
 from sessions_app.services.sessions import session_open
 from sessions_app.services.turns import DocInput, turns_upsert
@@ -21,7 +22,7 @@ from sessions_app.services.turns import DocInput, turns_upsert
 @pytest.fixture
 def one_slot(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     settings.MOSS_WRITE_SLOTS = 1
-    monkeypatch.setattr(write_slots, "_slots", None)
+    monkeypatch.setattr(write_slots, "_slots", {})
 
 
 @pytest.fixture
@@ -116,3 +117,32 @@ def test_a_call_inside_a_transaction_does_not_wait_for_a_slot(slot_held: SlotHel
     slot_held.finish()
     assert slot_held.done == ["a"]
     assert Turn.objects.filter(session__project=project).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_import_holding_the_large_slot_does_not_hold_up_a_chat(
+    one_slot: None, encode_held: tuple[threading.Event, threading.Event], make_project: Any
+) -> None:
+    entered, release = encode_held
+    project, _ = make_project()
+    actor = Actor.for_key(project.api_keys.get(), agent="importer")
+
+    def import_calls() -> None:
+        try:
+            session, _ = session_open(project=project, name="history", actor=actor)
+            docs = [DocInput(id=f"h{n}", text=f"old turn {n}") for n in range(LARGE_CALL_TEXTS)]
+            turns_upsert(session=session, docs=docs, actor=actor)
+        finally:
+            connection.close()
+
+    importer = threading.Thread(target=import_calls)
+    importer.start()
+    try:
+        assert entered.wait(30)  # the import holds the only large slot, encoding
+        done: list[str] = []
+        _add(project, "conv-1", "a", done)  # a chat's add: a slot of its own
+        assert done == ["a"] and importer.is_alive()
+    finally:
+        release.set()
+        importer.join(30)
+    assert Turn.objects.filter(session__project=project).count() == LARGE_CALL_TEXTS + 1

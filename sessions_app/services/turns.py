@@ -210,7 +210,7 @@ def turns_upsert(
     (services/backfill.py).
     """
     docs_check(docs)
-    with write_slot():
+    with write_slot(docs=len(docs)):
         return _turns_store(
             session=session, docs=docs, actor=actor, channel=channel, internal=internal
         )
