@@ -4,6 +4,7 @@ when the connection goes silent without closing."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import select
 import socket
@@ -191,7 +192,7 @@ class SilentProxy:
             threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
 
     def _pipe(self, a: socket.socket, b: socket.socket) -> None:
-        with a, b:
+        with a, b, contextlib.suppress(ConnectionError):  # either side may hang up hard
             while True:
                 readable, _, _ = select.select([a, b], [], [], 0.2)
                 for source in readable:
