@@ -6,8 +6,8 @@ imports torch; "torch" runs sentence-transformers, the reference the export is
 checked against. Context texts (services/turn_context.py) are encoded by the
 same graph with int8 weights (EMBEDDING_CONTEXT_INT8, the onnx backend's
 default): their vectors only rank, beside the plain ones, and `make eval` finds
-the ranking unchanged at a third of the cost. Loading happens on first use (or at server start, see
-embedding_worker), never per request. Encoding is CPU-bound and synchronous:
+the ranking unchanged at a third of the cost. Loading happens on first use (or
+at server start, see embedding_worker), never per request. Encoding is CPU-bound and synchronous:
 callers on an event loop run it in a thread.
 
 The model is *unavailable* when it fails to load (its folder is missing or

@@ -36,7 +36,10 @@ logger = logging.getLogger(__name__)
 OPSET = 17
 # Below this the int8 twin is not used (all-MiniLM-L6-v2 gives 0.98 at worst).
 MIN_TWIN_COSINE = 0.97
+# What the twin is checked on: short and long turns, a context text, accents.
 SAMPLE_TEXTS = [
+    "status of the refund",
+    "It ends in 4417.",
     "Customer: Where is my refund for order 48117?\n(in reply to Bot: How can I help?)",
     "Agent: I've issued a credit of $25.00 and booked a callback for Friday.",
     "Ünïcödé: the café's crème brûlée order was charged twice",
@@ -102,8 +105,7 @@ def encoder_export(*, model_dir: Path, force: bool = False) -> tuple[Path, bool]
                 opset_version=OPSET,
                 dynamo=False,
             )
-        texts = ["status of the refund", "It ends in 4417.", *SAMPLE_TEXTS]
-        probe = model.tokenizer(texts, padding=True, return_tensors="np")
+        probe = model.tokenizer(SAMPLE_TEXTS, padding=True, return_tensors="np")
         context_int8 = _quantize(staging / ONNX_FILE, staging / CONTEXT_ONNX_FILE, probe=probe)
         _word_embeddings_halve(staging / ONNX_FILE)
         (staging / EXPORT_JSON).write_text(
