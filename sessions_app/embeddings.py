@@ -30,7 +30,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 import numpy as np
 from django.conf import settings
@@ -44,7 +44,6 @@ from sessions_app.onnx_encoder import (
 )
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 class Encoder(Protocol):
@@ -261,33 +260,51 @@ def _pool_get(*, large: bool) -> ThreadPoolExecutor:
         return _pools[large]
 
 
-def bulk_run(work: Callable[[], T], *, large: bool = False) -> T:
-    """`work()` on a thread at MOSS_BULK_ENCODE_NICE (inline when it is 0), waited for;
-    `large`: on the large calls' pool."""
-    if settings.MOSS_BULK_ENCODE_NICE <= 0:
-        return work()
-    return _pool_get(large=large).submit(work).result()
-
-
 def passages_embed(texts: list[str], *, context: bool = False) -> np.ndarray:
     """texts_embed for text being stored (a call's turns, the backfill), at a lower CPU
     priority than a query's encode: under load, a query need not wait behind the adds.
     A large call is split among its pool's threads (one per core), so that on a quiet
     machine it has every core, as a query-at-a-time encoder cannot."""
-    if len(texts) < LARGE_CALL_TEXTS:
-        return bulk_run(lambda: texts_embed(texts, context=context))
-    parts = min(cores(), len(texts) // BULK_PART_TEXTS)
-    if settings.MOSS_BULK_ENCODE_NICE <= 0 or parts <= 1:
-        return bulk_run(lambda: texts_embed(texts, context=context), large=True)
-    pool = _pool_get(large=True)
+    return _passages_submit(texts, context=context)()
+
+
+def passages_embed_with_contexts(
+    texts: list[str], contexts: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """passages_embed of a call's texts and of its context texts, both at once: the two
+    encodes share the pool's threads instead of one waiting for the other (a chat's add of
+    2 turns took 52-57 ms here, one after the other)."""
+    plain = _passages_submit(texts)
+    context = _passages_submit(contexts, context=True)
+    # Both are waited for, even when one fails, so that no encode outlives the call.
+    try:
+        vectors = plain()
+    finally:
+        context_vectors = context()
+    return vectors, context_vectors
+
+
+def _passages_submit(texts: list[str], *, context: bool = False) -> Callable[[], np.ndarray]:
+    """Start encoding `texts` on the pools; what returns their vectors once done."""
+    if not texts:
+        return lambda: texts_embed(texts, context=context)
+    if settings.MOSS_BULK_ENCODE_NICE <= 0:
+        return lambda: texts_embed(texts, context=context)
+    large = len(texts) >= LARGE_CALL_TEXTS
+    parts = min(cores(), len(texts) // BULK_PART_TEXTS) if large else 1
+    pool = _pool_get(large=large)
     # Every parts-th text to each part: sizes and lengths alike.
     futures = [
         pool.submit(texts_embed, texts[part::parts], context=context) for part in range(parts)
     ]
-    vectors = np.empty((len(texts), settings.EMBEDDING_DIMENSIONS), dtype=np.float32)
-    for part, future in enumerate(futures):
-        vectors[part::parts] = future.result()
-    return vectors
+
+    def collect() -> np.ndarray:
+        vectors = np.empty((len(texts), settings.EMBEDDING_DIMENSIONS), dtype=np.float32)
+        for part, future in enumerate(futures):
+            vectors[part::parts] = future.result()
+        return vectors
+
+    return collect
 
 
 def model_id() -> str:

@@ -24,16 +24,32 @@ def _thread_and_nice() -> tuple[str, int]:
     return threading.current_thread().name, nice
 
 
-def test_stored_text_is_encoded_at_a_lower_priority_with_the_same_vectors(settings: Any) -> None:
+@pytest.fixture
+def encoded_on(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """The (thread name, nice value) of each encode run from now on."""
+    seen: list[tuple[str, int]] = []
+    encode = embeddings.texts_embed
+
+    def watched(texts: list[str], **options: Any) -> np.ndarray:
+        seen.append(_thread_and_nice())
+        return encode(texts, **options)
+
+    monkeypatch.setattr(embeddings, "texts_embed", watched)
+    return seen
+
+
+def test_stored_text_is_encoded_at_a_lower_priority_with_the_same_vectors(
+    settings: Any, encoded_on: list[tuple[str, int]]
+) -> None:
     settings.MOSS_BULK_ENCODE_NICE = 10
     _, own = _thread_and_nice()
-    name, nice = embeddings.bulk_run(_thread_and_nice)
+    texts = ["It ends in 4417.", "Refund of $64.99 approved; it lands in 3-5 days."]
+    vectors = embeddings.passages_embed(texts)
+    [(name, nice)] = encoded_on
     assert name.startswith("moss-bulk-encode")
     assert nice == min(own + 10, 19)
     assert _thread_and_nice()[1] == own  # the caller's priority is its own
-
-    texts = ["It ends in 4417.", "Refund of $64.99 approved; it lands in 3-5 days."]
-    cosines = (embeddings.passages_embed(texts) * embeddings.texts_embed(texts)).sum(axis=1)
+    cosines = (vectors * embeddings.texts_embed(texts)).sum(axis=1)
     assert cosines.min() > 0.99999
 
 
@@ -47,12 +63,40 @@ def test_a_large_call_is_shared_among_the_pool_and_keeps_its_order(settings: Any
     assert cosines.min() > 0.99999
 
 
-def test_a_chat_sized_call_is_not_queued_behind_large_ones(settings: Any) -> None:
+def test_a_calls_texts_and_context_texts_are_encoded_at_once(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.MOSS_BULK_ENCODE_NICE = 10
+    # Each encode waits here for the other: one after the other, the first would time out.
+    both_running = threading.Barrier(2, timeout=30)
+    encode = embeddings.texts_embed
+
+    def meeting(texts: list[str], **options: Any) -> np.ndarray:
+        both_running.wait()
+        return encode(texts, **options)
+
+    monkeypatch.setattr(embeddings, "texts_embed", meeting)
+    texts = ["It ends in 4417.", "Yes, go ahead."]
+    contexts = [
+        "Customer: It ends in 4417.\n(in reply to Bot: The card's last four digits?)",
+        "Customer: Yes, go ahead.\n(in reply to Agent: Shall I book the callback?)",
+    ]
+    vectors, context_vectors = embeddings.passages_embed_with_contexts(texts, contexts)
+    monkeypatch.setattr(embeddings, "texts_embed", encode)
+    assert (vectors * encode(texts)).sum(axis=1).min() > 0.99999
+    assert (context_vectors * encode(contexts, context=True)).sum(axis=1).min() > 0.99999
+
+
+def test_a_chat_sized_call_is_not_queued_behind_large_ones(
+    settings: Any, encoded_on: list[tuple[str, int]]
+) -> None:
     settings.MOSS_BULK_ENCODE_NICE = 10
     _, own = _thread_and_nice()
-    name, nice = embeddings.bulk_run(_thread_and_nice, large=True)
-    assert name.startswith("moss-bulk-encode-large")
-    assert nice == min(own + 10 + embeddings.LARGE_CALL_EXTRA_NICE, 19)
+    embeddings.passages_embed([f"turn {n}" for n in range(embeddings.LARGE_CALL_TEXTS)])
+    assert {name.rsplit("_", 1)[0] for name, _ in encoded_on} == {"moss-bulk-encode-large"}
+    assert {nice for _, nice in encoded_on} == {
+        min(own + 10 + embeddings.LARGE_CALL_EXTRA_NICE, 19)
+    }
     # Every thread of the large calls' pool busy, as during an import:
     busy, release = threading.Barrier(embeddings.cores() + 1), threading.Event()
     large_pool = embeddings._pool_get(large=True)
@@ -67,9 +111,12 @@ def test_a_chat_sized_call_is_not_queued_behind_large_ones(settings: Any) -> Non
         release.set()
 
 
-def test_with_no_added_nice_stored_text_is_encoded_by_the_caller(settings: Any) -> None:
+def test_with_no_added_nice_stored_text_is_encoded_by_the_caller(
+    settings: Any, encoded_on: list[tuple[str, int]]
+) -> None:
     settings.MOSS_BULK_ENCODE_NICE = 0
-    assert embeddings.bulk_run(threading.get_native_id) == threading.get_native_id()
+    embeddings.passages_embed_with_contexts(["Yes, go ahead."], ["Customer: Yes, go ahead."])
+    assert {name for name, _ in encoded_on} == {threading.current_thread().name}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -81,15 +128,15 @@ def test_a_call_holds_no_database_connection_while_its_turns_are_encoded(
     actor = Actor.for_key(project.api_keys.get(), agent="chat-bot")
     session, _ = session_open(project=project, name="conv-1", actor=actor)
     held: list[bool] = []
-    encode = embeddings.passages_embed
+    encode = embeddings.passages_embed_with_contexts
 
-    def watched(texts: list[str], *, context: bool = False) -> np.ndarray:
+    def watched(texts: list[str], contexts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         held.append(connection.connection is not None)
-        return encode(texts, context=context)
+        return encode(texts, contexts)
 
-    monkeypatch.setattr(embeddings, "passages_embed", watched)
+    monkeypatch.setattr(embeddings, "passages_embed_with_contexts", watched)
     docs = [DocInput(id="t1", text="Where is my refund?", metadata={"role": "customer"})]
     turns_upsert(session=session, docs=docs, actor=actor)
-    assert held == [False, False]  # its text, then its context text
+    assert held == [False]  # its text and its context text, at once
     turn = Turn.objects.get(session=session, doc_id="t1")
     assert turn.embedding is not None and turn.context_embedding is not None

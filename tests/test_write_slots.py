@@ -29,15 +29,15 @@ def one_slot(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
 def encode_held(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:
     """The first encode signals `entered` and waits for `release`."""
     entered, release = threading.Event(), threading.Event()
-    encode = embeddings.passages_embed
+    encode = embeddings.passages_embed_with_contexts
 
-    def held(texts: list[str], *, context: bool = False) -> np.ndarray:
+    def held(texts: list[str], contexts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         if not entered.is_set():
             entered.set()
             assert release.wait(30)
-        return encode(texts, context=context)
+        return encode(texts, contexts)
 
-    monkeypatch.setattr(embeddings, "passages_embed", held)
+    monkeypatch.setattr(embeddings, "passages_embed_with_contexts", held)
     return entered, release
 
 

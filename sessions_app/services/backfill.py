@@ -80,10 +80,9 @@ def _embed_batches(pending: QuerySet[Turn], *, batch_size: int) -> int:
                 )
             plains = sorted({plain for plain, _ in wanted.values() if plain})
             contexts = sorted({context for _, context in wanted.values() if context})
-            vectors = dict(zip(plains, embeddings.passages_embed(plains), strict=True))
-            context_vectors = dict(
-                zip(contexts, embeddings.passages_embed(contexts, context=True), strict=True)
-            )
+            encoded = embeddings.passages_embed_with_contexts(plains, contexts)
+            vectors = dict(zip(plains, encoded[0], strict=True))
+            context_vectors = dict(zip(contexts, encoded[1], strict=True))
             for turn in batch:
                 plain, context = wanted[turn.pk]
                 if plain:

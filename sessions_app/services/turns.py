@@ -95,19 +95,25 @@ def _needs_model(doc: DocInput, stored: dict[str, str]) -> bool:
     return doc.embedding is None and stored.get(doc.id) != doc.text
 
 
-def _embed(texts: list[str], *, context: bool = False) -> dict[str, np.ndarray]:
-    """Vectors by text (`context`: context texts, by their encoder); none while the model
-    is unavailable (those turns are stored pending)."""
-    if not texts:
-        return {}
+def _embed(
+    texts: list[str], contexts: list[str]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Vectors by text, of `texts` and of `contexts` (context texts, by their encoder),
+    encoded at once; none while the model is unavailable (those turns are stored pending)."""
+    if not texts and not contexts:
+        return {}, {}
     if not connection.in_atomic_block:
         # Encoding takes tens of milliseconds without the database: the pooled connection
         # goes back meanwhile, so that other requests (a query) do not wait for one.
         connection.close()
     try:
-        return dict(zip(texts, embeddings.passages_embed(texts, context=context), strict=True))
+        vectors, context_vectors = embeddings.passages_embed_with_contexts(texts, contexts)
     except embeddings.ModelUnavailable:
-        return {}
+        return {}, {}
+    return (
+        dict(zip(texts, vectors, strict=True)),
+        dict(zip(contexts, context_vectors, strict=True)),
+    )
 
 
 @dataclass(frozen=True)
@@ -229,8 +235,7 @@ def _turns_store(
     extracts = {
         doc.text: turn_extract(doc.text) for doc in docs if stored_texts.get(doc.id) != doc.text
     }
-    vectors = _embed(to_embed)
-    context_vectors = _embed(plan.texts(), context=True)
+    vectors, context_vectors = _embed(to_embed, plan.texts())
     model_failed = len(vectors) < len(set(to_embed)) or len(context_vectors) < len(
         set(plan.texts())
     )
@@ -249,9 +254,12 @@ def _turns_store(
         plan = _context_plan(session=locked, docs=docs, existing=existing, internal=internal)
         if not model_failed:
             wanted = [doc.text for doc in docs if _needs_model(doc, locked_texts)]
-            vectors.update(_embed([text for text in wanted if text not in vectors]))
-            missing = [text for text in plan.texts() if text not in context_vectors]
-            context_vectors.update(_embed(missing, context=True))
+            more, more_contexts = _embed(
+                [text for text in wanted if text not in vectors],
+                [text for text in plan.texts() if text not in context_vectors],
+            )
+            vectors.update(more)
+            context_vectors.update(more_contexts)
 
         writer = _writer(actor)
         new_turns: list[Turn] = []
@@ -449,7 +457,7 @@ def _following_recontext(*, session: Session, deleted_seqs: list[int]) -> None:
     }
     if not following:
         return
-    vectors = _embed(sorted({text for _, text in following.values()}), context=True)
+    _, vectors = _embed([], sorted({text for _, text in following.values()}))
     for turn, text in following.values():
         turn.context_embedding = vectors.get(text)
     Turn.objects.bulk_update([turn for turn, _ in following.values()], ["context_embedding"])
