@@ -273,7 +273,7 @@ def passages_embed_with_contexts(
 ) -> tuple[np.ndarray, np.ndarray]:
     """passages_embed of a call's texts and of its context texts, both at once: the two
     encodes share the pool's threads instead of one waiting for the other (a chat's add of
-    2 turns took 52-57 ms here, one after the other)."""
+    2 turns: about 50 ms one after the other, 32-40 ms at once, on 2 idle cores)."""
     plain = _passages_submit(texts)
     context = _passages_submit(contexts, context=True)
     # Both are waited for, even when one fails, so that no encode outlives the call.
@@ -286,10 +286,8 @@ def passages_embed_with_contexts(
 
 def _passages_submit(texts: list[str], *, context: bool = False) -> Callable[[], np.ndarray]:
     """Start encoding `texts` on the pools; what returns their vectors once done."""
-    if not texts:
-        return lambda: texts_embed(texts, context=context)
-    if settings.MOSS_BULK_ENCODE_NICE <= 0:
-        return lambda: texts_embed(texts, context=context)
+    if not texts or settings.MOSS_BULK_ENCODE_NICE <= 0:
+        return lambda: texts_embed(texts, context=context)  # by the caller, when collected
     large = len(texts) >= LARGE_CALL_TEXTS
     parts = min(cores(), len(texts) // BULK_PART_TEXTS) if large else 1
     pool = _pool_get(large=large)
