@@ -28,6 +28,9 @@ from sessions_app.models import Session, Turn
 
 # The predecessor is cut so that the turn itself (first) always fits the model's window.
 PREVIOUS_CHARS = 300
+# What context texts and their bookkeeping read of a neighbouring turn. Not its vectors:
+# each is sent as text and parsed into 384 floats, about 0.3 ms a vector, on every add.
+NEIGHBOUR_FIELDS = ("session_id", "doc_id", "seq", "text", "metadata", "model_id", "internal")
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ def neighbours_read(
         .values_list("seq", "previous_pk", "next_pk")
     )
     wanted = {pk for _, prev, nxt in marked for pk in (prev, nxt) if pk is not None}
-    turns = {t.pk: t for t in same_session.filter(pk__in=wanted)}
+    turns = {t.pk: t for t in same_session.filter(pk__in=wanted).only(*NEIGHBOUR_FIELDS)}
     return {
         seq: (turns.get(prev) if prev else None, turns.get(nxt) if nxt else None)
         for seq, prev, nxt in marked
@@ -91,7 +94,7 @@ def previous_of_gaps(*, session: Session, seqs: list[int]) -> dict[int, tuple[Tu
     """After a delete: for each deleted sequence number, the first customer-facing turn
     left after it and the last one before that (its new predecessor)."""
     result: dict[int, tuple[Turn | None, Turn]] = {}
-    same_session = Turn.objects.filter(session=session, internal=False)
+    same_session = Turn.objects.filter(session=session, internal=False).only(*NEIGHBOUR_FIELDS)
     for seq in seqs:
         following = same_session.filter(seq__gt=seq).order_by("seq").first()
         if following is None:

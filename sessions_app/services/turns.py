@@ -25,6 +25,7 @@ from sessions_app.services.channels import (
 from sessions_app.services.event_log import EventInput, events_record, turn_data
 from sessions_app.services.handoffs import session_reopen
 from sessions_app.services.turn_context import (
+    NEIGHBOUR_FIELDS,
     Said,
     context_text,
     neighbours_read,
@@ -175,7 +176,12 @@ def _context_plan(
             # In this call but unchanged itself: only its predecessor is new.
             own[after.doc_id] = context_text(turn=said_now[after.doc_id], previous=said_now[doc.id])
     # New turns follow the session's last turn, then each other, in the call's order.
-    last = Turn.objects.filter(session=session, internal=False).order_by("-seq").first()
+    last = (
+        Turn.objects.filter(session=session, internal=False)
+        .only(*NEIGHBOUR_FIELDS)
+        .order_by("-seq")
+        .first()
+    )
     previous_said = said(last)
     for doc in docs:
         if doc.id in existing:
