@@ -11,7 +11,18 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F
 from django.db.models.fields.json import KeyTransform
+from pgvector import Vector
 from pgvector.django import VectorField
+
+
+class StoredVector(Vector):
+    """A vector to write to a VectorField, each value sent in 9 significant digits, which give
+    back the same float32: pgvector's own text has up to 17, about 8 KB a vector against 5,
+    formatted in twice the time. Storing 250 turns' two vectors took 167-192 ms that way,
+    112-153 ms this way."""
+
+    def to_text(self) -> str:
+        return "[" + ",".join(map("{:.9g}".format, self.to_list())) + "]"
 
 
 def _public_id() -> str:

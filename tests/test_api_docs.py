@@ -73,12 +73,13 @@ def test_a_retried_call_changes_nothing(api):
 
 def test_a_client_embedding_is_stored_as_given(api):
     api.post("/sessions", {"name": "s1"})
-    vector = [0.0] * 384
-    vector[7] = 1.0
-    add(api, "s1", [{"id": "t1", "text": "custom", "embedding": vector}])
+    # Values that need every one of float32's 9 significant digits, and its extremes.
+    vector = np.random.default_rng(7).standard_normal(384).astype(np.float32)
+    vector[:4] = [1.0, -0.0, np.finfo(np.float32).tiny, np.finfo(np.float32).max]
+    add(api, "s1", [{"id": "t1", "text": "custom", "embedding": vector.tolist()}])
     turn = Turn.objects.get(doc_id="t1")
     assert turn.embedding is not None
-    assert list(turn.embedding) == vector
+    assert np.array_equal(np.asarray(turn.embedding, dtype=np.float32), vector)
     assert turn.model_id == "client"
 
 

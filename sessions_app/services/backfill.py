@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from sessions_app import embeddings
-from sessions_app.models import Turn
+from sessions_app.models import StoredVector, Turn
 from sessions_app.services.turn_context import Said, context_text, said_of
 from sessions_app.services.turns import CLIENT_EMBEDDING
 
@@ -86,9 +86,9 @@ def _embed_batches(pending: QuerySet[Turn], *, batch_size: int) -> int:
             for turn in batch:
                 plain, context = wanted[turn.pk]
                 if plain:
-                    turn.embedding = vectors[plain]
+                    turn.embedding = StoredVector(vectors[plain])
                 if context:
-                    turn.context_embedding = context_vectors[context]
+                    turn.context_embedding = StoredVector(context_vectors[context])
             Turn.objects.bulk_update(batch, ["embedding", "context_embedding"])
         done += len(batch)
     return done

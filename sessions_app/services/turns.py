@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from sessions_app import embeddings, events
 from sessions_app.actors import Actor
 from sessions_app.errors import Conflict, InvalidInput, TooLarge
-from sessions_app.models import Session, SessionStatus, Turn
+from sessions_app.models import Session, SessionStatus, StoredVector, Turn
 from sessions_app.selectors import turns_page
 from sessions_app.services.audit import audit_record
 from sessions_app.services.brief_extract import turn_extract
@@ -98,7 +98,7 @@ def _needs_model(doc: DocInput, stored: dict[str, str]) -> bool:
 
 def _embed(
     texts: list[str], contexts: list[str]
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+) -> tuple[dict[str, StoredVector], dict[str, StoredVector]]:
     """Vectors by text, of `texts` and of `contexts` (context texts, by their encoder),
     encoded at once; none while the model is unavailable (those turns are stored pending)."""
     if not texts and not contexts:
@@ -112,8 +112,8 @@ def _embed(
     except embeddings.ModelUnavailable:
         return {}, {}
     return (
-        dict(zip(texts, vectors, strict=True)),
-        dict(zip(contexts, context_vectors, strict=True)),
+        dict(zip(texts, map(StoredVector, vectors), strict=True)),
+        dict(zip(contexts, map(StoredVector, context_vectors), strict=True)),
     )
 
 
@@ -393,16 +393,16 @@ def _writer(actor: Actor) -> dict[str, Any]:
     }
 
 
-def _vector(doc: DocInput, vectors: dict[str, np.ndarray]) -> np.ndarray | None:
+def _vector(doc: DocInput, vectors: dict[str, StoredVector]) -> StoredVector | None:
     """The supplied or computed embedding; None while it is pending."""
     if doc.embedding is not None:
-        return np.asarray(doc.embedding, dtype=np.float32)
+        return StoredVector(np.asarray(doc.embedding, dtype=np.float32))
     return vectors.get(doc.text)
 
 
 def _context_vector(
-    doc: DocInput, plan: _ContextPlan, vectors: dict[str, np.ndarray]
-) -> np.ndarray | None:
+    doc: DocInput, plan: _ContextPlan, vectors: dict[str, StoredVector]
+) -> StoredVector | None:
     """The computed context vector; None for a client-supplied embedding, or while pending."""
     if doc.embedding is not None or doc.id not in plan.own:
         return None
