@@ -75,7 +75,8 @@ def test_a_client_embedding_is_stored_as_given(api):
     api.post("/sessions", {"name": "s1"})
     # Values that need every one of float32's 9 significant digits, and its extremes.
     vector = np.random.default_rng(7).standard_normal(384).astype(np.float32)
-    vector[:4] = [1.0, -0.0, np.finfo(np.float32).tiny, np.finfo(np.float32).max]
+    extremes = [1.0, -0.0, np.finfo(np.float32).tiny, np.finfo(np.float32).max]
+    vector[:4] = np.array(extremes, dtype=np.float32)
     add(api, "s1", [{"id": "t1", "text": "custom", "embedding": vector.tolist()}])
     turn = Turn.objects.get(doc_id="t1")
     assert turn.embedding is not None
