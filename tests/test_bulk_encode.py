@@ -67,6 +67,9 @@ def test_a_calls_texts_and_context_texts_are_encoded_at_once(
     settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings.MOSS_BULK_ENCODE_NICE = 10
+    # Pools of two threads, as on this machine's two cores, whatever the machine has.
+    monkeypatch.setattr(embeddings, "cores", lambda: 2)
+    monkeypatch.setattr(embeddings, "_pools", {})
     # Each encode waits here for the other: one after the other, the first would time out.
     both_running = threading.Barrier(2, timeout=30)
     encode = embeddings.texts_embed
