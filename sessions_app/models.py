@@ -399,6 +399,26 @@ class Handoff(models.Model):
         return f"{self.session.name} v{self.version} → {self.to_kind} {self.to_target}"
 
 
+class DashboardDay(models.Model):
+    """A project's dashboard figures for one past UTC day, derived from its handoffs
+    (services/dashboard_days.py). A trigger on the handoff table (migration 0018) deletes
+    the row whenever a handoff made or claimed that day is written or deleted."""
+
+    # Indexed by the unique constraint, which leads with it.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    figures = models.JSONField()
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "day"], name="dashboard_day_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id} {self.day}"
+
+
 class AuditEvent(models.Model):
     """Append-only: what happened to a session and who did it."""
 

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import math
 import random
+import threading
 from dataclasses import astuple
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from importlib import import_module
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connection
+from django.db import connection, transaction
 
-from sessions_app.models import Handoff, Project, Session, SessionStatus, Turn
+from sessions_app.models import DashboardDay, Handoff, Project, Session, SessionStatus, Turn
 from sessions_app.services import dashboard
+from sessions_app.services.dashboard_days import EXACT_KEPT, _midnight
 from sessions_app.services.projects import project_create
 from tests import dashboard_reference
 from tests.supervise_history import history_build, times_set
@@ -207,3 +210,155 @@ def test_an_escalation_after_a_resolution_starts_a_new_episode(db: None) -> None
         else:
             expected = None
         assert handoff.episode_started_at == expected, handoff.version
+
+
+def _stored_days(project: Project) -> set[date]:
+    return set(DashboardDay.objects.filter(project=project).values_list("day", flat=True))
+
+
+def _day_of(at: datetime) -> date:
+    return at.astimezone(UTC).date()
+
+
+def test_a_window_stores_its_whole_past_days(db: None) -> None:
+    """Whole UTC days of the window up to the day before yesterday are stored, with or
+    without handoffs; the window's first part-day, yesterday and today are not."""
+    project, now = _random_history(6)
+    other = Project.objects.get(name="other-6")
+    first = dashboard.dashboard_figures(project=project, window="30d", now=now)
+    start = _day_of(now - timedelta(days=30)) + timedelta(days=1)
+    last = _day_of(dashboard.timezone.now()) - timedelta(days=2)
+    assert _stored_days(project) == {
+        start + timedelta(days=n) for n in range((last - start).days + 1)
+    }
+    assert not _stored_days(other)
+    assert dashboard.dashboard_figures(project=project, window="30d", now=now) == first
+    _same(project, now)
+
+
+def test_a_change_to_a_stored_days_handoffs_drops_the_day(db: None) -> None:
+    """Whatever writes a handoff (here plain SQL updates and a cascade), the days it was
+    made and claimed on are computed again; the figures follow the change."""
+    project, now = _random_history(7)
+    dashboard.dashboard_figures(project=project, window="30d", now=now)
+    stored = _stored_days(project)
+    old = Handoff.objects.filter(
+        project=project, created_at__date__in=stored, to_kind="humans", claimed_at=None
+    ).first()
+    assert old is not None
+    made_on = _day_of(old.created_at)
+    # Claimed today: the day it was made on changes (its time to claim), today is not stored.
+    Handoff.objects.filter(pk=old.pk).update(
+        claimed_at=now, claimed_by=User.objects.filter(username__startswith="u7-").first()
+    )
+    assert _stored_days(project) == stored - {made_on}
+    _same(project, now)
+    assert _stored_days(project) == stored
+
+    moved = Handoff.objects.filter(project=project, created_at__date__in=stored - {made_on})
+    handoff = moved.exclude(to_kind="resolved").first()
+    assert handoff is not None
+    Handoff.objects.filter(pk=handoff.pk).update(from_channel="fax")
+    assert _day_of(handoff.created_at) not in _stored_days(project)
+    _same(project, now)
+
+    session = Session.objects.get(pk=old.session_id)
+    days = {
+        _day_of(at)
+        for made, claimed in session.handoffs.values_list("created_at", "claimed_at")
+        for at in (made, claimed)
+        if at is not None
+    }
+    session.delete()
+    assert not days & _stored_days(project)
+    _same(project, now)
+
+
+def test_busy_days_keep_durations_in_buckets_within_one_percent(db: None) -> None:
+    """A day with more than EXACT_KEPT durations keeps bucket counts: medians and p90
+    within 1% of the exact ones, the chart's counts and everything else exact."""
+    project, _ = project_create(name="busy")
+    users = [User.objects.create(username=f"busy-{n}") for n in range(2)]
+    session = Session.objects.create(project=project, name="busy", model_id="m")
+    rng = random.Random(8)
+    seconds = [math.exp(rng.uniform(0, math.log(7200))) for _ in range(3 * EXACT_KEPT)]
+    Handoff.objects.bulk_create(
+        Handoff(
+            session=session,
+            project=project,
+            version=version,
+            doc_count=0,
+            last_seq=0,
+            to_kind="humans",
+            claimed_by=users[version % 2],
+        )
+        for version in range(1, len(seconds) + 1)
+    )
+    now = dashboard.timezone.now()
+    day = _day_of(now) - timedelta(days=5)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE sessions_app_handoff SET created_at = %s + version * interval '1 minute',"
+            " claimed_at = %s + version * interval '1 minute'"
+            " + make_interval(secs => (%s::float8[])[version]) WHERE session_id = %s",
+            [_midnight(day), _midnight(day), seconds, session.pk],
+        )
+    figures = dashboard.dashboard_figures(project=project, window="30d", now=now)
+    stored = DashboardDay.objects.get(project=project, day=day).figures
+    assert "counts" in stored["claim"] and "values" not in stored["claim"]
+    exact = dashboard_reference.dashboard_figures(project=project, window="30d", now=now)
+    claim, reference = figures.time_to_claim, exact.time_to_claim
+    assert (_plain(claim.buckets), claim.count) == (_plain(reference.buckets), reference.count)
+    assert claim.median_seconds == pytest.approx(reference.median_seconds, rel=0.01)
+    assert claim.p90_seconds == pytest.approx(reference.p90_seconds, rel=0.01)
+    assert claim.median_seconds != reference.median_seconds  # from the buckets, not exact
+    assert [(r.username, r.claims) for r in figures.specialists] == [
+        (r.username, r.claims) for r in exact.specialists
+    ]
+    for row, expected in zip(figures.specialists, exact.specialists, strict=True):
+        assert row.median_claim_seconds == pytest.approx(expected.median_claim_seconds, rel=0.01)
+
+
+def test_a_view_stores_no_day_a_writer_is_changing(transactional_db: None) -> None:
+    """While a transaction that changed a past day's handoff is open, a view computes
+    that day (without the uncommitted change) and does not store it: stored, it would
+    outlive the change. Once the writer commits, the next view stores the day with it."""
+    project, now = _random_history(9)
+    today = _day_of(dashboard.timezone.now())
+    handoff = (
+        Handoff.objects.filter(
+            project=project,
+            created_at__gte=now - timedelta(days=28),
+            created_at__date__lte=today - timedelta(days=3),
+        )
+        .exclude(to_kind="resolved")
+        .first()
+    )
+    assert handoff is not None
+    day = _day_of(handoff.created_at)
+    changed, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        try:
+            with transaction.atomic():
+                Handoff.objects.filter(pk=handoff.pk).update(from_channel="fax")
+                changed.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert changed.wait(30)
+        during = dashboard.dashboard_figures(project=project, window="30d", now=now)
+        assert day not in _stored_days(project)
+        assert day - timedelta(days=1) in _stored_days(project)
+        assert not any(c.label.startswith("fax →") for c in during.channel_pairs)
+    finally:
+        release.set()
+        thread.join(30)
+    after = dashboard.dashboard_figures(project=project, window="30d", now=now)
+    assert day in _stored_days(project)
+    assert any(c.label.startswith("fax →") for c in after.channel_pairs)
+    _same(project, now)
