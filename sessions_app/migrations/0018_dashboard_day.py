@@ -2,22 +2,22 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 # Keeps DashboardDay honest whatever writes the handoffs (services, admin, SQL): any
-# insert, update or delete of a handoff made or claimed on a past UTC day deletes that
-# project's row for the day, so the dashboard recomputes it from the handoffs. Days
-# from today on are never stored, so the writes of the day cost one date comparison.
+# insert, update or delete of a handoff deletes its project's rows for the UTC days it
+# was made and claimed on, so the dashboard computes them again from the handoffs.
 #
 # The shared advisory lock, held to the end of the writing transaction, keeps a
 # dashboard from storing a day while a change to it is uncommitted: the dashboard takes
 # the same key exclusively, without waiting, and stores nothing when it cannot
 # (services/dashboard_days.py, `_days_lock`). Writers share the lock, so they never wait
-# on each other; they wait only for a dashboard that is storing that day.
+# on each other; they wait only for a dashboard that is storing that day (a few ms).
+# Today is never stored, so most writes find no row to delete.
 DASHBOARD_DAY_TRIGGER = """
 CREATE FUNCTION sessions_app_dashboard_day_forget(for_project bigint, at timestamptz)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     at_day date := (at AT TIME ZONE 'UTC')::date;
 BEGIN
-    IF at IS NULL OR at_day >= (clock_timestamp() AT TIME ZONE 'UTC')::date THEN
+    IF at IS NULL THEN
         RETURN;
     END IF;
     PERFORM pg_advisory_xact_lock_shared(

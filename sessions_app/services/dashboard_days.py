@@ -3,9 +3,8 @@
 A 30-day window of a busy project holds tens of thousands of handoffs; reading them
 all on every view costs what the table holds, not what the page shows. So a window
 is cut into whole past days, whose figures are stored the first time a dashboard
-needs them, and the rest (the window's first part-day and its last two days), read
-from the handoffs each time. Days from the day before yesterday back are stored:
-recent days change all the time and are small.
+needs them, and the rest (the window's first part-day and today so far), read from
+the handoffs each time. Days up to yesterday are stored; today changes all the time.
 
 A stored day stays right whatever changes its handoffs (services, admin, SQL): a
 trigger on the handoff table (migration 0018) deletes a day's row when a handoff made
@@ -47,9 +46,9 @@ BUCKETS: list[tuple[float, str]] = [
 ]
 _EDGES = np.array([edge for edge, _ in BUCKETS[:-1]])
 # A day keeps this many durations of a series as they are; more become bucket counts.
-EXACT_KEPT = 100
+EXACT_KEPT = 32
 # Bucket i holds durations in (SMALLEST * GAMMA**(i-1), SMALLEST * GAMMA**i]; bucket 0
-# those up to SMALLEST. Its value is the one within (GAMMA-1)/(GAMMA+1) < 1% of them all.
+# those up to SMALLEST; its representative is within (GAMMA-1)/(GAMMA+1) < 1% of each.
 SMALLEST = 0.001
 GAMMA = 1.02
 HIST_SIZE = 1400  # up to about 12 years
@@ -57,7 +56,9 @@ _REPRESENTATIVE = np.concatenate(
     [[0.0], SMALLEST * GAMMA ** np.arange(1, HIST_SIZE) * 2 / (GAMMA + 1)]
 )
 # Days up to this many days before today (UTC) are stored.
-STORED_AFTER_DAYS = 2
+STORED_AFTER_DAYS = 1
+# The stored form's version: rows of another one are computed again, as if missing.
+STORED_FORMAT = 1
 _ESCALATIONS = "('humans', 'team', 'user')"
 
 
@@ -66,7 +67,8 @@ class Durations:
     """A set of durations in seconds: exact values, and bucket counts of the rest."""
 
     values: list[float] = field(default_factory=list)
-    counts: np.ndarray | None = None  # HIST_SIZE counts, or None when all are exact
+    # Bucket counts as (first bucket, counts from it): one per stored day, added on use.
+    runs: list[tuple[int, np.ndarray]] = field(default_factory=list)
     chart: list[int] = field(default_factory=lambda: [0] * len(BUCKETS))
 
     @classmethod
@@ -80,19 +82,30 @@ class Durations:
 
     def add(self, other: Durations) -> None:
         self.values.extend(other.values)
-        if other.counts is not None:
-            self.counts = other.counts.copy() if self.counts is None else self.counts + other.counts
+        self.runs.extend(other.runs)
         self.chart = [a + b for a, b in zip(self.chart, other.chart, strict=True)]
+
+    def _counts(self) -> np.ndarray:
+        """Every count in one array: the stored runs', and the exact values' buckets."""
+        counts = np.zeros(HIST_SIZE, dtype=np.int64)
+        for first, run in self.runs:
+            counts[first : first + len(run)] += run
+        if self.values:
+            scaled = np.maximum(np.asarray(self.values) / SMALLEST, 1.0)
+            index = np.minimum(np.ceil(np.log(scaled) / math.log(GAMMA)), HIST_SIZE - 1)
+            counts += np.bincount(index.astype(np.int64), minlength=HIST_SIZE)
+        return counts
 
     def quantiles(self) -> tuple[float | None, float | None]:
         """The median (the mean of the middle two for an even count, as
         statistics.median) and the nearest-rank p90: a value that occurred."""
         values = np.asarray(self.values, dtype=np.float64)
         weights = np.ones(len(values), dtype=np.int64)
-        if self.counts is not None:
-            filled = np.nonzero(self.counts)[0]
+        if self.runs:
+            counts = Durations(runs=self.runs)._counts()
+            filled = np.nonzero(counts)[0]
             values = np.concatenate([values, _REPRESENTATIVE[filled]])
-            weights = np.concatenate([weights, self.counts[filled]])
+            weights = np.concatenate([weights, counts[filled]])
         if not len(values):
             return None, None
         order = np.argsort(values, kind="stable")
@@ -107,26 +120,28 @@ class Durations:
         return median, at(max(1, math.ceil(0.9 * total)))
 
     def stored(self) -> dict[str, Any]:
-        if self.counts is None and len(self.values) <= EXACT_KEPT:
+        if not self.runs and len(self.values) <= EXACT_KEPT:
             return {"chart": self.chart, "values": self.values}
-        counts = np.zeros(HIST_SIZE, dtype=np.int64) if self.counts is None else self.counts
-        if self.values:
-            scaled = np.maximum(np.asarray(self.values) / SMALLEST, 1.0)
-            index = np.minimum(np.ceil(np.log(scaled) / math.log(GAMMA)), HIST_SIZE - 1)
-            counts = counts + np.bincount(index.astype(np.int64), minlength=HIST_SIZE)
+        counts = self._counts()
         filled = np.nonzero(counts)[0]
         first, last = int(filled[0]), int(filled[-1])
-        packed = counts[first : last + 1].astype("<u4").tobytes()
-        return {"chart": self.chart, "from": first, "counts": base64.b64encode(packed).decode()}
+        run = counts[first : last + 1]
+        # In the narrowest unsigned integers that hold them (one byte, on most days).
+        width = next(w for w in (1, 2, 4) if run.max() < 256**w)
+        packed = run.astype(f"<u{width}").tobytes()
+        return {
+            "chart": self.chart,
+            "from": first,
+            "width": width,
+            "counts": base64.b64encode(packed).decode(),
+        }
 
     @classmethod
     def load(cls, data: dict[str, Any]) -> Durations:
         if "values" in data:
             return cls(values=list(data["values"]), chart=list(data["chart"]))
-        packed = np.frombuffer(base64.b64decode(data["counts"]), dtype="<u4")
-        counts = np.zeros(HIST_SIZE, dtype=np.int64)
-        counts[data["from"] : data["from"] + len(packed)] = packed
-        return cls(counts=counts, chart=list(data["chart"]))
+        run = np.frombuffer(base64.b64decode(data["counts"]), dtype=f"<u{data['width']}")
+        return cls(runs=[(data["from"], run)], chart=list(data["chart"]))
 
 
 @dataclass
@@ -161,6 +176,7 @@ class Tally:
 
     def stored(self) -> dict[str, Any]:
         return {
+            "format": STORED_FORMAT,
             "escalations": self.escalations,
             "claimed": self.claimed,
             "claim": self.claim.stored(),
@@ -290,31 +306,44 @@ def _days_lock(*, project: Project, days: list[date]) -> set[date]:
         return {day for (day,) in cursor.fetchall()}
 
 
+def _runs(days: list[date]) -> list[tuple[date, date]]:
+    """Sorted days as runs of consecutive days: (first, last) each."""
+    runs: list[tuple[date, date]] = []
+    for day in days:
+        if runs and runs[-1][1] + timedelta(days=1) == day:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
 def _stored_days(*, project: Project, first: date, last: date, **labels: str) -> list[Tally]:
     """The stored figures of the days first..last, computing and storing those missing."""
-    stored = dict(
-        DashboardDay.objects.filter(project=project, day__gte=first, day__lte=last).values_list(
-            "day", "figures"
-        )
-    )
+    rows = DashboardDay.objects.filter(project=project, day__gte=first, day__lte=last)
+    stored = {
+        day: figures
+        for day, figures in rows.values_list("day", "figures")
+        if figures.get("format") == STORED_FORMAT
+    }
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
     missing = [day for day in days if day not in stored]
     if missing:
         with transaction.atomic():
             locked = _days_lock(project=project, days=missing)
             # Read after the lock: a change committed before it is in these figures.
-            computed = _parts_read(
-                project=project,
-                lo=_midnight(missing[0]),
-                hi=_midnight(missing[-1] + timedelta(days=1)),
-                **labels,
-            )
+            computed: dict[date, Tally] = {}
+            for run_first, run_last in _runs(missing):
+                computed |= _parts_read(
+                    project=project,
+                    lo=_midnight(run_first),
+                    hi=_midnight(run_last + timedelta(days=1)),
+                    **labels,
+                )
             for day in missing:
                 stored[day] = computed.get(day, Tally()).stored()
             if locked:
-                rows = [DashboardDay(project=project, day=d, figures=stored[d]) for d in locked]
                 DashboardDay.objects.bulk_create(
-                    rows,
+                    [DashboardDay(project=project, day=d, figures=stored[d]) for d in locked],
                     update_conflicts=True,
                     unique_fields=["project", "day"],
                     update_fields=["figures", "computed_at"],
