@@ -323,10 +323,12 @@ def test_busy_days_keep_durations_in_buckets_within_one_percent(db: None) -> Non
         assert row.median_claim_seconds == pytest.approx(expected.median_claim_seconds, rel=0.01)
 
 
-def test_a_view_stores_no_day_a_writer_is_changing(transactional_db: None) -> None:
+@pytest.mark.parametrize("many", [False, True], ids=["one handoff", "every handoff"])
+def test_a_view_stores_no_day_a_writer_is_changing(transactional_db: None, many: bool) -> None:
     """While a transaction that changed a past day's handoff is open, a view computes
     that day (without the uncommitted change) and does not store it: stored, it would
-    outlive the change. Once the writer commits, the next view stores the day with it."""
+    outlive the change. Once the writer commits, the next view stores the day with it.
+    A writer that touches handoffs of many days locks the whole project instead."""
     project, now = _random_history(9)
     today = _day_of(dashboard.timezone.now())
     handoff = (
@@ -345,6 +347,9 @@ def test_a_view_stores_no_day_a_writer_is_changing(transactional_db: None) -> No
     def writer() -> None:
         try:
             with transaction.atomic():
+                if many:  # one statement per handoff, as a data migration's loop would
+                    for pk in Handoff.objects.filter(project=project).values_list("pk", flat=True):
+                        Handoff.objects.filter(pk=pk).update(reason="reviewed")
                 Handoff.objects.filter(pk=handoff.pk).update(from_channel="fax")
                 changed.set()
                 release.wait(30)
@@ -356,8 +361,11 @@ def test_a_view_stores_no_day_a_writer_is_changing(transactional_db: None) -> No
     try:
         assert changed.wait(30)
         during = dashboard.dashboard_figures(project=project, window="30d", now=now)
-        assert day not in _stored_days(project)
-        assert day - timedelta(days=1) in _stored_days(project)
+        if many:
+            assert not _stored_days(project)
+        else:
+            assert day not in _stored_days(project)
+            assert day - timedelta(days=1) in _stored_days(project)
         assert not any(c.label.startswith("fax →") for c in during.channel_pairs)
     finally:
         release.set()
@@ -366,3 +374,32 @@ def test_a_view_stores_no_day_a_writer_is_changing(transactional_db: None) -> No
     assert day in _stored_days(project)
     assert any(c.label.startswith("fax →") for c in after.channel_pairs)
     _same(project, now)
+
+
+def _advisory_locks() -> list[tuple[int, int]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT classid::bigint, objid::bigint FROM pg_locks"
+            " WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+        )
+        return cursor.fetchall()
+
+
+def test_a_transaction_over_many_days_holds_a_bounded_number_of_locks(db: None) -> None:
+    """Past its first 64 handoff dates, a transaction locks the project, not each day:
+    a data migration over years of handoffs does not run out of lock slots."""
+    project, _ = project_create(name="years")
+    session = Session.objects.create(project=project, name="years", model_id="m")
+    Handoff.objects.bulk_create(
+        Handoff(session=session, project=project, version=n, doc_count=0, last_seq=0)
+        for n in range(1, 501)
+    )
+    with connection.cursor() as cursor:  # one statement, a handoff a day over 500 days
+        cursor.execute(
+            "UPDATE sessions_app_handoff SET created_at = now() - version * interval '1 day'"
+            " WHERE session_id = %s",
+            [session.pk],
+        )
+    locks = _advisory_locks()
+    assert len(locks) <= 64 + 1
+    assert (project.pk, 2**32 - 1) in locks  # the project's key: -1 as an oid

@@ -11,17 +11,30 @@ from django.db import migrations, models
 # (services/dashboard_days.py, `_days_lock`). Writers share the lock, so they never wait
 # on each other; they wait only for a dashboard that is storing that day (a few ms).
 # Today is never stored, so most writes find no row to delete.
+#
+# Keys: (project, days since 1900-01-01) for a day; (project, -1) for all of a project's
+# days. A transaction's first 64 handoff dates written lock days; later ones lock
+# the project instead, so that one touching handoffs of thousands of days (a data
+# migration, an import) holds a bounded number of locks and no dashboard of that project
+# stores a day until it ends.
 DASHBOARD_DAY_TRIGGER = """
 CREATE FUNCTION sessions_app_dashboard_day_forget(for_project bigint, at timestamptz)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     at_day date := (at AT TIME ZONE 'UTC')::date;
+    day_keys int;
 BEGIN
-    IF at IS NULL THEN
+    IF at IS NULL OR for_project IS NULL THEN
         RETURN;
     END IF;
-    PERFORM pg_advisory_xact_lock_shared(
-        (for_project % 2147483647)::int, at_day - date '2000-01-01');
+    day_keys := COALESCE(NULLIF(current_setting('moss.dashboard_day_keys', true), ''), '0')::int;
+    IF day_keys < 64 THEN
+        PERFORM set_config('moss.dashboard_day_keys', (day_keys + 1)::text, true);
+        PERFORM pg_advisory_xact_lock_shared(
+            (for_project % 2147483647)::int, at_day - date '1900-01-01');
+    ELSE
+        PERFORM pg_advisory_xact_lock_shared((for_project % 2147483647)::int, -1);
+    END IF;
     DELETE FROM sessions_app_dashboardday d WHERE d.project_id = for_project AND d.day = at_day;
 END $$;
 

@@ -9,9 +9,10 @@ the handoffs each time. Days up to yesterday are stored; today changes all the t
 A stored day stays right whatever changes its handoffs (services, admin, SQL): a
 trigger on the handoff table (migration 0018) deletes a day's row when a handoff made
 or claimed that day is inserted, updated or deleted, and the next view computes it
-again. A view stores a day only under an exclusive advisory lock on it, taken without
-waiting; a writer holds the same key shared until it commits, so a day with an
-uncommitted change is computed for the view but not stored.
+again. A view stores a day only under exclusive advisory locks on it and on its
+project, taken without waiting; a writer holds the day's key shared until it commits
+(past its first 64 handoff dates in one transaction, the project's key), so a day with
+an uncommitted change is computed for the view but not stored.
 
 Durations (time to claim, time to resolve, each specialist's time to claim) are kept
 as values while a day has up to EXACT_KEPT of them; past that, as counts in buckets
@@ -294,14 +295,16 @@ def _midnight(day: date) -> datetime:
 
 
 def _days_lock(*, project: Project, days: list[date]) -> set[date]:
-    """Of these days, those whose advisory key (as the trigger computes it) this
-    transaction now holds exclusively; not those a writer holds, the change it made
-    to that day not yet committed. Never waits."""
+    """Of these days, those whose advisory keys (as the trigger computes them: the day's,
+    and the project's) this transaction now holds exclusively; not those a writer holds,
+    its change not yet committed. Never waits."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT d FROM unnest(%s::date[]) d WHERE pg_try_advisory_xact_lock("
-            "(%s %% 2147483647)::int, d - date '2000-01-01')",
-            [days, project.pk],
+            "SELECT d FROM unnest(%(days)s::date[]) d"
+            " WHERE pg_try_advisory_xact_lock((%(project)s %% 2147483647)::int, -1)"
+            " AND pg_try_advisory_xact_lock("
+            "(%(project)s %% 2147483647)::int, d - date '1900-01-01')",
+            {"days": days, "project": project.pk},
         )
         return {day for (day,) in cursor.fetchall()}
 
