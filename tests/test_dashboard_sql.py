@@ -16,7 +16,7 @@ from django.db import connection, transaction
 
 from sessions_app.models import DashboardDay, Handoff, Project, Session, SessionStatus, Turn
 from sessions_app.services import dashboard
-from sessions_app.services.dashboard_days import EXACT_KEPT, _midnight
+from sessions_app.services.dashboard_days import EXACT_KEPT
 from sessions_app.services.projects import project_create
 from tests import dashboard_reference
 from tests.supervise_history import history_build, times_set
@@ -300,12 +300,13 @@ def test_busy_days_keep_durations_in_buckets_within_one_percent(db: None) -> Non
     )
     now = dashboard.timezone.now()
     day = _day_of(now) - timedelta(days=5)
+    midnight = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE sessions_app_handoff SET created_at = %s + version * interval '1 minute',"
             " claimed_at = %s + version * interval '1 minute'"
             " + make_interval(secs => (%s::float8[])[version]) WHERE session_id = %s",
-            [_midnight(day), _midnight(day), seconds, session.pk],
+            [midnight, midnight, seconds, session.pk],
         )
     figures = dashboard.dashboard_figures(project=project, window="30d", now=now)
     stored = DashboardDay.objects.get(project=project, day=day).figures
