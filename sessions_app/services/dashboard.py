@@ -45,6 +45,8 @@ WINDOWS: dict[str, tuple[str, timedelta]] = {
 DEFAULT_WINDOW = "7d"
 __all__ = ["BUCKETS", "dashboard_figures", "window_check"]
 ESCALATION_KINDS = (HandoffTarget.HUMANS, HandoffTarget.TEAM, HandoffTarget.USER)
+# Kept in stored days' channel pairs: changing either needs a new
+# dashboard_days.STORED_FORMAT.
 PENDING = "pending"
 UNKNOWN = "unknown"
 
