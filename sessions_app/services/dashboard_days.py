@@ -59,6 +59,8 @@ _REPRESENTATIVE = np.concatenate(
 # Days up to this many days before today (UTC) are stored.
 STORED_AFTER_DAYS = 1
 # The stored form's version: rows of another one are computed again, as if missing.
+# Rows keep counts per BUCKETS entry and per log bucket (SMALLEST, GAMMA), and the pair
+# labels (dashboard.PENDING, UNKNOWN): changing any of them needs a new version.
 STORED_FORMAT = 1
 _ESCALATIONS = "('humans', 'team', 'user')"
 
