@@ -43,7 +43,6 @@ WINDOWS: dict[str, tuple[str, timedelta]] = {
     "30d": ("Last 30 days", timedelta(days=30)),
 }
 DEFAULT_WINDOW = "7d"
-__all__ = ["BUCKETS", "dashboard_figures", "window_check"]
 ESCALATION_KINDS = (HandoffTarget.HUMANS, HandoffTarget.TEAM, HandoffTarget.USER)
 # Kept in stored days' channel pairs: changing either needs a new
 # dashboard_days.STORED_FORMAT.
