@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection, transaction
+from django.db.models import QuerySet
 
 from sessions_app.models import DashboardDay, Handoff, Project, Session, SessionStatus, Turn
 from sessions_app.services import dashboard
@@ -221,6 +222,13 @@ def _day_of(at: datetime) -> date:
     return at.astimezone(UTC).date()
 
 
+def _made_on_one_of(days: set[date], handoffs: QuerySet[Handoff]) -> Handoff:
+    """The first of these handoffs made on one of these UTC days (whatever TIME_ZONE)."""
+    found = next((h for h in handoffs.order_by("pk") if _day_of(h.created_at) in days), None)
+    assert found is not None
+    return found
+
+
 def test_a_window_stores_its_whole_past_days(db: None) -> None:
     """Whole UTC days of the window up to yesterday are stored, with or without
     handoffs; the window's first part-day and today are not."""
@@ -247,10 +255,9 @@ def test_a_change_to_a_stored_days_handoffs_drops_the_day(db: None) -> None:
     project, now = _random_history(7)
     dashboard.dashboard_figures(project=project, window="30d", now=now)
     stored = _stored_days(project)
-    old = Handoff.objects.filter(
-        project=project, created_at__date__in=stored, to_kind="humans", claimed_at=None
-    ).first()
-    assert old is not None
+    old = _made_on_one_of(
+        stored, Handoff.objects.filter(project=project, to_kind="humans", claimed_at=None)
+    )
     made_on = _day_of(old.created_at)
     # Claimed today: the day it was made on changes (its time to claim), today is not stored.
     Handoff.objects.filter(pk=old.pk).update(
@@ -260,9 +267,9 @@ def test_a_change_to_a_stored_days_handoffs_drops_the_day(db: None) -> None:
     _same(project, now)
     assert _stored_days(project) == stored
 
-    moved = Handoff.objects.filter(project=project, created_at__date__in=stored - {made_on})
-    handoff = moved.exclude(to_kind="resolved").first()
-    assert handoff is not None
+    handoff = _made_on_one_of(
+        stored - {made_on}, Handoff.objects.filter(project=project).exclude(to_kind="resolved")
+    )
     Handoff.objects.filter(pk=handoff.pk).update(from_channel="fax")
     assert _day_of(handoff.created_at) not in _stored_days(project)
     _same(project, now)
@@ -340,16 +347,10 @@ def test_a_view_stores_no_day_a_writer_is_changing(transactional_db: None, many:
         )
     assert not Turn.objects.filter(embedding__isnull=True).exists()
     today = _day_of(dashboard.timezone.now())
-    handoff = (
-        Handoff.objects.filter(
-            project=project,
-            created_at__gte=now - timedelta(days=28),
-            created_at__date__lte=today - timedelta(days=3),
-        )
-        .exclude(to_kind="resolved")
-        .first()
+    handoff = _made_on_one_of(
+        {today - timedelta(days=n) for n in range(3, 28)},
+        Handoff.objects.filter(project=project).exclude(to_kind="resolved"),
     )
-    assert handoff is not None
     day = _day_of(handoff.created_at)
     changed, release = threading.Event(), threading.Event()
 
