@@ -44,10 +44,6 @@ WINDOWS: dict[str, tuple[str, timedelta]] = {
 }
 DEFAULT_WINDOW = "7d"
 ESCALATION_KINDS = (HandoffTarget.HUMANS, HandoffTarget.TEAM, HandoffTarget.USER)
-# Kept in stored days' channel pairs: changing either needs a new
-# dashboard_days.STORED_FORMAT.
-PENDING = "pending"
-UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
@@ -161,7 +157,7 @@ def dashboard_figures(
     window = window_check(window)
     label, span = WINDOWS[window]
     since = now - span
-    tally = window_tally(project=project, since=since, now=now, unknown=UNKNOWN, pending=PENDING)
+    tally = window_tally(project=project, since=since, now=now)
     pairs = [Count(f"{source} → {target}", n) for (source, target), n in tally.pairs.items()]
     bots = sorted(tally.bots.items(), key=lambda item: (-item[1][0], item[1][1], item[1][2]))
     waiting, waiting_count = _waiting(project, now)

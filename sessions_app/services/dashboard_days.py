@@ -46,6 +46,9 @@ BUCKETS: list[tuple[float, str]] = [
     (math.inf, "≥ 24 h"),
 ]
 _EDGES = np.array([edge for edge, _ in BUCKETS[:-1]])
+# A channel pair's ends when a handoff's channel is not known, or nobody has written since.
+PENDING = "pending"
+UNKNOWN = "unknown"
 # A day keeps this many durations of a series as they are; more become bucket counts.
 EXACT_KEPT = 32
 # Bucket i holds durations in (SMALLEST * GAMMA**(i-1), SMALLEST * GAMMA**i]; bucket 0
@@ -60,7 +63,7 @@ _REPRESENTATIVE = np.concatenate(
 STORED_AFTER_DAYS = 1
 # The stored form's version: rows of another one are computed again, as if missing.
 # Rows keep counts per BUCKETS entry and per log bucket (SMALLEST, GAMMA), and the pair
-# labels (dashboard.PENDING, UNKNOWN): changing any of them needs a new version.
+# labels (PENDING, UNKNOWN): changing any of them needs a new version.
 STORED_FORMAT = 1
 _ESCALATIONS = "('humans', 'team', 'user')"
 
@@ -88,12 +91,13 @@ class Durations:
         self.runs.extend(other.runs)
         self.chart = [a + b for a, b in zip(self.chart, other.chart, strict=True)]
 
-    def _counts(self) -> np.ndarray:
-        """Every count in one array: the stored runs', and the exact values' buckets."""
+    def _counts(self, *, values: bool = True) -> np.ndarray:
+        """Every count in one array: the stored runs', and (`values`) the exact values'
+        buckets."""
         counts = np.zeros(HIST_SIZE, dtype=np.int64)
         for first, run in self.runs:
             counts[first : first + len(run)] += run
-        if self.values:
+        if values and self.values:
             scaled = np.maximum(np.asarray(self.values) / SMALLEST, 1.0)
             index = np.minimum(np.ceil(np.log(scaled) / math.log(GAMMA)), HIST_SIZE - 1)
             counts += np.bincount(index.astype(np.int64), minlength=HIST_SIZE)
@@ -105,7 +109,7 @@ class Durations:
         values = np.asarray(self.values, dtype=np.float64)
         weights = np.ones(len(values), dtype=np.int64)
         if self.runs:
-            counts = Durations(runs=self.runs)._counts()
+            counts = self._counts(values=False)
             filled = np.nonzero(counts)[0]
             values = np.concatenate([values, _REPRESENTATIVE[filled]])
             weights = np.concatenate([weights, counts[filled]])
@@ -257,16 +261,14 @@ GROUP BY claim_day, claimed_by_id
 """
 
 
-def _parts_read(
-    *, project: Project, lo: datetime, hi: datetime, unknown: str, pending: str
-) -> dict[date, Tally]:
+def _parts_read(*, project: Project, lo: datetime, hi: datetime) -> dict[date, Tally]:
     """The figures of the handoffs made (claims: claimed) in [lo, hi), per UTC day."""
     params: dict[str, Any] = {
         "project": project.pk,
         "lo": lo,
         "hi": hi,
-        "unknown": unknown,
-        "pending": pending,
+        "unknown": UNKNOWN,
+        "pending": PENDING,
     }
     tallies: dict[date, Tally] = {}
     with connection.cursor() as cursor:
@@ -322,7 +324,7 @@ def _runs(days: list[date]) -> list[tuple[date, date]]:
     return runs
 
 
-def _stored_days(*, project: Project, first: date, last: date, **labels: str) -> list[Tally]:
+def _stored_days(*, project: Project, first: date, last: date) -> list[Tally]:
     """The stored figures of the days first..last, computing and storing those missing."""
     rows = DashboardDay.objects.filter(project=project, day__gte=first, day__lte=last)
     stored = {
@@ -342,7 +344,6 @@ def _stored_days(*, project: Project, first: date, last: date, **labels: str) ->
                     project=project,
                     lo=_midnight(run_first),
                     hi=_midnight(run_last + timedelta(days=1)),
-                    **labels,
                 )
             for day in missing:
                 stored[day] = computed.get(day, Tally()).stored()
@@ -358,7 +359,7 @@ def _stored_days(*, project: Project, first: date, last: date, **labels: str) ->
     return [Tally.load(stored[day]) for day in days]
 
 
-def window_tally(*, project: Project, since: datetime, now: datetime, **labels: str) -> Tally:
+def window_tally(*, project: Project, since: datetime, now: datetime) -> Tally:
     """The figures of the handoffs made (claims: claimed) from since to now, inclusive."""
     end = now + timedelta(microseconds=1)
     today = timezone.now().astimezone(UTC).date()
@@ -371,14 +372,12 @@ def window_tally(*, project: Project, since: datetime, now: datetime, **labels: 
     )
     total = Tally()
     if first > last:
-        parts = list(_parts_read(project=project, lo=since, hi=end, **labels).values())
+        parts = list(_parts_read(project=project, lo=since, hi=end).values())
     else:
         parts = [
-            *_stored_days(project=project, first=first, last=last, **labels),
-            *_parts_read(project=project, lo=since, hi=_midnight(first), **labels).values(),
-            *_parts_read(
-                project=project, lo=_midnight(last + timedelta(days=1)), hi=end, **labels
-            ).values(),
+            *_stored_days(project=project, first=first, last=last),
+            *_parts_read(project=project, lo=since, hi=_midnight(first)).values(),
+            *_parts_read(project=project, lo=_midnight(last + timedelta(days=1)), hi=end).values(),
         ]
     for part in parts:
         total.add(part)
