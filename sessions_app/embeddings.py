@@ -260,6 +260,22 @@ def _pool_get(*, large: bool) -> ThreadPoolExecutor:
         return _pools[large]
 
 
+_query_pool: ThreadPoolExecutor | None = None
+
+
+def query_embed_start(text: str) -> Callable[[], np.ndarray]:
+    """Start encoding a query, at normal priority, on a pool of one thread per core, so
+    that its caller's reads (the session, the search index's state) run meanwhile: they
+    took about 1 ms of a query's 5-6 in process here. What returns its vector once done,
+    or raises ModelUnavailable."""
+    global _query_pool
+    with _pools_lock:
+        if _query_pool is None:
+            _query_pool = ThreadPoolExecutor(max_workers=cores(), thread_name_prefix="moss-query")
+    # query_embed is looked up now, not at import: tests and the eval replace it.
+    return _query_pool.submit(query_embed, text).result
+
+
 def passages_embed(texts: list[str], *, context: bool = False) -> np.ndarray:
     """texts_embed for text being stored (a call's turns, the backfill), at a lower CPU
     priority than a query's encode: under load, a query need not wait behind the adds.

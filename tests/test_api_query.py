@@ -1,3 +1,5 @@
+import threading
+
 import pytest
 
 CONVERSATION = [
@@ -125,3 +127,51 @@ def test_a_customer_query_searches_all_their_sessions_only(api):
     result = api.post("/query", {"customer_id": "c-1", "query": "refund approved", "top_k": 10})
     found = sorted(doc["index_name"] for doc in result.json()["docs"])
     assert found == ["chat-1", "voice-1"]
+
+
+@pytest.fixture
+def encodes(monkeypatch):
+    """The threads the query encodes ran on (the real model still encodes)."""
+    from sessions_app import embeddings
+
+    threads = []
+    real = embeddings.query_embed
+
+    def recorded(text):
+        threads.append(threading.current_thread().name)
+        return real(text)
+
+    monkeypatch.setattr(embeddings, "query_embed", recorded)
+    return threads
+
+
+def test_the_query_encodes_on_the_query_pool_beside_the_session_read(conversation, encodes):
+    # The session and the index's state are read while the model encodes (README,
+    # "The request path"); the ranking is the same as a search started afresh.
+    result = query(conversation, query="status of the refund", top_k=3)
+    assert len(encodes) == 1 and encodes[0].startswith("moss-query")
+    assert ids(result)[0] == "turn-2"
+    customer = conversation.post("/query", {"customer_id": "nobody", "query": "refund"})
+    assert customer.status_code == 200 and customer.json()["docs"] == []
+    assert len(encodes) == 2 and encodes[1].startswith("moss-query")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"query": "   "},
+        {"query": "refund", "top_k": 0},
+        {"query": "refund", "filter": {"channel": {"$regex": "v.*"}}},
+        {"query": "refund", "embedding": [0.1, 0.2]},
+    ],
+)
+def test_a_rejected_query_encodes_nothing(conversation, encodes, body):
+    response = conversation.post("/sessions/conv-123/query", body)
+    assert response.status_code in (400, 422), response.json()
+    assert encodes == []
+
+
+def test_a_query_of_an_unknown_session_is_404_with_or_without_an_encode(conversation, encodes):
+    response = conversation.post("/sessions/nope/query", {"query": "refund"})
+    assert response.status_code == 404
+    assert "nope" in response.json()["message"]

@@ -35,7 +35,6 @@ from sessions_app.api.schemas import (
 )
 from sessions_app.models import ApiKey, Session, SessionStatus
 from sessions_app.selectors import (
-    customer_sessions,
     handoffs_of,
     session_get,
     session_list,
@@ -178,9 +177,9 @@ def delete_docs(
 
 @router.post("/sessions/{name}/query", response=responses({200: QueryOut}, *WITH_BODY, 404))
 def query_session(request: HttpRequest, name: SessionName, payload: QueryIn) -> dict[str, object]:
-    session = _session(request, name)
-    result = search.turns_search(
-        session_ids=[session.pk],
+    session, result = search.session_search(
+        project=_key(request).project,
+        name=name,
         query=payload.query,
         top_k=payload.top_k,
         alpha=payload.alpha,
@@ -194,13 +193,9 @@ def query_session(request: HttpRequest, name: SessionName, payload: QueryIn) -> 
 @router.post("/query", response=responses({200: QueryOut}, *WITH_BODY))
 def query_customer(request: HttpRequest, payload: CustomerQueryIn) -> dict[str, object]:
     """Search every session of one customer (sessions whose metadata has its customer_id)."""
-    session_ids = list(
-        customer_sessions(
-            project=_key(request).project, customer_id=payload.customer_id
-        ).values_list("pk", flat=True)
-    )
-    result = search.turns_search(
-        session_ids=session_ids,
+    result = search.customer_search(
+        project=_key(request).project,
+        customer_id=payload.customer_id,
         query=payload.query,
         top_k=payload.top_k,
         alpha=payload.alpha,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,8 @@ from django.db import connection
 from sessions_app import embeddings
 from sessions_app.errors import InvalidInput
 from sessions_app.filters import filter_compile
+from sessions_app.models import Project, Session
+from sessions_app.selectors import customer_sessions, session_get
 from sessions_app.services.query_intent import QueryIntent, query_intent_read
 from sessions_app.services.search_index import (
     IndexWeights,
@@ -117,6 +120,111 @@ def search_options_check(*, query: str, top_k: int, alpha: float) -> None:
         raise InvalidInput("query must not be empty")
 
 
+# The query's vector once its encode is done (embeddings.query_embed_start).
+QueryEncoding = Callable[[], np.ndarray]
+
+
+def query_encode_start(
+    *,
+    query: str,
+    top_k: int,
+    alpha: float,
+    metadata_filter: dict[str, Any] | None,
+    embedding: list[float] | None,
+) -> QueryEncoding | None:
+    """The query's encode, started now for the turns_search to come, so that the caller's
+    reads before it (the sessions searched) run meanwhile; None when that search will not
+    encode (keyword only, or a client's vector). The same input is rejected first, as
+    turns_search rejects it: nothing is encoded for a request that gets a 400."""
+    _search_input_check(
+        query=query, top_k=top_k, alpha=alpha, metadata_filter=metadata_filter, embedding=embedding
+    )
+    return _encode_start(query=query, alpha=alpha, embedding=embedding)
+
+
+def _encode_start(
+    *, query: str, alpha: float, embedding: list[float] | None
+) -> QueryEncoding | None:
+    return None if alpha == 0.0 or embedding else embeddings.query_embed_start(query)
+
+
+def _search_input_check(
+    *,
+    query: str,
+    top_k: int,
+    alpha: float,
+    metadata_filter: dict[str, Any] | None,
+    embedding: list[float] | None,
+) -> tuple[str, list[Any]]:
+    """Raises InvalidInput for what turns_search rejects; the filter's SQL and params."""
+    search_options_check(query=query, top_k=top_k, alpha=alpha)
+    compiled = filter_compile(metadata_filter, column="t.metadata")
+    if embedding is not None:
+        embedding_check(embedding, where="query")
+    return compiled
+
+
+def session_search(
+    *,
+    project: Project,
+    name: str,
+    query: str,
+    top_k: int,
+    alpha: float,
+    metadata_filter: dict[str, Any] | None,
+    embedding: list[float] | None,
+    include_internal: bool,
+) -> tuple[Session, SearchResult]:
+    """turns_search over the project's session `name` (NotFound without one). Its query's
+    encode starts before the session is read, and runs meanwhile."""
+    encoding = query_encode_start(
+        query=query, top_k=top_k, alpha=alpha, metadata_filter=metadata_filter, embedding=embedding
+    )
+    session = session_get(project=project, name=name)
+    result = turns_search(
+        session_ids=[session.pk],
+        query=query,
+        top_k=top_k,
+        alpha=alpha,
+        metadata_filter=metadata_filter,
+        embedding=embedding,
+        include_internal=include_internal,
+        encoding=encoding,
+    )
+    return session, result
+
+
+def customer_search(
+    *,
+    project: Project,
+    customer_id: str,
+    query: str,
+    top_k: int,
+    alpha: float,
+    metadata_filter: dict[str, Any] | None,
+    embedding: list[float] | None,
+    include_internal: bool,
+) -> SearchResult:
+    """turns_search over every session of one customer in the project; its query's encode
+    runs while they are found."""
+    encoding = query_encode_start(
+        query=query, top_k=top_k, alpha=alpha, metadata_filter=metadata_filter, embedding=embedding
+    )
+    session_ids = list(
+        customer_sessions(project=project, customer_id=customer_id).values_list("pk", flat=True)
+    )
+    return turns_search(
+        session_ids=session_ids,
+        query=query,
+        top_k=top_k,
+        alpha=alpha,
+        metadata_filter=metadata_filter,
+        embedding=embedding,
+        include_internal=include_internal,
+        encoding=encoding,
+    )
+
+
 def turns_search(
     *,
     session_ids: list[int],
@@ -127,60 +235,62 @@ def turns_search(
     embedding: list[float] | None = None,
     include_internal: bool = False,
     ranking: Ranking = DEFAULT_RANKING,
+    encoding: QueryEncoding | None = None,
 ) -> SearchResult:
     """The shared query service: the API and the console both call this.
 
     Private notes (Turn.internal) are searched only with `include_internal`:
-    the console asks for them, the API only when the bot does."""
+    the console asks for them, the API only when the bot does. `encoding`: the
+    query's encode, started by query_encode_start; else it starts here."""
     started = time.perf_counter()
-    search_options_check(query=query, top_k=top_k, alpha=alpha)
-    filter_sql, filter_params = filter_compile(metadata_filter, column="t.metadata")
-    if embedding is not None:
-        embedding_check(embedding, where="query")
+    filter_sql, filter_params = _search_input_check(
+        query=query, top_k=top_k, alpha=alpha, metadata_filter=metadata_filter, embedding=embedding
+    )
+    if encoding is None:
+        encoding = _encode_start(query=query, alpha=alpha, embedding=embedding)
     vector_param: str | None = None
     vector: np.ndarray | None = None
     degraded: str | None = None
-    if alpha > 0.0:
-        try:
-            vector = (
-                np.asarray(embedding, dtype=np.float32)
-                if embedding
-                else embeddings.query_embed(query)
-            )
-        except embeddings.ModelUnavailable:
-            alpha, degraded = 0.0, KEYWORD_ONLY
+    if alpha > 0.0 and embedding:
+        vector = np.asarray(embedding, dtype=np.float32)
 
     # A client's query vector may come from another model than the context vectors.
     context_weight = 0.0 if embedding else ranking.context_weight
     intent = query_intent_read(query=query)
+    # A client's vector is scored against the plain vectors alone (context_weight 0).
+    plain = embedding is not None
+    state = None
     if session_ids and ranking == DEFAULT_RANKING:
-        # A client's vector is scored against the plain vectors alone (context_weight 0).
-        plain = embedding is not None
         state = sessions_index_read(
             session_ids=session_ids,
             query=query,
             context_weight=ranking.context_weight,
             plain=plain,
         )
-        if state.indexes is not None:
-            hits = _indexed_hits(
-                state,
-                vector=vector,
-                plain=plain,
-                alpha=alpha,
-                top_k=top_k,
-                include_internal=include_internal,
-                filter_sql=filter_sql,
-                filter_params=filter_params,
-                intent=intent,
-            )
-            return SearchResult(
-                docs=hits,
-                query=query,
-                time_taken_ms=(time.perf_counter() - started) * 1000,
-                degraded=degraded,
-                served_by="index",
-            )
+    if encoding is not None:
+        try:
+            vector = encoding()
+        except embeddings.ModelUnavailable:
+            alpha, degraded = 0.0, KEYWORD_ONLY
+    if state is not None and state.indexes is not None:
+        hits = _indexed_hits(
+            state,
+            vector=vector,
+            plain=plain,
+            alpha=alpha,
+            top_k=top_k,
+            include_internal=include_internal,
+            filter_sql=filter_sql,
+            filter_params=filter_params,
+            intent=intent,
+        )
+        return SearchResult(
+            docs=hits,
+            query=query,
+            time_taken_ms=(time.perf_counter() - started) * 1000,
+            degraded=degraded,
+            served_by="index",
+        )
     if vector is not None:
         vector_param = "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]"
     named = {
