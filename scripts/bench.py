@@ -63,7 +63,11 @@ from sessions_app.selectors import session_get  # noqa: E402
 from sessions_app.services.handoffs import session_push  # noqa: E402
 from sessions_app.services.projects import project_create  # noqa: E402
 from sessions_app.services.search import DEFAULT_ALPHA, turns_search  # noqa: E402
-from sessions_app.services.turn_context import context_text, said_of  # noqa: E402
+from sessions_app.services.turn_context import (  # noqa: E402
+    ContextWindow,
+    context_windows,
+    said_of,
+)
 from sessions_app.webhooks.services import webhook_create  # noqa: E402
 from tests.servers import server_process, worker_process  # noqa: E402
 from tests.webhook_receiver import Received, receiver_running  # noqa: E402
@@ -341,12 +345,15 @@ def ingest_with_server_embedding(session: Session, texts: list[str], batch: int)
     return len(texts) / (time.perf_counter() - started)
 
 
-def context_texts(texts: list[str]) -> list[str]:
-    """The context texts the server encodes beside the plain ones when these texts are
-    appended, in order, to an empty session (services/turn_context.py)."""
+def context_windows_of(texts: list[str], batch: int) -> list[list[ContextWindow]]:
+    """The context windows the server encodes beside the plain texts when these texts are
+    appended, in calls of `batch`, to an empty session (services/turn_context.py)."""
     said = [said_of(text, turn_metadata(i)) for i, text in enumerate(texts)]
     return [
-        context_text(turn=turn, previous=said[i - 1] if i else None) for i, turn in enumerate(said)
+        context_windows(
+            previous=said[start - 1] if start else None, turns=said[start : start + batch]
+        )
+        for start in range(0, len(said), batch)
     ]
 
 
@@ -365,7 +372,7 @@ class RawModel:
 
     pool_rate: float  # texts/s over the whole pool, batches of 64
     same_batches_rate: float  # texts/s, the 1,000 plain texts in calls of API_BATCH
-    same_work_rate: float  # turns/s, each turn's plain and context text, calls of API_BATCH
+    same_work_rate: float  # turns/s, each turn's plain text and context window, calls of API_BATCH
     same_work_cpu_ms: float  # CPU per turn of that
 
 
@@ -390,7 +397,7 @@ def ingest_report(
         f"{raw.same_batches_rate:>7.1f} texts/s"
     )
     print(
-        "  raw model, the same 1,000 turns' plain and context texts (the API's encode work): "
+        "  raw model, the same 1,000 turns' texts and context windows (the API's encode work): "
         f"{raw.same_work_rate:>7.1f} turns/s, CPU {raw.same_work_cpu_ms:.1f} ms/turn"
     )
     print(f"  ratio API / raw model (same batches): {api_rate / raw.same_batches_rate:.2f}")
@@ -588,14 +595,13 @@ def main() -> None:
     for start in range(0, 1_000, API_BATCH):
         embeddings.texts_embed(pool[start : start + API_BATCH])
     raw_api_batch_rate = 1_000 / (time.perf_counter() - started)
-    # ... and with the context texts it encodes beside them (the double encode, by design),
+    # ... and with the context windows it encodes beside them (the second encode, by design),
     # by the encoder the server gives them (the int8 twin unless EMBEDDING_CONTEXT_INT8=false).
-    contexts = context_texts(pool[:1_000])
+    windows = context_windows_of(pool[:1_000], API_BATCH)
     started, cpu_started = time.perf_counter(), time.process_time()
-    for start in range(0, 1_000, API_BATCH):
-        end = start + API_BATCH
-        embeddings.texts_embed(pool[start:end])
-        embeddings.texts_embed(contexts[start:end], context=True)
+    for number, start in enumerate(range(0, 1_000, API_BATCH)):
+        embeddings.texts_embed(pool[start : start + API_BATCH])
+        embeddings.windows_embed(windows[number])
     raw = RawModel(
         pool_rate=raw_rate,
         same_batches_rate=raw_api_batch_rate,

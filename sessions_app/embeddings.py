@@ -30,18 +30,23 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from django.conf import settings
 
 from sessions_app.onnx_encoder import (
+    CONTEXT_FP32_FILE,
     CONTEXT_ONNX_FILE,
     EXPORT_JSON,
     ONNX_FILE,
+    ContextEncoder,
     OnnxEncoder,
     export_dir,
+    windows_pack,
+    windows_pool,
 )
+from sessions_app.services.turn_context import ContextWindow, Said
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +55,15 @@ class Encoder(Protocol):
     def encode(self, texts: list[str], *, batch_size: int) -> np.ndarray: ...
 
 
+class WindowEncoder(Protocol):
+    """Context vectors, one row per window (services/turn_context.py)."""
+
+    def encode_windows(self, windows: list[ContextWindow]) -> np.ndarray: ...
+
+
 _model: Encoder | None = None
-# What encodes context texts: _model itself, or its int8 twin.
-_context_model: Encoder | None = None
+# What encodes context windows: the context graph's int8 twin, or the graph itself.
+_context_model: WindowEncoder | None = None
 _lock = threading.Lock()
 # Why the model is unavailable ("" while it works), and when that was found.
 _failure = ""
@@ -98,7 +109,7 @@ def model_load(*, retry_now: bool = True) -> Encoder:
         if not (path / "config.json").is_file():
             raise _failed(f"no model files in {path}")
         model: Encoder
-        context_model: Encoder
+        context_model: WindowEncoder
         try:
             if settings.EMBEDDING_BACKEND == "torch":
                 model = context_model = _TorchEncoder(path)
@@ -115,21 +126,19 @@ def model_load(*, retry_now: bool = True) -> Encoder:
         return model
 
 
-def _onnx_load(path: Path) -> tuple[Encoder, Encoder]:
-    """The encoder, and the one for context texts."""
+def _onnx_load(path: Path) -> tuple[Encoder, WindowEncoder]:
+    """The encoder, and the one for context windows."""
     folder = export_dir(path)
     if not (folder / EXPORT_JSON).is_file():
         _export_now(path)
     threads = settings.EMBEDDING_THREADS
     model = OnnxEncoder(model_dir=path, onnx_file=folder / ONNX_FILE, threads=threads)
     made = json.loads((folder / EXPORT_JSON).read_text())
-    if not (settings.EMBEDDING_CONTEXT_INT8 and made.get("context_int8")):
-        return model, model
-    # One text per run: the int8 graph quantises its activations with one scale per run,
-    # so a text's vector would otherwise depend on the texts batched with it (and single
-    # runs cost less per text here: 2.6 against 3.5 ms for the eval set's context texts).
-    context_model = OnnxEncoder(
-        model_dir=path, onnx_file=folder / CONTEXT_ONNX_FILE, threads=threads, texts_per_run=1
+    int8 = settings.EMBEDDING_CONTEXT_INT8 and made.get("context_int8")
+    context_model = ContextEncoder(
+        model_dir=path,
+        onnx_file=folder / (CONTEXT_ONNX_FILE if int8 else CONTEXT_FP32_FILE),
+        threads=threads,
     )
     return model, context_model
 
@@ -176,21 +185,52 @@ class _TorchEncoder:
             show_progress_bar=False,
         )
 
+    def encode_windows(self, windows: list[ContextWindow]) -> np.ndarray:
+        """ContextEncoder's vectors, by the transformer in torch."""
+        import torch
+
+        def tokenize(texts: list[str]) -> list[list[int]]:
+            ids = self.model.tokenizer(texts, add_special_tokens=False)["input_ids"]
+            return [list(row[: self.model.max_seq_length or 256]) for row in ids]
+
+        bert: Any = self.model[0].auto_model
+        longest = int(self.model.max_seq_length or 256)
+        packed = windows_pack(windows, tokenize=tokenize, max_tokens=longest)
+        states = []
+        with torch.no_grad():
+            for sequence in packed:
+                ids = torch.tensor([sequence.ids], device=bert.device)
+                mask = torch.tensor(sequence.mask, dtype=torch.float32, device=bert.device)
+                blocked = (1.0 - mask) * torch.finfo(torch.float32).min
+                output = bert(
+                    input_ids=ids,
+                    attention_mask=blocked[None, None],
+                    token_type_ids=torch.zeros_like(ids),
+                )
+                states.append(output.last_hidden_state[0].cpu().numpy())
+        return windows_pool(packed, states, len(windows))
+
 
 def _retry_not_due() -> bool:
     return time.monotonic() - _failed_at < settings.MOSS_EMBED_RETRY_SECONDS
 
 
-def model_get(*, context: bool = False) -> Encoder:
-    """The loaded model (its context twin with `context`); after a failed load,
-    ModelUnavailable at once until a retry is due."""
-    loaded = _context_model if context else _model
-    if loaded is not None:
-        return loaded
+def model_get() -> Encoder:
+    """The loaded model; after a failed load, ModelUnavailable at once until a retry is
+    due."""
+    if _model is not None:
+        return _model
     if _failure and _retry_not_due():
         raise ModelUnavailable(_failure)
-    model = model_load(retry_now=False)
-    return (_context_model or model) if context else model
+    return model_load(retry_now=False)
+
+
+def context_model_get() -> WindowEncoder:
+    """The loaded context encoder, as model_get."""
+    if _context_model is None:
+        model_get()
+    assert _context_model is not None
+    return _context_model
 
 
 def model_status() -> ModelStatus:
@@ -199,15 +239,27 @@ def model_status() -> ModelStatus:
     return ModelStatus(state="ready" if _model is not None else "loading")
 
 
-def texts_embed(texts: list[str], *, batch_size: int = 64, context: bool = False) -> np.ndarray:
-    """Normalized embeddings, one row per text; `context`: by the context texts' encoder.
-    Raises ModelUnavailable."""
-    global _failure
+def texts_embed(texts: list[str], *, batch_size: int = 64) -> np.ndarray:
+    """Normalized embeddings, one row per text. Raises ModelUnavailable."""
     if not texts:
         return np.zeros((0, settings.EMBEDDING_DIMENSIONS), dtype=np.float32)
-    model = model_get(context=context)
+    model = model_get()
+    return _encoded(lambda: model.encode(texts, batch_size=batch_size))
+
+
+def windows_embed(windows: list[ContextWindow]) -> np.ndarray:
+    """Context vectors, one row per window (services/turn_context.py). Raises
+    ModelUnavailable."""
+    if not windows:
+        return np.zeros((0, settings.EMBEDDING_DIMENSIONS), dtype=np.float32)
+    model = context_model_get()
+    return _encoded(lambda: model.encode_windows(windows))
+
+
+def _encoded(encode: Callable[[], np.ndarray]) -> np.ndarray:
+    global _failure
     try:
-        vectors = model.encode(texts, batch_size=batch_size)
+        vectors = encode()
     except Exception as exc:
         raise _failed(f"encoding failed: {exc.__class__.__name__}: {exc}") from exc
     if _failure:
@@ -276,22 +328,22 @@ def query_embed_start(text: str) -> Callable[[], np.ndarray]:
     return _query_pool.submit(query_embed, text).result
 
 
-def passages_embed(texts: list[str], *, context: bool = False) -> np.ndarray:
+def passages_embed(texts: list[str]) -> np.ndarray:
     """texts_embed for text being stored (a call's turns, the backfill), at a lower CPU
     priority than a query's encode: under load, a query need not wait behind the adds.
     A large call is split among its pool's threads (one per core), so that on a quiet
     machine it has every core, as a query-at-a-time encoder cannot."""
-    return _passages_submit(texts, context=context)()
+    return _passages_submit(texts)()
 
 
 def passages_embed_with_contexts(
-    texts: list[str], contexts: list[str]
+    texts: list[str], windows: list[ContextWindow]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """passages_embed of a call's texts and of its context texts, both at once: the two
-    encodes share the pool's threads instead of one waiting for the other (a chat's add of
-    2 turns: about 50 ms one after the other, 32-40 ms at once, on 2 idle cores)."""
+    """passages_embed of a call's texts, and its context windows' vectors, both at once:
+    the two encodes share the pool's threads instead of one waiting for the other (a chat's
+    add of 2 turns: about 50 ms one after the other, 32-40 ms at once, on 2 idle cores)."""
     plain = _passages_submit(texts)
-    context = _passages_submit(contexts, context=True)
+    context = _windows_submit(windows)
     # Both are waited for, even when one fails, so that no encode outlives the call.
     try:
         vectors = plain()
@@ -300,22 +352,52 @@ def passages_embed_with_contexts(
     return vectors, context_vectors
 
 
-def _passages_submit(texts: list[str], *, context: bool = False) -> Callable[[], np.ndarray]:
+def _passages_submit(texts: list[str]) -> Callable[[], np.ndarray]:
     """Start encoding `texts` on the pools; what returns their vectors once done."""
     if not texts or settings.MOSS_BULK_ENCODE_NICE <= 0:
-        return lambda: texts_embed(texts, context=context)  # by the caller, when collected
+        return lambda: texts_embed(texts)  # by the caller, when collected
     large = len(texts) >= LARGE_CALL_TEXTS
     parts = min(cores(), len(texts) // BULK_PART_TEXTS) if large else 1
-    pool = _pool_get(large=large)
     # Every parts-th text to each part: sizes and lengths alike.
-    futures = [
-        pool.submit(texts_embed, texts[part::parts], context=context) for part in range(parts)
-    ]
+    return _parts_submit(
+        [texts[part::parts] for part in range(parts)],
+        [list(range(len(texts)))[part::parts] for part in range(parts)],
+        texts_embed,
+        large=large,
+    )
+
+
+def _windows_submit(windows: list[ContextWindow]) -> Callable[[], np.ndarray]:
+    """Start encoding context windows on the pools, as _passages_submit texts. A large
+    call's windows are split by run (the turn before them and their first turn), so that
+    each run is encoded once, by one thread."""
+    if not windows or settings.MOSS_BULK_ENCODE_NICE <= 0:
+        return lambda: windows_embed(windows)
+    large = len(windows) >= LARGE_CALL_TEXTS
+    runs: dict[tuple[Said | None, Said], list[int]] = {}
+    for index, window in enumerate(windows):
+        runs.setdefault((window.previous, window.turns[0]), []).append(index)
+    parts = min(cores(), len(runs)) if large else 1
+    places: list[list[int]] = [[] for _ in range(parts)]
+    for number, members in enumerate(runs.values()):
+        places[number % parts] += members
+    return _parts_submit(
+        [[windows[i] for i in part] for part in places], places, windows_embed, large=large
+    )
+
+
+def _parts_submit(
+    parts: list[Any], places: list[list[int]], encode: Callable[[Any], np.ndarray], *, large: bool
+) -> Callable[[], np.ndarray]:
+    """Each part encoded on a pool thread; what gathers the rows back to their places."""
+    pool = _pool_get(large=large)
+    futures = [pool.submit(encode, part) for part in parts]
 
     def collect() -> np.ndarray:
-        vectors = np.empty((len(texts), settings.EMBEDDING_DIMENSIONS), dtype=np.float32)
-        for part, future in enumerate(futures):
-            vectors[part::parts] = future.result()
+        count = sum(map(len, places))
+        vectors = np.empty((count, settings.EMBEDDING_DIMENSIONS), dtype=np.float32)
+        for place, future in zip(places, futures, strict=True):
+            vectors[place] = future.result()
         return vectors
 
     return collect

@@ -12,19 +12,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from django.conf import settings
 
+from sessions_app.services.turn_context import PREVIOUS_CHARS, ContextWindow, Said
+
 # Bump when the exported graphs change (inputs, outputs, pooling, files): older exports
 # are redone.
-EXPORT_FORMAT = 4
+EXPORT_FORMAT = 5
 ONNX_FILE = "model.onnx"
 # Written last: an export folder that has it is whole. It says whether the int8 twin was made.
 EXPORT_JSON = "export.json"
-# The same graph with int8 weights: it encodes the context texts (embeddings.py).
-CONTEXT_ONNX_FILE = "model_int8.onnx"
+# The context graph (the transformer with a block-causal mask input and token states out,
+# ContextEncoder), and its twin with int8 weights, which encodes context windows unless
+# EMBEDDING_CONTEXT_INT8 is off or the export found it not close enough.
+CONTEXT_FP32_FILE = "context.onnx"
+CONTEXT_ONNX_FILE = "context_int8.onnx"
 # The model's own files that decide the vectors: a change to any of them means a new export.
 SOURCE_FILES = (
     "config.json",
@@ -124,3 +131,170 @@ class OnnxEncoder:
             vectors[chosen] = batch
             start += size
         return vectors
+
+
+# The model's special tokens (all-MiniLM-L6-v2's vocabulary: BERT's uncased one).
+CLS_ID, SEP_ID = 101, 102
+
+
+@dataclass(frozen=True)
+class PackedSequence:
+    """One encoder run of context windows (services/turn_context.py): token ids, the
+    block-causal mask, and where each window's last turn sits in it."""
+
+    ids: list[int]
+    mask: np.ndarray  # tokens x tokens, 1 where a token (row) attends to another (column)
+    spans: list[tuple[int, int, int]]  # (window index, first token, end)
+
+
+def windows_pack(
+    windows: list[ContextWindow],
+    *,
+    tokenize: Callable[[list[str]], list[list[int]]],
+    max_tokens: int,
+) -> list[PackedSequence]:
+    """The runs that give every window's vector. Windows that are prefixes of a longer one
+    (a run's turns: (a), (a, b), (a, b, c)) share its run: with the block-causal mask a
+    turn's states do not depend on the turns after it. A window longer than the model's
+    max_tokens is read from its end: the turn before it goes first, then its earliest
+    turns, and a turn alone is cut at its end, as the model cuts any text."""
+    texts = sorted(
+        {_said_text(s) for w in windows for s in w.turns}
+        | {_said_text(w.previous, cut=True) for w in windows if w.previous is not None}
+    )
+    tokens = dict(zip(texts, tokenize(texts), strict=True))
+    # Longest first, so a window finds the run of a longer one it begins.
+    order = sorted(range(len(windows)), key=lambda i: -len(windows[i].turns))
+    runs: dict[tuple[Said | None, tuple[Said, ...]], list[int]] = {}
+    # Runs by the turn before them and their first turn: where a window may find its run.
+    starting: dict[tuple[Said | None, Said], list[tuple[Said, ...]]] = {}
+    for index in order:
+        window = windows[index]
+        begun = starting.setdefault((window.previous, window.turns[0]), [])
+        size = len(window.turns)
+        run = next((turns for turns in begun if turns[:size] == window.turns), None)
+        if run is None:
+            run = window.turns
+            begun.append(run)
+            runs[(window.previous, run)] = []
+        runs[(window.previous, run)].append(index)
+    packed = []
+    for (previous, turns), members in runs.items():
+        ids = [CLS_ID]
+        if previous is not None:
+            ids += tokens[_said_text(previous, cut=True)] + [SEP_ID]
+        warm_end = len(ids)
+        starts = []
+        for said in turns:
+            own = tokens[_said_text(said)]
+            if len(ids) + len(own) + 1 > max_tokens:
+                break
+            starts.append(len(ids))
+            ids += [*own, SEP_ID]
+        spans, too_long = [], []
+        for index in members:
+            last = len(windows[index].turns) - 1
+            if last < len(starts):
+                end = starts[last + 1] if last + 1 < len(starts) else len(ids)
+                spans.append((index, starts[last], end))
+            else:
+                too_long.append(index)
+        if spans:
+            packed.append(_sequence(ids, warm_end, starts, spans))
+        packed += [_alone(index, windows[index], tokens, max_tokens) for index in too_long]
+    return packed
+
+
+def _said_text(said: Said, *, cut: bool = False) -> str:
+    return f"{said.role}: {said.text[:PREVIOUS_CHARS] if cut else said.text}"
+
+
+def _sequence(
+    ids: list[int], warm_end: int, starts: list[int], spans: list[tuple[int, int, int]]
+) -> PackedSequence:
+    mask = np.zeros((len(ids), len(ids)), dtype=np.int64)
+    mask[0, 0] = 1
+    mask[1:warm_end, :warm_end] = 1
+    for position, start in enumerate(starts):
+        end = starts[position + 1] if position + 1 < len(starts) else len(ids)
+        mask[start:end, :end] = 1
+    return PackedSequence(ids=ids, mask=mask, spans=spans)
+
+
+def _alone(
+    index: int, window: ContextWindow, tokens: dict[str, list[int]], max_tokens: int
+) -> PackedSequence:
+    """A window too long for one run, read from its end."""
+    own = tokens[_said_text(window.turns[-1])][: max_tokens - 2]
+    ids = [*own, SEP_ID]
+    earlier: list[list[int]] = []
+    for said in reversed(window.turns[:-1]):
+        more = tokens[_said_text(said)] + [SEP_ID]
+        if 1 + len(ids) + sum(map(len, earlier)) + len(more) > max_tokens:
+            break
+        earlier.insert(0, more)
+    warm: list[int] = []
+    if window.previous is not None and len(earlier) == len(window.turns) - 1:
+        candidate = tokens[_said_text(window.previous, cut=True)] + [SEP_ID]
+        if 1 + len(ids) + sum(map(len, earlier)) + len(candidate) <= max_tokens:
+            warm = candidate
+    sequence = [CLS_ID, *warm]
+    starts = []
+    for part in [*earlier, ids]:
+        starts.append(len(sequence))
+        sequence += part
+    return _sequence(sequence, 1 + len(warm), starts, [(index, starts[-1], len(sequence))])
+
+
+def windows_pool(packed: list[PackedSequence], states: list[np.ndarray], count: int) -> np.ndarray:
+    """Each window's vector: the mean of its last turn's token states (with its [SEP]),
+    normalised; `states` are the runs' outputs (tokens x dimensions), in order."""
+    vectors = np.zeros((count, states[0].shape[-1] if states else 0), dtype=np.float32)
+    for sequence, output in zip(packed, states, strict=True):
+        for index, start, end in sequence.spans:
+            pooled = output[start:end].astype(np.float64).mean(axis=0)
+            vectors[index] = pooled / (np.linalg.norm(pooled) or 1.0)
+    return vectors
+
+
+class ContextEncoder:
+    """Context vectors (services/turn_context.py) from the exported token graph: input
+    ids and a block-causal mask in, each token's final state out. One run per packed
+    sequence: the int8 graph quantises activations with one scale per run, so a
+    window's vector would otherwise depend on the windows batched with it."""
+
+    def __init__(self, *, model_dir: Path, onnx_file: Path, threads: int) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
+        self.max_tokens = max_seq_length(model_dir)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.enable_cpu_mem_arena = True
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = onnxruntime.InferenceSession(
+            str(onnx_file), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+
+    def tokenize(self, texts: list[str]) -> list[list[int]]:
+        encoded = self.tokenizer.encode_batch(texts, add_special_tokens=False)
+        # A text alone is read up to the model's window; longer is never used.
+        return [list(e.ids[: self.max_tokens]) for e in encoded]
+
+    def encode_windows(self, windows: list[ContextWindow]) -> np.ndarray:
+        packed = windows_pack(windows, tokenize=self.tokenize, max_tokens=self.max_tokens)
+        states = [
+            self.session.run(
+                None,
+                {
+                    "input_ids": np.array([sequence.ids], dtype=np.int64),
+                    "attention_mask": sequence.mask[None],
+                },
+            )[0][0]
+            for sequence in packed
+        ]
+        return windows_pool(packed, states, len(windows))

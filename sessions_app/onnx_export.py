@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sessions_app.onnx_encoder import (
+    CONTEXT_FP32_FILE,
     CONTEXT_ONNX_FILE,
     EXPORT_FORMAT,
     EXPORT_JSON,
@@ -78,11 +79,30 @@ def encoder_export(*, model_dir: Path, force: bool = False) -> tuple[Path, bool]
             counts = mask.sum(dim=1).clamp(min=1e-9)
             return torch.nn.functional.normalize(summed / counts, p=2.0, dim=1)
 
+    class Tokens(torch.nn.Module):
+        """The context graph: a (batch x tokens x tokens) mask in, each token's state out
+        (onnx_encoder.ContextEncoder pools them per turn)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.transformer: Any = transformer
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            blocked = (1.0 - attention_mask[:, None].to(torch.float32)) * torch.finfo(
+                torch.float32
+            ).min
+            return self.transformer(
+                input_ids=input_ids,
+                attention_mask=blocked,
+                token_type_ids=torch.zeros_like(input_ids),
+            )[0]
+
     sample = model.tokenizer(
         ["an example turn", "a second, somewhat longer example turn"],
         padding=True,
         return_tensors="pt",
     )
+    square = torch.ones((2, sample["input_ids"].shape[1], sample["input_ids"].shape[1]))
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
     staging.chmod(0o755)
@@ -105,9 +125,26 @@ def encoder_export(*, model_dir: Path, force: bool = False) -> tuple[Path, bool]
                 opset_version=OPSET,
                 dynamo=False,
             )
+            torch.onnx.export(
+                Tokens().eval(),
+                (sample["input_ids"], square.to(torch.int64)),
+                str(staging / CONTEXT_FP32_FILE),
+                input_names=["input_ids", "attention_mask"],
+                output_names=["token_states"],
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "tokens"},
+                    "attention_mask": {0: "batch", 1: "tokens", 2: "keys"},
+                    "token_states": {0: "batch", 1: "tokens"},
+                },
+                opset_version=OPSET,
+                dynamo=False,
+            )
         probe = model.tokenizer(SAMPLE_TEXTS, padding=True, return_tensors="np")
-        context_int8 = _quantize(staging / ONNX_FILE, staging / CONTEXT_ONNX_FILE, probe=probe)
+        context_int8 = _quantize(
+            staging / CONTEXT_FP32_FILE, staging / CONTEXT_ONNX_FILE, probe=probe
+        )
         _word_embeddings_halve(staging / ONNX_FILE)
+        _word_embeddings_halve(staging / CONTEXT_FP32_FILE)
         (staging / EXPORT_JSON).write_text(
             json.dumps(
                 {
@@ -182,8 +219,11 @@ def _worst_cosine(first: Path, second: Path, *, probe: Any) -> float:
     ]
     worst = 1.0
     for ids, mask in zip(probe["input_ids"], probe["attention_mask"], strict=True):
-        inputs = {"input_ids": ids[mask == 1][None], "attention_mask": mask[mask == 1][None]}
-        a, b = (session.run(None, inputs)[0][0] for session in sessions)
+        count = int(mask.sum())
+        # Each text alone, every token seeing every other; its states mean-pooled.
+        inputs = {"input_ids": ids[:count][None], "attention_mask": np.ones((1, count, count))}
+        inputs["attention_mask"] = inputs["attention_mask"].astype(np.int64)
+        a, b = (session.run(None, inputs)[0][0].mean(axis=0) for session in sessions)
         worst = min(worst, float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b))))
     return worst
 

@@ -16,6 +16,7 @@ from sessions_app import embeddings
 from sessions_app.actors import Actor
 from sessions_app.models import Project, Turn
 from sessions_app.services.sessions import session_open
+from sessions_app.services.turn_context import ContextWindow, Said, context_windows
 from sessions_app.services.turns import DocInput, turns_upsert
 
 
@@ -63,7 +64,7 @@ def test_a_large_call_is_shared_among_the_pool_and_keeps_its_order(settings: Any
     assert cosines.min() > 0.99999
 
 
-def test_a_calls_texts_and_context_texts_are_encoded_at_once(
+def test_a_calls_texts_and_context_windows_are_encoded_at_once(
     settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings.MOSS_BULK_ENCODE_NICE = 10
@@ -72,22 +73,47 @@ def test_a_calls_texts_and_context_texts_are_encoded_at_once(
     monkeypatch.setattr(embeddings, "_pools", {})
     # Each encode waits here for the other: one after the other, the first would time out.
     both_running = threading.Barrier(2, timeout=30)
-    encode = embeddings.texts_embed
+    encode, encode_windows = embeddings.texts_embed, embeddings.windows_embed
 
-    def meeting(texts: list[str], **options: Any) -> np.ndarray:
-        both_running.wait()
-        return encode(texts, **options)
+    def meeting(encoder: Any) -> Any:
+        def met(items: list[Any], **options: Any) -> np.ndarray:
+            both_running.wait()
+            return encoder(items, **options)
 
-    monkeypatch.setattr(embeddings, "texts_embed", meeting)
+        return met
+
+    monkeypatch.setattr(embeddings, "texts_embed", meeting(encode))
+    monkeypatch.setattr(embeddings, "windows_embed", meeting(encode_windows))
     texts = ["It ends in 4417.", "Yes, go ahead."]
-    contexts = [
-        "Customer: It ends in 4417.\n(in reply to Bot: The card's last four digits?)",
-        "Customer: Yes, go ahead.\n(in reply to Agent: Shall I book the callback?)",
-    ]
-    vectors, context_vectors = embeddings.passages_embed_with_contexts(texts, contexts)
-    monkeypatch.setattr(embeddings, "texts_embed", encode)
+    windows = context_windows(
+        previous=Said("Bot", "The card's last four digits?"),
+        turns=[Said("Customer", text) for text in texts],
+    )
+    vectors, context_vectors = embeddings.passages_embed_with_contexts(texts, windows)
     assert (vectors * encode(texts)).sum(axis=1).min() > 0.99999
-    assert (context_vectors * encode(contexts, context=True)).sum(axis=1).min() > 0.99999
+    assert (context_vectors * encode_windows(windows)).sum(axis=1).min() > 0.99999
+
+
+def test_a_large_calls_windows_are_shared_by_run_among_the_threads(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.MOSS_BULK_ENCODE_NICE = 10
+    monkeypatch.setattr(embeddings, "cores", lambda: 2)
+    monkeypatch.setattr(embeddings, "_pools", {})
+    parts: list[int] = []
+    encode_windows = embeddings.windows_embed
+
+    def counted(windows: list[Any]) -> np.ndarray:
+        parts.append(len(windows))
+        return encode_windows(windows)
+
+    monkeypatch.setattr(embeddings, "windows_embed", counted)
+    turns = [Said("Customer", f"Message number {n} about the refund.") for n in range(60)]
+    windows = context_windows(previous=None, turns=turns)
+    vectors = embeddings.passages_embed_with_contexts([], windows)[1]
+    assert len(parts) == 2 and sum(parts) == len(windows)
+    # Each run is encoded whole by one thread: the same vectors as in one call.
+    assert (vectors * encode_windows(windows)).sum(axis=1).min() > 0.99999
 
 
 def test_a_chat_sized_call_is_not_queued_behind_large_ones(
@@ -118,7 +144,8 @@ def test_with_no_added_nice_stored_text_is_encoded_by_the_caller(
     settings: Any, encoded_on: list[tuple[str, int]]
 ) -> None:
     settings.MOSS_BULK_ENCODE_NICE = 0
-    embeddings.passages_embed_with_contexts(["Yes, go ahead."], ["Customer: Yes, go ahead."])
+    window = ContextWindow(previous=None, turns=(Said("Customer", "Yes, go ahead."),))
+    embeddings.passages_embed_with_contexts(["Yes, go ahead."], [window])
     assert {name for name, _ in encoded_on} == {threading.current_thread().name}
 
 
@@ -133,13 +160,13 @@ def test_a_call_holds_no_database_connection_while_its_turns_are_encoded(
     held: list[bool] = []
     encode = embeddings.passages_embed_with_contexts
 
-    def watched(texts: list[str], contexts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def watched(texts: list[str], windows: list[Any]) -> tuple[np.ndarray, np.ndarray]:
         held.append(connection.connection is not None)
-        return encode(texts, contexts)
+        return encode(texts, windows)
 
     monkeypatch.setattr(embeddings, "passages_embed_with_contexts", watched)
     docs = [DocInput(id="t1", text="Where is my refund?", metadata={"role": "customer"})]
     turns_upsert(session=session, docs=docs, actor=actor)
-    assert held == [False]  # its text and its context text, at once
+    assert held == [False]  # its text and its context window, at once
     turn = Turn.objects.get(session=session, doc_id="t1")
     assert turn.embedding is not None and turn.context_embedding is not None

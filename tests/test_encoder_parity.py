@@ -19,13 +19,16 @@ from django.core.management import call_command
 
 from sessions_app import embeddings, onnx_export
 from sessions_app.onnx_encoder import (
+    CONTEXT_FP32_FILE,
     CONTEXT_ONNX_FILE,
     EXPORT_JSON,
     ONNX_FILE,
+    ContextEncoder,
     OnnxEncoder,
     export_dir,
 )
 from sessions_app.onnx_export import WORD_EMBEDDINGS, _word_embeddings_halve
+from sessions_app.services.turn_context import ContextWindow, Said, context_windows
 from tests.servers import python_run
 
 MIN_COSINE = 0.9999
@@ -95,27 +98,69 @@ def test_padded_batches_match_one_text_at_a_time(reference: Any, encoder: OnnxEn
 MIN_CONTEXT_COSINE = 0.97
 
 
-def test_context_texts_are_encoded_by_the_int8_graph_close_to_the_model() -> None:
-    texts = SHORT + UNICODE + LONG
-    full = embeddings.texts_embed(texts)
-    int8 = embeddings.texts_embed(texts, context=True)
-    assert embeddings.model_get(context=True) is not embeddings.model_get()
-    assert cosines(int8, full).min() >= MIN_CONTEXT_COSINE
-    assert cosines(int8, full).min() < MIN_COSINE  # the other graph indeed
+THREAD = [
+    Said("Bot", "Can you confirm the last four digits of the card?"),
+    Said("Customer", "It ends in 4417."),
+    Said("Bot", "Thanks, I can see the two debits. " * 3),
+    Said("Customer", "Ünïcödé: the café's crème brûlée order was charged twice"),
+    Said("Agent", "word " * 300),
+    Said("Customer", "Yes, go ahead."),
+]
+
+
+def context_encoder(name: str) -> ContextEncoder:
+    path = embeddings.model_path()
+    return ContextEncoder(model_dir=path, onnx_file=export_dir(path) / name, threads=1)
+
+
+def test_context_windows_match_the_torch_reference() -> None:
+    # The same block-causal reading by sentence-transformers' transformer in torch.
+    from sessions_app.embeddings import _TorchEncoder
+
+    windows = context_windows(previous=Said("Bot", "How can I help?"), turns=THREAD)
+    reference = _TorchEncoder(embeddings.model_path()).encode_windows(windows)
+    full = context_encoder(CONTEXT_FP32_FILE).encode_windows(windows)
+    assert cosines(full, reference).min() >= MIN_COSINE
+    int8 = embeddings.windows_embed(windows)  # the int8 twin, served by default
+    assert cosines(int8, reference).min() >= MIN_CONTEXT_COSINE
+    assert cosines(int8, reference).min() < MIN_COSINE  # the other graph indeed
     assert np.allclose(np.linalg.norm(int8, axis=1), 1.0, atol=1e-5)
-    # Each text's vector is its own, whatever it is encoded with.
-    alone = np.stack([embeddings.texts_embed([text], context=True)[0] for text in texts])
-    assert np.array_equal(int8, alone)
 
 
-def test_without_int8_context_texts_get_the_model_itself(
+def test_a_turn_reads_the_turns_before_it_and_never_those_after() -> None:
+    full = context_encoder(CONTEXT_FP32_FILE)
+    first, second, third = THREAD[:3]
+    together = full.encode_windows(context_windows(previous=None, turns=[first, second, third]))
+    alone = full.encode_windows([ContextWindow(previous=None, turns=(first, second))])[0]
+    assert cosines(together[1:2], alone[None]).min() >= 0.99999
+    other = full.encode_windows([ContextWindow(previous=None, turns=(THREAD[5], second))])[0]
+    assert float(np.dot(other, alone)) < 0.99  # what came before changes it
+
+
+def test_a_window_longer_than_the_model_reads_its_end() -> None:
+    full = context_encoder(CONTEXT_FP32_FILE)
+    long = Said("Customer", "refund " * 300)
+    windows = [
+        ContextWindow(previous=THREAD[0], turns=(long,)),
+        ContextWindow(previous=THREAD[0], turns=(THREAD[1], long)),
+    ]
+    vectors = full.encode_windows(windows)
+    # Both keep the long turn's first 254 tokens and nothing before it.
+    assert cosines(vectors[:1], vectors[1:]).min() >= 0.99999
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_without_int8_context_windows_get_the_full_graph(
     settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings.EMBEDDING_CONTEXT_INT8 = False
     monkeypatch.setattr(embeddings, "_model", None)
     monkeypatch.setattr(embeddings, "_context_model", None)
-    model = embeddings.model_load()
-    assert embeddings.model_get(context=True) is model
+    embeddings.model_load()
+    windows = context_windows(previous=None, turns=THREAD)
+    served = embeddings.windows_embed(windows)
+    full = context_encoder(CONTEXT_FP32_FILE).encode_windows(windows)
+    assert cosines(served, full).min() >= 0.99999
 
 
 def test_the_export_keeps_its_word_embeddings_in_float16() -> None:
@@ -138,8 +183,13 @@ def test_a_twin_not_close_enough_is_dropped_and_context_texts_get_the_model(
     assert not (target / CONTEXT_ONNX_FILE).exists()
     monkeypatch.setattr(embeddings, "_model", None)
     monkeypatch.setattr(embeddings, "_context_model", None)
-    model = embeddings.model_load()
-    assert embeddings.model_get(context=True) is model
+    embeddings.model_load()
+    windows = context_windows(previous=None, turns=THREAD)
+    served = embeddings.windows_embed(windows)
+    full = ContextEncoder(
+        model_dir=embeddings.model_path(), onnx_file=target / CONTEXT_FP32_FILE, threads=1
+    ).encode_windows(windows)
+    assert cosines(served, full).min() >= 0.99999
 
 
 def test_a_model_that_does_not_quantise_gets_no_twin(
@@ -151,7 +201,7 @@ def test_a_model_that_does_not_quantise_gets_no_twin(
         raise ValueError("an operator the quantiser does not know")
 
     monkeypatch.setattr(onnxruntime.quantization, "quantize_dynamic", fails)
-    source = export_dir(embeddings.model_path()) / ONNX_FILE
+    source = export_dir(embeddings.model_path()) / CONTEXT_FP32_FILE
     assert not onnx_export._quantize(source, tmp_path / CONTEXT_ONNX_FILE, probe={})
     assert not (tmp_path / CONTEXT_ONNX_FILE).exists()
 
@@ -206,7 +256,7 @@ def test_a_process_without_the_export_makes_it_once(
     loaded = embeddings.model_load()  # exports in a child process, then loads
     assert isinstance(loaded, OnnxEncoder)
     assert (target / CONTEXT_ONNX_FILE).is_file()
-    assert isinstance(embeddings.model_get(context=True), OnnxEncoder)
+    assert isinstance(embeddings.context_model_get(), ContextEncoder)
     assert json.loads((target / "export.json").read_text())["format"] >= 1
     fresh = embeddings.texts_embed(SHORT + UNICODE)
     assert cosines(fresh, reference_vectors(reference, SHORT + UNICODE)).min() >= MIN_COSINE

@@ -60,7 +60,7 @@ class Model:
 def model(settings: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Model]:
     """The real loader; restored to the loaded model afterwards."""
     monkeypatch.setattr(embeddings, "_model", embeddings.model_load())
-    monkeypatch.setattr(embeddings, "_context_model", embeddings.model_get(context=True))
+    monkeypatch.setattr(embeddings, "_context_model", embeddings.context_model_get())
     monkeypatch.setattr(embeddings, "_failure", "")
     monkeypatch.setattr(embeddings, "_failed_at", 0.0)
     settings.MOSS_EMBED_RETRY_SECONDS = 0  # every call tries to load again

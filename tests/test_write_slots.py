@@ -31,11 +31,11 @@ def encode_held(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threa
     entered, release = threading.Event(), threading.Event()
     encode = embeddings.passages_embed_with_contexts
 
-    def held(texts: list[str], contexts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def held(texts: list[str], windows: list[Any]) -> tuple[np.ndarray, np.ndarray]:
         if not entered.is_set():
             entered.set()
             assert release.wait(30)
-        return encode(texts, contexts)
+        return encode(texts, windows)
 
     monkeypatch.setattr(embeddings, "passages_embed_with_contexts", held)
     return entered, release

@@ -10,7 +10,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from sessions_app import embeddings
 from sessions_app.models import StoredVector, Turn
-from sessions_app.services.turn_context import Said, context_text, said_of
+from sessions_app.services.turn_context import ContextWindow, Said, said_of
 from sessions_app.services.turns import CLIENT_EMBEDDING
 
 logger = logging.getLogger(__name__)
@@ -67,22 +67,23 @@ def _embed_batches(pending: QuerySet[Turn], *, batch_size: int) -> int:
             )
             if not batch:
                 break
-            wanted: dict[int, tuple[str | None, str | None]] = {}
+            wanted: dict[int, tuple[str | None, ContextWindow | None]] = {}
             for turn in batch:
                 previous: Said | None = None
                 if turn.previous_text is not None and not turn.internal:
                     previous = said_of(turn.previous_text, turn.previous_metadata or {})
                 wanted[turn.pk] = (
                     turn.text if turn.embedding is None else None,
-                    context_text(turn=Said.of(turn), previous=previous)
+                    # The shortest window: the turn after its predecessor.
+                    ContextWindow(previous=previous, turns=(Said.of(turn),))
                     if turn.context_embedding is None and turn.model_id != CLIENT_EMBEDDING
                     else None,
                 )
             plains = sorted({plain for plain, _ in wanted.values() if plain})
-            contexts = sorted({context for _, context in wanted.values() if context})
-            encoded = embeddings.passages_embed_with_contexts(plains, contexts)
+            windows = list(dict.fromkeys(window for _, window in wanted.values() if window))
+            encoded = embeddings.passages_embed_with_contexts(plains, windows)
             vectors = dict(zip(plains, encoded[0], strict=True))
-            context_vectors = dict(zip(contexts, encoded[1], strict=True))
+            context_vectors = dict(zip(windows, encoded[1], strict=True))
             for turn in batch:
                 plain, context = wanted[turn.pk]
                 if plain:

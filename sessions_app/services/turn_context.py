@@ -1,20 +1,34 @@
-"""The context embedding: each turn encoded with the turn before it and both speakers.
+"""The context embedding: each turn as the model reads it after the turns before it.
 
 Short turns ("It ends in 4417.", "Yes, go ahead.") mean nothing alone; the
-turn they answer carries the meaning. So beside its plain embedding each turn
-stores the embedding of its context text (`context_text`): its own text with
-its speaker first, then the turn before it in the thread. Search blends the
-two (services/search.py, `Ranking.context_weight`).
+turns they answer carry the meaning. So beside its plain embedding each turn
+stores a context vector: the turns of a window are read in one sequence, in
+thread order, each as "Role: text", after the turn before the window (cut at
+PREVIOUS_CHARS); each turn's tokens attend to the sequence's start, to
+themselves and to the turns before them, never to later ones; a turn's vector
+is the mean of its own tokens' final states ("late chunking",
+onnx_encoder.ContextEncoder). Search blends the two vectors
+(services/search.py, `Ranking.context_weight`).
 
-A turn's context vector depends on its own text and role and on its
-predecessor's. It is computed with the plain one when the turn is stored, in
-the same encode batch, and never on resume. When an edit changes a turn's text
-or role, or a delete removes it, the turn after it has a new context and its
-vector is recomputed in the same call. Private notes (Turn.internal) are
-nobody's predecessor and have none themselves: a bot's search must not rank
-customer-facing turns by what a note says. Turns with client-supplied embeddings
-have none (the client's model is not ours); while the model is unavailable it
-is pending (NULL) and the backfill (services/backfill.py) computes it.
+A window is what `context_windows` makes of a run of turns: the turns of one
+add call after the session's last turn, as many as fit WINDOW_CHARS with the
+turn before them, then again from the turn before the next one. So a turn reads
+at least the turn before it, and as far back as its window reaches; every
+token of a call is encoded about once (the context texts of before, a turn with
+its predecessor, encoded each token about 2.2 times). `make eval` and
+scripts/eval_late_chunking.py measured the choice (README, "Search quality").
+
+A turn's context vector is computed with the plain one when the turn is stored,
+in the same call, and never on resume. When an edit changes a turn's text or
+role, or a delete removes it, every later turn its window may have reached
+(`FOLLOWERS_REACH`) is read again from the turn before it, in the same call.
+Private notes (Turn.internal) are in no window and have a window of their own,
+alone: a bot's search must not rank customer-facing turns by what a note says.
+Turns with client-supplied embeddings have no context vector (the client's
+model is not ours) but are read as context for the turns after them; while the
+model is unavailable it is pending (NULL) and the backfill
+(services/backfill.py) computes it from a window of the turn and its
+predecessor.
 """
 
 from __future__ import annotations
@@ -22,12 +36,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import OuterRef, Subquery
-
 from sessions_app.models import Session, Turn
 
-# The predecessor is cut so that the turn itself (first) always fits the model's window.
+# The turn before a window is cut, so that it leaves room for the window's own turns.
 PREVIOUS_CHARS = 300
+# A window's turns and the turn before it, in characters: about 128 tokens (3.7 characters
+# a token on the eval set), the best of 96-192 tokens in scripts/eval_late_chunking.py. A
+# window holds one turn at least, however long.
+WINDOW_CHARS = 480
+# A turn more than this many characters after another (its own and those between) never
+# has that one in its window: what an edit or a delete must read again.
+FOLLOWERS_REACH = WINDOW_CHARS
 # What context texts and their bookkeeping read of a neighbouring turn. Not its vectors:
 # each is sent as text and parsed into 384 floats, about 0.3 ms a vector, on every add.
 NEIGHBOUR_FIELDS = ("session_id", "doc_id", "seq", "text", "metadata", "model_id", "internal")
@@ -54,51 +73,62 @@ def said_of(text: str, metadata: dict[str, Any]) -> Said:
     return Said(role=_role(metadata), text=text)
 
 
-def context_text(*, turn: Said, previous: Said | None) -> str:
-    """The text whose embedding is the turn's context vector (what `make eval` chose)."""
-    own = f"{turn.role}: {turn.text}"
-    if previous is None:
-        return own
-    return f"{own}\n(in reply to {previous.role}: {previous.text[:PREVIOUS_CHARS]})"
+@dataclass(frozen=True)
+class ContextWindow:
+    """What a turn's context vector reads: the turn before the window (or none), then the
+    window's turns up to and including this one, its last."""
+
+    previous: Said | None
+    turns: tuple[Said, ...]
 
 
-def neighbours_read(
-    *, session: Session, seqs: list[int]
-) -> dict[int, tuple[Turn | None, Turn | None]]:
-    """For each sequence number: the turns just before and just after it in the thread."""
-    if not seqs:
-        return {}
-    # Private notes are no turn's context: bots' search must not rank by them.
-    same_session = Turn.objects.filter(session=session, internal=False)
-    marked = list(
-        same_session.filter(seq__in=seqs)
-        .annotate(
-            previous_pk=Subquery(
-                same_session.filter(seq__lt=OuterRef("seq")).order_by("-seq").values("pk")[:1]
-            ),
-            next_pk=Subquery(
-                same_session.filter(seq__gt=OuterRef("seq")).order_by("seq").values("pk")[:1]
-            ),
-        )
-        .values_list("seq", "previous_pk", "next_pk")
-    )
-    wanted = {pk for _, prev, nxt in marked for pk in (prev, nxt) if pk is not None}
-    turns = {t.pk: t for t in same_session.filter(pk__in=wanted).only(*NEIGHBOUR_FIELDS)}
-    return {
-        seq: (turns.get(prev) if prev else None, turns.get(nxt) if nxt else None)
-        for seq, prev, nxt in marked
-    }
+def _chars(said: Said) -> int:
+    return len(said.role) + 2 + len(said.text)
 
 
-def previous_of_gaps(*, session: Session, seqs: list[int]) -> dict[int, tuple[Turn | None, Turn]]:
-    """After a delete: for each deleted sequence number, the first customer-facing turn
-    left after it and the last one before that (its new predecessor)."""
-    result: dict[int, tuple[Turn | None, Turn]] = {}
+def context_windows(*, previous: Said | None, turns: list[Said]) -> list[ContextWindow]:
+    """The window of each turn of a run (consecutive turns of the thread, after
+    `previous`): as many turns as fit WINDOW_CHARS with the turn before them, then again
+    from the turn before the next one."""
+    windows: list[ContextWindow] = []
+    members: list[Said] = []
+    used = 0
+    for turn in turns:
+        if members and used + _chars(turn) > WINDOW_CHARS:
+            previous, members = members[-1], []
+        if not members:
+            used = (
+                0
+                if previous is None
+                else len(previous.role) + 2 + min(len(previous.text), PREVIOUS_CHARS)
+            )
+        members.append(turn)
+        used += _chars(turn)
+        windows.append(ContextWindow(previous=previous, turns=tuple(members)))
+    return windows
+
+
+def within_reach(saids: list[Said]) -> int:
+    """Of the turns after an edited or deleted one (in order), how many its windows may
+    have reached: the first always, then while their characters fit FOLLOWERS_REACH."""
+    count, used = 0, 0
+    for said in saids:
+        used += _chars(said)
+        if count and used > FOLLOWERS_REACH:
+            break
+        count += 1
+    return count
+
+
+# Turns read after an edited or deleted one: more than FOLLOWERS_REACH's characters of
+# the shortest turns ("Bot: " and one character).
+FOLLOWERS_READ = 160
+
+
+def thread_around(*, session: Session, seq: int) -> tuple[Turn | None, list[Turn]]:
+    """The customer-facing turn before `seq`, and those after it (FOLLOWERS_READ at most)
+    in order. Private notes are no turn's context: bots' search must not rank by them."""
     same_session = Turn.objects.filter(session=session, internal=False).only(*NEIGHBOUR_FIELDS)
-    for seq in seqs:
-        following = same_session.filter(seq__gt=seq).order_by("seq").first()
-        if following is None:
-            continue
-        previous = same_session.filter(seq__lt=following.seq).order_by("-seq").first()
-        result[seq] = (previous, following)
-    return result
+    previous = same_session.filter(seq__lt=seq).order_by("-seq").first()
+    followers = list(same_session.filter(seq__gt=seq).order_by("seq")[:FOLLOWERS_READ])
+    return previous, followers

@@ -26,11 +26,12 @@ from sessions_app.services.event_log import EventInput, events_record, turn_data
 from sessions_app.services.handoffs import session_reopen
 from sessions_app.services.turn_context import (
     NEIGHBOUR_FIELDS,
+    ContextWindow,
     Said,
-    context_text,
-    neighbours_read,
-    previous_of_gaps,
+    context_windows,
     said_of,
+    thread_around,
+    within_reach,
 )
 from sessions_app.validation import doc_id_check, embedding_check, metadata_check, text_check
 from sessions_app.write_slots import write_slot
@@ -97,36 +98,36 @@ def _needs_model(doc: DocInput, stored: dict[str, str]) -> bool:
 
 
 def _embed(
-    texts: list[str], contexts: list[str]
-) -> tuple[dict[str, StoredVector], dict[str, StoredVector]]:
-    """Vectors by text, of `texts` and of `contexts` (context texts, by their encoder),
-    encoded at once; none while the model is unavailable (those turns are stored pending)."""
-    if not texts and not contexts:
+    texts: list[str], windows: list[ContextWindow]
+) -> tuple[dict[str, StoredVector], dict[ContextWindow, StoredVector]]:
+    """Vectors of `texts` by text and of context `windows` by window, encoded at once; none
+    while the model is unavailable (those turns are stored pending)."""
+    if not texts and not windows:
         return {}, {}
     if not connection.in_atomic_block:
         # Encoding takes tens of milliseconds without the database: the pooled connection
         # goes back meanwhile, so that other requests (a query) do not wait for one.
         connection.close()
     try:
-        vectors, context_vectors = embeddings.passages_embed_with_contexts(texts, contexts)
+        vectors, context_vectors = embeddings.passages_embed_with_contexts(texts, windows)
     except embeddings.ModelUnavailable:
         return {}, {}
     return (
         dict(zip(texts, map(StoredVector, vectors), strict=True)),
-        dict(zip(contexts, map(StoredVector, context_vectors), strict=True)),
+        dict(zip(windows, map(StoredVector, context_vectors), strict=True)),
     )
 
 
 @dataclass(frozen=True)
 class _ContextPlan:
-    """The context texts a call needs encoded (services/turn_context.py): for the docs the
-    server embeds, and for the turns after the ones whose text or role it changes."""
+    """The context windows a call needs encoded (services/turn_context.py): for the docs the
+    server embeds, and for the stored turns after the ones whose text or role it changes."""
 
-    own: dict[str, str]  # doc id -> its context text
-    following: dict[str, tuple[Turn, str]]  # doc id -> (the turn, its new context text)
+    own: dict[str, ContextWindow]  # doc id -> its window
+    following: dict[str, tuple[Turn, ContextWindow]]  # doc id -> (the turn, its new window)
 
-    def texts(self) -> list[str]:
-        return [*self.own.values(), *(text for _, text in self.following.values())]
+    def windows(self) -> list[ContextWindow]:
+        return list(dict.fromkeys([*self.own.values(), *(w for _, w in self.following.values())]))
 
 
 def _context_plan(
@@ -138,7 +139,7 @@ def _context_plan(
         # rank customer-facing turns by what a note says.
         return _ContextPlan(
             own={
-                doc.id: context_text(turn=said_now[doc.id], previous=None)
+                doc.id: ContextWindow(previous=None, turns=(said_now[doc.id],))
                 for doc in docs
                 if doc.embedding is None
                 and (doc.id not in existing or Said.of(existing[doc.id]) != said_now[doc.id])
@@ -146,35 +147,37 @@ def _context_plan(
             following={},
         )
     docs_by_id = {doc.id: doc for doc in docs}
+    plan = _ContextPlan(own={}, following={})
 
-    def said(turn: Turn | None) -> Said | None:
-        return None if turn is None else said_now.get(turn.doc_id) or Said.of(turn)
+    def said(turn: Turn) -> Said:
+        return said_now.get(turn.doc_id) or Said.of(turn)
 
-    def context_changes(doc: DocInput) -> bool:
-        turn = existing.get(doc.id)
-        return turn is None or said_now[doc.id] != Said.of(turn)
-
-    own: dict[str, str] = {}
-    following: dict[str, tuple[Turn, str]] = {}
-    changed = [doc for doc in docs if doc.id in existing and context_changes(doc)]
-    around = neighbours_read(session=session, seqs=[existing[doc.id].seq for doc in changed])
-    for doc in changed:
-        previous, after = around[existing[doc.id].seq]
-        if doc.embedding is None:
-            own[doc.id] = context_text(turn=said_now[doc.id], previous=said(previous))
-        if after is None:
-            continue
-        if after.doc_id not in said_now:
-            if after.model_id == CLIENT_EMBEDDING:
-                continue  # a client's vector: no context vector of ours
-            new_context = context_text(turn=Said.of(after), previous=said_now[doc.id])
-            following[after.doc_id] = (after, new_context)
-        elif (
-            not context_changes(docs_by_id[after.doc_id])
-            and docs_by_id[after.doc_id].embedding is None
-        ):
-            # In this call but unchanged itself: only its predecessor is new.
-            own[after.doc_id] = context_text(turn=said_now[after.doc_id], previous=said_now[doc.id])
+    # Each changed turn, and the stored turns after it that its window may have reached,
+    # read again from the turn before it; runs that overlap are read as one.
+    changed = sorted(
+        (
+            existing[doc.id]
+            for doc in docs
+            if doc.id in existing and said_now[doc.id] != Said.of(existing[doc.id])
+        ),
+        key=lambda turn: turn.seq,
+    )
+    runs: list[tuple[Turn | None, list[Turn]]] = []
+    for turn in changed:
+        previous, followers = thread_around(session=session, seq=turn.seq)
+        # Reach by the stored texts: what the windows that may hold the turn were made of.
+        reached = followers[: within_reach([Said.of(f) for f in followers])]
+        if not (runs and runs[-1][1][-1].seq >= turn.seq):
+            runs.append((previous, [turn]))
+        run = runs[-1][1]
+        run += [f for f in reached if f.seq > run[-1].seq]
+    for previous, run in runs:
+        _plan_run(
+            plan,
+            previous=None if previous is None else said(previous),
+            run=[(turn.doc_id, said(turn), turn) for turn in run],
+            docs_by_id=docs_by_id,
+        )
     # New turns follow the session's last turn, then each other, in the call's order.
     last = (
         Turn.objects.filter(session=session, internal=False)
@@ -182,14 +185,36 @@ def _context_plan(
         .order_by("-seq")
         .first()
     )
-    previous_said = said(last)
-    for doc in docs:
-        if doc.id in existing:
-            continue
-        if doc.embedding is None:
-            own[doc.id] = context_text(turn=said_now[doc.id], previous=previous_said)
-        previous_said = said_now[doc.id]
-    return _ContextPlan(own=own, following=following)
+    appended: list[tuple[str, Said, Turn | None]] = [
+        (doc.id, said_now[doc.id], None) for doc in docs if doc.id not in existing
+    ]
+    _plan_run(
+        plan,
+        previous=None if last is None else said(last),
+        run=appended,
+        docs_by_id=docs_by_id,
+    )
+    return plan
+
+
+def _plan_run(
+    plan: _ContextPlan,
+    *,
+    previous: Said | None,
+    run: list[tuple[str, Said, Turn | None]],
+    docs_by_id: dict[str, DocInput],
+) -> None:
+    """The windows of a run of turns (doc id, what it says, the stored turn if any): for
+    the call's docs the server embeds, and for stored turns outside the call that have a
+    context vector of ours (a client's vector has none, but its text is context)."""
+    windows = context_windows(previous=previous, turns=[said for _, said, _ in run])
+    for (doc_id, _, turn), window in zip(run, windows, strict=True):
+        doc = docs_by_id.get(doc_id)
+        if doc is not None:
+            if doc.embedding is None:
+                plan.own[doc_id] = window
+        elif turn is not None and turn.model_id != CLIENT_EMBEDDING:
+            plan.following[doc_id] = (turn, window)
 
 
 def _kind_check(docs: list[DocInput], existing: dict[str, Turn], *, internal: bool) -> None:
@@ -241,10 +266,8 @@ def _turns_store(
     extracts = {
         doc.text: turn_extract(doc.text) for doc in docs if stored_texts.get(doc.id) != doc.text
     }
-    vectors, context_vectors = _embed(to_embed, plan.texts())
-    model_failed = len(vectors) < len(set(to_embed)) or len(context_vectors) < len(
-        set(plan.texts())
-    )
+    vectors, context_vectors = _embed(to_embed, plan.windows())
+    model_failed = len(vectors) < len(set(to_embed)) or len(context_vectors) < len(plan.windows())
 
     with transaction.atomic():
         # The session row lock orders concurrent writers: sequence numbers are
@@ -262,7 +285,7 @@ def _turns_store(
             wanted = [doc.text for doc in docs if _needs_model(doc, locked_texts)]
             more, more_contexts = _embed(
                 [text for text in wanted if text not in vectors],
-                [text for text in plan.texts() if text not in context_vectors],
+                [window for window in plan.windows() if window not in context_vectors],
             )
             vectors.update(more)
             context_vectors.update(more_contexts)
@@ -311,8 +334,8 @@ def _turns_store(
                     turn.context_embedding = _context_vector(doc, plan, context_vectors)
                     context_only.append(turn)
                 unchanged += 1
-        for following, text in plan.following.values():
-            following.context_embedding = context_vectors.get(text)
+        for following, window in plan.following.values():
+            following.context_embedding = context_vectors.get(window)
             context_only.append(following)
         Turn.objects.bulk_create(new_turns)
         if new_turns:
@@ -401,7 +424,7 @@ def _vector(doc: DocInput, vectors: dict[str, StoredVector]) -> StoredVector | N
 
 
 def _context_vector(
-    doc: DocInput, plan: _ContextPlan, vectors: dict[str, StoredVector]
+    doc: DocInput, plan: _ContextPlan, vectors: dict[ContextWindow, StoredVector]
 ) -> StoredVector | None:
     """The computed context vector; None for a client-supplied embedding, or while pending."""
     if doc.embedding is not None or doc.id not in plan.own:
@@ -449,24 +472,35 @@ def thread_read(
 
 
 def _following_recontext(*, session: Session, deleted_seqs: list[int]) -> None:
-    """The turn after each deleted one now follows another turn: its context vector is
-    recomputed (a few texts, encoded under the session lock), or pending while the model
-    is unavailable. Turns with client-supplied embeddings have none."""
-    gaps = previous_of_gaps(session=session, seqs=deleted_seqs)
-    following = {
-        after.pk: (
-            after,
-            context_text(turn=Said.of(after), previous=Said.of(before) if before else None),
+    """The turns after each deleted one that its windows may have reached are read again
+    from the turn now before them (a few texts, encoded under the session lock), or
+    pending while the model is unavailable. Turns with client-supplied embeddings have no
+    context vector, but are read as context."""
+    runs: list[tuple[Turn | None, list[Turn]]] = []
+    for seq in sorted(deleted_seqs):
+        previous, followers = thread_around(session=session, seq=seq)
+        reached = followers[: within_reach([Said.of(f) for f in followers])]
+        if not reached:
+            continue
+        if runs and runs[-1][1][-1].seq >= (0 if previous is None else previous.seq):
+            # This gap lies inside the run before it: one run, read from its start.
+            runs[-1][1].extend(f for f in reached if f.seq > runs[-1][1][-1].seq)
+        else:
+            runs.append((previous, list(reached)))
+    plan = _ContextPlan(own={}, following={})
+    for previous, run in runs:
+        _plan_run(
+            plan,
+            previous=None if previous is None else Said.of(previous),
+            run=[(turn.doc_id, Said.of(turn), turn) for turn in run],
+            docs_by_id={},
         )
-        for before, after in gaps.values()
-        if after.model_id != CLIENT_EMBEDDING
-    }
-    if not following:
+    if not plan.following:
         return
-    _, vectors = _embed([], sorted({text for _, text in following.values()}))
-    for turn, text in following.values():
-        turn.context_embedding = vectors.get(text)
-    Turn.objects.bulk_update([turn for turn, _ in following.values()], ["context_embedding"])
+    _, vectors = _embed([], plan.windows())
+    for turn, window in plan.following.values():
+        turn.context_embedding = vectors.get(window)
+    Turn.objects.bulk_update([turn for turn, _ in plan.following.values()], ["context_embedding"])
 
 
 def turns_delete(*, session: Session, doc_ids: list[str], actor: Actor) -> int:

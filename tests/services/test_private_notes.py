@@ -121,7 +121,7 @@ def test_the_brief_bots_read_quotes_no_note(make_project, make_user):
 
 def test_a_note_is_no_turns_context(make_project, make_user):
     """Context vectors (services/turn_context.py) skip notes: bots' ranking never reflects one."""
-    from sessions_app.services.turn_context import neighbours_read
+    from sessions_app.services.turn_context import thread_around
 
     project, _ = make_project()
     ana = make_user("ana", project)
@@ -133,6 +133,6 @@ def test_a_note_is_no_turns_context(make_project, make_user):
         actor=bot(project),
     )
 
-    previous, _ = neighbours_read(session=session, seqs=[3])[3]
+    previous, _ = thread_around(session=session, seq=3)
 
     assert previous is not None and previous.doc_id == "t1"

@@ -88,7 +88,7 @@ PROMISES = [
 
 def test_a_question_about_what_was_promised_lifts_turns_with_a_commitment(stored):
     session = stored("promises", PROMISES)
-    question = "what was promised about the money"
+    question = "what was promised"
     commitment_only = alone("commitment_boost")
     assert top(session, question, NONE)[0] != "t3"
     assert top(session, question, commitment_only)[0] == "t3"
@@ -156,7 +156,8 @@ ANSWERS = [
 
 def test_the_answer_to_the_best_matching_question_is_lifted_next_to_it(stored):
     session = stored("answers", ANSWERS)
-    assert top(session, "postcode", NONE)[:3] == ["t3", "t1", "t4"]
+    assert top(session, "postcode", NONE)[:2] == ["t3", "t1"]
+    assert "t4" not in top(session, "postcode", NONE)
     assert top(session, "postcode", alone("reply_share")) == ["t3", "t4", "t1"]
     # The default ranking (the in-process index serves it) lifts it the same way.
     assert top(session, "postcode", DEFAULT)[:2] == ["t3", "t4"]

@@ -61,8 +61,10 @@ CARD_CALL = [
 def test_a_short_answer_is_found_only_through_its_context(stored):
     session = stored("short-answer", CARD_CALL)
     question = "which card does the customer pay with"
-    assert "t2" not in ids(session, question, alpha=1.0, ranking=PLAIN, top_k=3)
-    assert "t2" in ids(session, question, alpha=1.0, top_k=2)
+    assert "t2" not in ids(session, question, alpha=1.0, ranking=PLAIN, top_k=5)
+    # Its context vector reads the question before it; with the default's answer lift it
+    # ranks next to that question.
+    assert "t2" in ids(session, question, alpha=1.0, top_k=5)
     assert "t2" in ids(session, question, alpha=0.9, top_k=2)
 
 

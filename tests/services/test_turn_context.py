@@ -1,4 +1,5 @@
-"""Context vectors: computed with the turn, kept right through edits and deletes, backfilled."""
+"""Context vectors: each turn read after the turns before it in its window, kept right
+through edits and deletes, backfilled (services/turn_context.py)."""
 
 import numpy as np
 import pytest
@@ -8,7 +9,14 @@ from sessions_app.actors import Actor
 from sessions_app.models import Turn
 from sessions_app.services.backfill import turns_embed_pending, turns_pending_count
 from sessions_app.services.sessions import session_open
-from sessions_app.services.turn_context import context_text, said_of
+from sessions_app.services.turn_context import (
+    WINDOW_CHARS,
+    ContextWindow,
+    Said,
+    context_windows,
+    said_of,
+    within_reach,
+)
 from sessions_app.services.turns import DocInput, turns_delete, turns_upsert
 
 
@@ -31,10 +39,26 @@ def doc(doc_id, role, text, **extra):
     return DocInput(id=doc_id, text=text, metadata={"role": role}, **extra)
 
 
-def expected(text, role, previous=None):
-    before = said_of(previous[1], {"role": previous[0]}) if previous else None
-    wanted = context_text(turn=said_of(text, {"role": role}), previous=before)
-    return embeddings.texts_embed([wanted], context=True)[0]
+def said(turn):
+    return said_of(turn[1], {"role": turn[0]})
+
+
+def expected(*turns, previous=None):
+    """The context vector of the last of `turns`, read in one window after `previous`,
+    encoded as one run (as a call of these turns encodes it)."""
+    return run_of(*turns, previous=previous)[-1]
+
+
+def run_of(*turns, previous=None):
+    """The context vectors of a call of these turns, after `previous`."""
+    windows = context_windows(
+        previous=None if previous is None else said(previous), turns=[said(t) for t in turns]
+    )
+    return embeddings.windows_embed(windows)
+
+
+def cosine(a, b):
+    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
 def context_of(session, doc_id):
@@ -44,47 +68,86 @@ def context_of(session, doc_id):
 QUESTION = ("bot", "Can you confirm the last four digits of the card?")
 ANSWER = ("customer", "It ends in 4417.")
 THANKS = ("bot", "Thanks, I can see the two debits.")
+CORRECTED = ("customer", "Sorry, it ends in 4471.")
 
 
-def test_each_turn_is_stored_with_the_context_of_the_turn_before_it(session):
+def test_windows_hold_the_turns_before_up_to_the_budget_then_start_again():
+    short = [Said("Customer", f"turn {n}") for n in range(100)]
+    windows = context_windows(previous=None, turns=short)
+    assert windows[0] == ContextWindow(previous=None, turns=(short[0],))
+    assert windows[2].turns == tuple(short[:3])
+    restart = next(n for n, w in enumerate(windows) if w.turns[0] != short[0])
+    assert windows[restart] == ContextWindow(previous=short[restart - 1], turns=(short[restart],))
+    assert sum(len(s.role) + 2 + len(s.text) for s in windows[restart - 1].turns) <= WINDOW_CHARS
+    # A turn longer than the budget is a window of its own, after the turn before it.
+    long = Said("Customer", "x" * (2 * WINDOW_CHARS))
+    after = context_windows(previous=short[0], turns=[short[1], long, short[2]])
+    assert after[1] == ContextWindow(previous=short[1], turns=(long,))
+    assert after[2] == ContextWindow(previous=long, turns=(short[2],))
+    # What an edit must read again: the next turn always, then as far as a window reaches.
+    assert within_reach([long, short[1]]) == 1
+    assert within_reach(short) == restart - 1 + 1
+
+
+def test_each_turn_is_read_after_the_turns_before_it(session):
     add(session, doc("t1", *QUESTION), doc("t2", *ANSWER))
-    add(session, doc("t3", *THANKS))  # a later call: its predecessor is read from the thread
-    assert context_of(session, "t1") == pytest.approx(expected(QUESTION[1], "bot"), abs=1e-5)
-    assert context_of(session, "t2") == pytest.approx(
-        expected(ANSWER[1], "customer", QUESTION), abs=1e-5
-    )
-    assert context_of(session, "t3") == pytest.approx(expected(THANKS[1], "bot", ANSWER), abs=1e-5)
+    add(session, doc("t3", *THANKS))  # a later call: it starts after the thread's last turn
+    first, second = run_of(QUESTION, ANSWER)
+    assert context_of(session, "t1") == pytest.approx(first, abs=1e-5)
+    assert context_of(session, "t2") == pytest.approx(second, abs=1e-5)
+    assert context_of(session, "t3") == pytest.approx(expected(THANKS, previous=ANSWER), abs=1e-5)
     assert turns_pending_count() == 0
 
 
-def test_an_edit_recomputes_the_edited_turn_and_the_one_after_it(session):
+def test_a_turn_does_not_read_the_turns_after_it(session):
+    add(session, doc("t1", *QUESTION), doc("t2", *ANSWER), doc("t3", *THANKS))
+    # Not at all in full precision (tests/test_encoder_parity.py); the int8 graph shares
+    # one activation scale per run, which the turns after it move a little.
+    assert cosine(context_of(session, "t2"), expected(QUESTION, ANSWER)) > 0.99
+    assert cosine(context_of(session, "t2"), expected(QUESTION, CORRECTED)) < 0.99
+
+
+def test_an_edit_recomputes_every_turn_that_read_it(session):
     add(session, doc("t1", *QUESTION), doc("t2", *ANSWER), doc("t3", *THANKS))
     first_before = context_of(session, "t1")
-    corrected = ("customer", "Sorry, it ends in 4471.")
-    add(session, doc("t2", *corrected))
+    add(session, doc("t2", *CORRECTED))
     assert context_of(session, "t1") == pytest.approx(first_before)
-    assert context_of(session, "t2") == pytest.approx(
-        expected(corrected[1], "customer", QUESTION), abs=1e-5
+    # t3 read t2 in its window: both are read again, after the corrected text.
+    second, third = run_of(CORRECTED, THANKS, previous=QUESTION)
+    assert context_of(session, "t2") == pytest.approx(second, abs=1e-5)
+    assert context_of(session, "t3") == pytest.approx(third, abs=1e-5)
+
+
+def test_an_edit_leaves_turns_beyond_reach_alone(session):
+    filler = ("bot", "A long explanation of the refund policy. " * 14)  # over the budget
+    add(
+        session,
+        doc("t1", *QUESTION),
+        doc("t2", *ANSWER),
+        doc("t3", *filler),
+        doc("t4", *THANKS),
+        doc("t5", *filler),
     )
+    fifth_before = context_of(session, "t5")
+    add(session, doc("t2", *CORRECTED))
     assert context_of(session, "t3") == pytest.approx(
-        expected(THANKS[1], "bot", corrected), abs=1e-5
+        expected(filler, previous=CORRECTED), abs=1e-5
     )
+    assert context_of(session, "t5") == pytest.approx(fifth_before)
 
 
 def test_a_role_change_alone_changes_the_context(session):
     add(session, doc("t1", *QUESTION), doc("t2", *ANSWER))
     add(session, doc("t2", "agent", ANSWER[1]))
     assert context_of(session, "t2") == pytest.approx(
-        expected(ANSWER[1], "agent", QUESTION), abs=1e-5
+        expected(("agent", ANSWER[1]), previous=QUESTION), abs=1e-5
     )
 
 
-def test_a_delete_gives_the_following_turn_its_new_predecessor(session):
+def test_a_delete_rereads_the_turns_after_it_from_the_turn_before(session):
     add(session, doc("t1", *QUESTION), doc("t2", *ANSWER), doc("t3", *THANKS))
     turns_delete(session=session, doc_ids=["t2"], actor=bot(session.project))
-    assert context_of(session, "t3") == pytest.approx(
-        expected(THANKS[1], "bot", QUESTION), abs=1e-5
-    )
+    assert context_of(session, "t3") == pytest.approx(expected(THANKS, previous=QUESTION), abs=1e-5)
 
 
 def test_a_private_note_is_in_no_context_and_has_none(session):
@@ -94,19 +157,15 @@ def test_a_private_note_is_in_no_context_and_has_none(session):
         session=session, docs=[doc("n1", *note)], actor=bot(session.project), internal=True
     )
     add(session, doc("t2", *ANSWER))
-    assert context_of(session, "n1") == pytest.approx(expected(note[1], "agent"), abs=1e-5)
-    assert context_of(session, "t2") == pytest.approx(
-        expected(ANSWER[1], "customer", QUESTION), abs=1e-5
-    )
+    assert context_of(session, "n1") == pytest.approx(expected(note), abs=1e-5)
+    assert context_of(session, "t2") == pytest.approx(expected(ANSWER, previous=QUESTION), abs=1e-5)
     Turn.objects.filter(session=session).update(context_embedding=None)
     turns_embed_pending()
-    assert context_of(session, "n1") == pytest.approx(expected(note[1], "agent"), abs=1e-5)
-    assert context_of(session, "t2") == pytest.approx(
-        expected(ANSWER[1], "customer", QUESTION), abs=1e-5
-    )
+    assert context_of(session, "n1") == pytest.approx(expected(note), abs=1e-5)
+    assert context_of(session, "t2") == pytest.approx(expected(ANSWER, previous=QUESTION), abs=1e-5)
 
 
-def test_a_client_embedding_gets_no_context_vector_and_is_not_pending(session):
+def test_a_client_embedding_gets_no_context_vector_but_is_read_as_context(session):
     vector = [0.0] * 384
     vector[0] = 1.0
     add(
@@ -116,10 +175,9 @@ def test_a_client_embedding_gets_no_context_vector_and_is_not_pending(session):
         doc("t3", *THANKS, embedding=vector),
     )
     assert Turn.objects.get(session=session, doc_id="t1").context_embedding is None
-    assert context_of(session, "t2") == pytest.approx(
-        expected(ANSWER[1], "customer", QUESTION), abs=1e-5
-    )
-    add(session, doc("t2", "customer", "It ends in 4471."))  # t3 follows an edited turn
+    # Only t2's window is encoded: the client's turns are read, not embedded.
+    assert context_of(session, "t2") == pytest.approx(expected(QUESTION, ANSWER), abs=1e-5)
+    add(session, doc("t2", *CORRECTED))  # t3 follows an edited turn
     assert Turn.objects.get(session=session, doc_id="t3").context_embedding is None
     assert turns_pending_count() == 0
 
@@ -129,7 +187,6 @@ def test_turns_stored_before_context_vectors_are_backfilled(session):
     Turn.objects.filter(session=session).update(context_embedding=None)
     assert turns_pending_count() == 2
     assert turns_embed_pending() == 2
-    assert context_of(session, "t2") == pytest.approx(
-        expected(ANSWER[1], "customer", QUESTION), abs=1e-5
-    )
+    # The backfill reads each turn after its predecessor alone.
+    assert context_of(session, "t2") == pytest.approx(expected(ANSWER, previous=QUESTION), abs=1e-5)
     assert turns_pending_count() == 0
