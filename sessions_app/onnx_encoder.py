@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -71,6 +72,22 @@ def max_seq_length(model_dir: Path) -> int:
     return DEFAULT_MAX_SEQ_LENGTH
 
 
+def _session_open(onnx_file: Path, *, threads: int) -> Any:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # The arena stays on: without it every intermediate tensor is a fresh malloc, which
+    # moss_web/memory.py makes an mmap plus page faults plus munmap (64 KiB and up), and
+    # the server spent as much CPU in the kernel as in the model.
+    options.enable_cpu_mem_arena = True
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return onnxruntime.InferenceSession(
+        str(onnx_file), sess_options=options, providers=["CPUExecutionProvider"]
+    )
+
+
 class OnnxEncoder:
     """Normalised sentence embeddings from the exported graph. Thread-safe: ONNX Runtime
     sessions run concurrently, and the tokenizer's settings are fixed here, once."""
@@ -87,19 +104,10 @@ class OnnxEncoder:
         # in encode, once the batches are known).
         self.tokenizer.enable_truncation(max_length=max_seq_length(model_dir))
         self.tokenizer.no_padding()
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        # The arena stays on: without it every intermediate tensor is a fresh malloc, which
-        # moss_web/memory.py makes an mmap plus page faults plus munmap (64 KiB and up), and
-        # the server spent as much CPU in the kernel as in the model. It is shrunk back after
-        # each run larger than one long text, so a large batch's peak is not kept for good;
-        # a query's run keeps its few MB (shrinking each time cost a query about 1 ms).
-        options.enable_cpu_mem_arena = True
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = onnxruntime.InferenceSession(
-            str(onnx_file), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        self.session = _session_open(onnx_file, threads=threads)
+        # The arena is shrunk back after each run larger than one long text, so a large
+        # batch's peak is not kept for good; a query's run keeps its few MB (shrinking each
+        # time cost a query about 1 ms).
         self.shrink_after = onnxruntime.RunOptions()
         self.shrink_after.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         self.dimensions = int(self.session.get_outputs()[0].shape[-1])
@@ -264,21 +272,14 @@ class ContextEncoder:
     window's vector would otherwise depend on the windows batched with it."""
 
     def __init__(self, *, model_dir: Path, onnx_file: Path, threads: int) -> None:
-        import onnxruntime
         from tokenizers import Tokenizer
 
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
         self.max_tokens = max_seq_length(model_dir)
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.enable_cpu_mem_arena = True
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = onnxruntime.InferenceSession(
-            str(onnx_file), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        # Runs of one sequence, at most the model's 256 tokens: the arena keeps them.
+        self.session = _session_open(onnx_file, threads=threads)
 
     def tokenize(self, texts: list[str]) -> list[list[int]]:
         encoded = self.tokenizer.encode_batch(texts, add_special_tokens=False)

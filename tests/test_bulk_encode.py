@@ -64,13 +64,18 @@ def test_a_large_call_is_shared_among_the_pool_and_keeps_its_order(settings: Any
     assert cosines.min() > 0.99999
 
 
-def test_a_calls_texts_and_context_windows_are_encoded_at_once(
-    settings: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def two_cores(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pools of two threads, as on this machine's two cores, whatever the machine has."""
     settings.MOSS_BULK_ENCODE_NICE = 10
-    # Pools of two threads, as on this machine's two cores, whatever the machine has.
     monkeypatch.setattr(embeddings, "cores", lambda: 2)
     monkeypatch.setattr(embeddings, "_pools", {})
+
+
+@pytest.mark.usefixtures("two_cores")
+def test_a_calls_texts_and_context_windows_are_encoded_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # Each encode waits here for the other: one after the other, the first would time out.
     both_running = threading.Barrier(2, timeout=30)
     encode, encode_windows = embeddings.texts_embed, embeddings.windows_embed
@@ -94,12 +99,10 @@ def test_a_calls_texts_and_context_windows_are_encoded_at_once(
     assert (context_vectors * encode_windows(windows)).sum(axis=1).min() > 0.99999
 
 
+@pytest.mark.usefixtures("two_cores")
 def test_a_large_calls_windows_are_shared_by_run_among_the_threads(
-    settings: Any, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    settings.MOSS_BULK_ENCODE_NICE = 10
-    monkeypatch.setattr(embeddings, "cores", lambda: 2)
-    monkeypatch.setattr(embeddings, "_pools", {})
     parts: list[int] = []
     encode_windows = embeddings.windows_embed
 

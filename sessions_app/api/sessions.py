@@ -178,14 +178,7 @@ def delete_docs(
 @router.post("/sessions/{name}/query", response=responses({200: QueryOut}, *WITH_BODY, 404))
 def query_session(request: HttpRequest, name: SessionName, payload: QueryIn) -> dict[str, object]:
     session, result = search.session_search(
-        project=_key(request).project,
-        name=name,
-        query=payload.query,
-        top_k=payload.top_k,
-        alpha=payload.alpha,
-        metadata_filter=payload.filter,
-        embedding=payload.embedding,
-        include_internal=payload.include_internal,
+        project=_key(request).project, name=name, wanted=_search_input(payload)
     )
     return _query_out(result, index_name=session.name)
 
@@ -196,6 +189,13 @@ def query_customer(request: HttpRequest, payload: CustomerQueryIn) -> dict[str, 
     result = search.customer_search(
         project=_key(request).project,
         customer_id=payload.customer_id,
+        wanted=_search_input(payload),
+    )
+    return _query_out(result, index_name=None)
+
+
+def _search_input(payload: QueryIn) -> search.SearchInput:
+    return search.SearchInput(
         query=payload.query,
         top_k=payload.top_k,
         alpha=payload.alpha,
@@ -203,7 +203,6 @@ def query_customer(request: HttpRequest, payload: CustomerQueryIn) -> dict[str, 
         embedding=payload.embedding,
         include_internal=payload.include_internal,
     )
-    return _query_out(result, index_name=None)
 
 
 def _query_out(result: search.SearchResult, *, index_name: str | None) -> dict[str, object]:

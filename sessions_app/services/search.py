@@ -124,22 +124,31 @@ def search_options_check(*, query: str, top_k: int, alpha: float) -> None:
 QueryEncoding = Callable[[], np.ndarray]
 
 
-def query_encode_start(
-    *,
-    query: str,
-    top_k: int,
-    alpha: float,
-    metadata_filter: dict[str, Any] | None,
-    embedding: list[float] | None,
-) -> QueryEncoding | None:
+@dataclass(frozen=True)
+class SearchInput:
+    """What a search request asks (the API's query operations)."""
+
+    query: str
+    top_k: int = 5
+    alpha: float = DEFAULT_ALPHA
+    metadata_filter: dict[str, Any] | None = None
+    embedding: list[float] | None = None
+    include_internal: bool = False
+
+
+def query_encode_start(wanted: SearchInput) -> QueryEncoding | None:
     """The query's encode, started now for the turns_search to come, so that the caller's
     reads before it (the sessions searched) run meanwhile; None when that search will not
     encode (keyword only, or a client's vector). The same input is rejected first, as
     turns_search rejects it: nothing is encoded for a request that gets a 400."""
     _search_input_check(
-        query=query, top_k=top_k, alpha=alpha, metadata_filter=metadata_filter, embedding=embedding
+        query=wanted.query,
+        top_k=wanted.top_k,
+        alpha=wanted.alpha,
+        metadata_filter=wanted.metadata_filter,
+        embedding=wanted.embedding,
     )
-    return _encode_start(query=query, alpha=alpha, embedding=embedding)
+    return _encode_start(query=wanted.query, alpha=wanted.alpha, embedding=wanted.embedding)
 
 
 def _encode_start(
@@ -165,62 +174,35 @@ def _search_input_check(
 
 
 def session_search(
-    *,
-    project: Project,
-    name: str,
-    query: str,
-    top_k: int,
-    alpha: float,
-    metadata_filter: dict[str, Any] | None,
-    embedding: list[float] | None,
-    include_internal: bool,
+    *, project: Project, name: str, wanted: SearchInput
 ) -> tuple[Session, SearchResult]:
     """turns_search over the project's session `name` (NotFound without one). Its query's
     encode starts before the session is read, and runs meanwhile."""
-    encoding = query_encode_start(
-        query=query, top_k=top_k, alpha=alpha, metadata_filter=metadata_filter, embedding=embedding
-    )
+    encoding = query_encode_start(wanted)
     session = session_get(project=project, name=name)
-    result = turns_search(
-        session_ids=[session.pk],
-        query=query,
-        top_k=top_k,
-        alpha=alpha,
-        metadata_filter=metadata_filter,
-        embedding=embedding,
-        include_internal=include_internal,
-        encoding=encoding,
-    )
-    return session, result
+    return session, _searched(session_ids=[session.pk], wanted=wanted, encoding=encoding)
 
 
-def customer_search(
-    *,
-    project: Project,
-    customer_id: str,
-    query: str,
-    top_k: int,
-    alpha: float,
-    metadata_filter: dict[str, Any] | None,
-    embedding: list[float] | None,
-    include_internal: bool,
-) -> SearchResult:
+def customer_search(*, project: Project, customer_id: str, wanted: SearchInput) -> SearchResult:
     """turns_search over every session of one customer in the project; its query's encode
     runs while they are found."""
-    encoding = query_encode_start(
-        query=query, top_k=top_k, alpha=alpha, metadata_filter=metadata_filter, embedding=embedding
-    )
-    session_ids = list(
-        customer_sessions(project=project, customer_id=customer_id).values_list("pk", flat=True)
-    )
+    encoding = query_encode_start(wanted)
+    found = customer_sessions(project=project, customer_id=customer_id)
+    session_ids = list(found.values_list("pk", flat=True))
+    return _searched(session_ids=session_ids, wanted=wanted, encoding=encoding)
+
+
+def _searched(
+    *, session_ids: list[int], wanted: SearchInput, encoding: QueryEncoding | None
+) -> SearchResult:
     return turns_search(
         session_ids=session_ids,
-        query=query,
-        top_k=top_k,
-        alpha=alpha,
-        metadata_filter=metadata_filter,
-        embedding=embedding,
-        include_internal=include_internal,
+        query=wanted.query,
+        top_k=wanted.top_k,
+        alpha=wanted.alpha,
+        metadata_filter=wanted.metadata_filter,
+        embedding=wanted.embedding,
+        include_internal=wanted.include_internal,
         encoding=encoding,
     )
 
