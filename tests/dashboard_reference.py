@@ -33,6 +33,9 @@ from django.utils import timezone
 
 from sessions_app.models import Handoff, HandoffTarget, Project, Session, SessionStatus, Turn
 
+# The buckets and the unknown ends are the dashboard's definitions, not what is checked.
+from sessions_app.services.dashboard_days import BUCKETS, PENDING, UNKNOWN
+
 WINDOWS: dict[str, tuple[str, timedelta]] = {
     "24h": ("Last 24 hours", timedelta(hours=24)),
     "7d": ("Last 7 days", timedelta(days=7)),
@@ -40,18 +43,6 @@ WINDOWS: dict[str, tuple[str, timedelta]] = {
 }
 DEFAULT_WINDOW = "7d"
 ESCALATION_KINDS = (HandoffTarget.HUMANS, HandoffTarget.TEAM, HandoffTarget.USER)
-# Upper edges in seconds; the last bucket is open-ended.
-BUCKETS: list[tuple[float, str]] = [
-    (60, "< 1 min"),
-    (300, "1-5 min"),
-    (900, "5-15 min"),
-    (3600, "15-60 min"),
-    (4 * 3600, "1-4 h"),
-    (24 * 3600, "4-24 h"),
-    (math.inf, "≥ 24 h"),
-]
-PENDING = "pending"
-UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from sessions_app.services.channels import (
 from sessions_app.services.event_log import EventInput, events_record, turn_data
 from sessions_app.services.handoffs import session_reopen
 from sessions_app.services.turn_context import (
+    FOLLOWERS_READ,
     NEIGHBOUR_FIELDS,
     ContextWindow,
     Said,
@@ -163,14 +164,22 @@ def _context_plan(
         key=lambda turn: turn.seq,
     )
     runs: list[tuple[Turn | None, list[Turn]]] = []
+    read_after: list[Turn] = []  # the stored turns last read, in order
     for turn in changed:
-        previous, followers = thread_around(session=session, seq=turn.seq)
+        within = bool(runs) and runs[-1][1][-1].seq >= turn.seq
+        followers = [f for f in read_after if f.seq > turn.seq] if within else []
         # Reach by the stored texts: what the windows that may hold the turn were made of.
-        reached = followers[: within_reach([Said.of(f) for f in followers])]
-        if not (runs and runs[-1][1][-1].seq >= turn.seq):
-            runs.append((previous, [turn]))
+        reach = within_reach([Said.of(f) for f in followers])
+        # A turn inside the run before it reads on from what that run read, unless its
+        # reach runs past the end of that read: a bulk edit costs a few reads, not two a turn.
+        if not within or (len(read_after) == FOLLOWERS_READ and reach == len(followers)):
+            previous, followers = thread_around(session=session, seq=turn.seq)
+            read_after = followers
+            reach = within_reach([Said.of(f) for f in followers])
+            if not within:
+                runs.append((previous, [turn]))
         run = runs[-1][1]
-        run += [f for f in reached if f.seq > run[-1].seq]
+        run += [f for f in followers[:reach] if f.seq > run[-1].seq]
     for previous, run in runs:
         _plan_run(
             plan,

@@ -86,7 +86,7 @@ def test_windows_hold_the_turns_before_up_to_the_budget_then_start_again():
     assert after[2] == ContextWindow(previous=long, turns=(short[2],))
     # What an edit must read again: the next turn always, then as far as a window reaches.
     assert within_reach([long, short[1]]) == 1
-    assert within_reach(short) == restart - 1 + 1
+    assert within_reach(short) == restart
 
 
 def test_each_turn_is_read_after_the_turns_before_it(session):
@@ -190,3 +190,25 @@ def test_turns_stored_before_context_vectors_are_backfilled(session):
     # The backfill reads each turn after its predecessor alone.
     assert context_of(session, "t2") == pytest.approx(expected(ANSWER, previous=QUESTION), abs=1e-5)
     assert turns_pending_count() == 0
+
+
+def test_a_bulk_edit_reads_the_thread_a_few_times_not_twice_a_turn(session, monkeypatch):
+    from sessions_app.services import turns as turns_service
+
+    before = [("customer", f"Message {n} about the refund.") for n in range(40)]
+    add(session, *(doc(f"t{n}", *turn) for n, turn in enumerate(before)))
+    reads = []
+    real = turns_service.thread_around
+
+    def counted(**kwargs):
+        reads.append(kwargs["seq"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(turns_service, "thread_around", counted)
+    after = [("agent", text) for _, text in before]  # every role changes
+    add(session, *(doc(f"t{n}", *turn) for n, turn in enumerate(after)))
+    # Once per run before the session lock and once under it; a run reads on from its start.
+    assert len(reads) <= 4
+    expected_run = run_of(*after)
+    for n in (0, 17, 39):
+        assert context_of(session, f"t{n}") == pytest.approx(expected_run[n], abs=1e-5)
