@@ -189,12 +189,13 @@ class _TorchEncoder:
         """ContextEncoder's vectors, by the transformer in torch."""
         import torch
 
+        longest = int(self.model.max_seq_length or 256)
+
         def tokenize(texts: list[str]) -> list[list[int]]:
             ids = self.model.tokenizer(texts, add_special_tokens=False)["input_ids"]
-            return [list(row[: self.model.max_seq_length or 256]) for row in ids]
+            return [list(row[:longest]) for row in ids]
 
         bert: Any = self.model[0].auto_model
-        longest = int(self.model.max_seq_length or 256)
         packed = windows_pack(windows, tokenize=tokenize, max_tokens=longest)
         states = []
         with torch.no_grad():
@@ -229,7 +230,8 @@ def context_model_get() -> WindowEncoder:
     """The loaded context encoder, as model_get."""
     if _context_model is None:
         model_get()
-    assert _context_model is not None
+    if _context_model is None:  # loaded together with the model; a caller reset one
+        raise ModelUnavailable("the context encoder is not loaded")
     return _context_model
 
 

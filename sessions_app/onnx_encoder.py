@@ -6,6 +6,8 @@ normalisation inside it, so it returns the same vectors as sentence-transformers
 (tests/test_encoder_parity.py holds it to cosine >= 0.9999). The export lives in
 MOSS_ENCODER_DIR (default $MOSS_DATA_DIR/encoder), in a folder named after the
 model files it was made from: other model files get an export of their own.
+ContextEncoder reads context windows (services/turn_context.py) with the export's
+context graph: token states out, pooled here per turn.
 """
 
 from __future__ import annotations

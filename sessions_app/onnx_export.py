@@ -8,8 +8,10 @@ ONNX Runtime (onnx_encoder.py) and never loads torch. The graph takes
 normalisation, exactly sentence-transformers' modules for this model, with its
 word-embedding table kept in float16 (half the graph's weights, read a row per
 token, so it saves 22 MB per process for a cosine of 0.9999995). Beside it,
-the same graph with its weights quantised to int8 (per channel, ONNX Runtime's
-dynamic quantisation), which encodes the context texts (README, "Embedding model").
+the context graph: the same transformer with a (batch x tokens x tokens) mask as
+input and every token's state as output (onnx_encoder.ContextEncoder), and its
+twin with the weights quantised to int8 (per channel, ONNX Runtime's dynamic
+quantisation), which computes the context vectors (README, "Embedding model").
 """
 
 from __future__ import annotations
@@ -221,8 +223,8 @@ def _worst_cosine(first: Path, second: Path, *, probe: Any) -> float:
     for ids, mask in zip(probe["input_ids"], probe["attention_mask"], strict=True):
         count = int(mask.sum())
         # Each text alone, every token seeing every other; its states mean-pooled.
-        inputs = {"input_ids": ids[:count][None], "attention_mask": np.ones((1, count, count))}
-        inputs["attention_mask"] = inputs["attention_mask"].astype(np.int64)
+        full = np.ones((1, count, count), dtype=np.int64)
+        inputs = {"input_ids": ids[:count][None], "attention_mask": full}
         a, b = (session.run(None, inputs)[0][0].mean(axis=0) for session in sessions)
         worst = min(worst, float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b))))
     return worst
