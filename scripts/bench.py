@@ -58,16 +58,16 @@ from scripts.bench_load import (  # noqa: E402
 )
 from sessions_app import embeddings  # noqa: E402
 from sessions_app.actors import Actor  # noqa: E402
+from sessions_app.context_windows import (  # noqa: E402
+    ContextWindow,
+    context_windows,
+    said_of,
+)
 from sessions_app.models import Project  # noqa: E402
 from sessions_app.selectors import session_get  # noqa: E402
 from sessions_app.services.handoffs import session_push  # noqa: E402
 from sessions_app.services.projects import project_create  # noqa: E402
 from sessions_app.services.search import DEFAULT_ALPHA, turns_search  # noqa: E402
-from sessions_app.services.turn_context import (  # noqa: E402
-    ContextWindow,
-    context_windows,
-    said_of,
-)
 from sessions_app.webhooks.services import webhook_create  # noqa: E402
 from tests.servers import server_process, worker_process  # noqa: E402
 from tests.webhook_receiver import Received, receiver_running  # noqa: E402
@@ -347,7 +347,7 @@ def ingest_with_server_embedding(session: Session, texts: list[str], batch: int)
 
 def context_windows_of(texts: list[str], batch: int) -> list[list[ContextWindow]]:
     """The context windows the server encodes beside the plain texts when these texts are
-    appended, in calls of `batch`, to an empty session (services/turn_context.py)."""
+    appended, in calls of `batch`, to an empty session (sessions_app/context_windows.py)."""
     said = [said_of(text, turn_metadata(i)) for i, text in enumerate(texts)]
     return [
         context_windows(

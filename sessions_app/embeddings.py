@@ -3,7 +3,7 @@
 EMBEDDING_BACKEND picks how it runs: "onnx" (the default) serves the graph
 exported at set-up with ONNX Runtime (onnx_encoder.py), so no server process
 imports torch; "torch" runs sentence-transformers, the reference the export is
-checked against. Context texts (services/turn_context.py) are encoded by the
+checked against. Context texts (sessions_app/context_windows.py) are encoded by the
 same graph with int8 weights (EMBEDDING_CONTEXT_INT8, the onnx backend's
 default): their vectors only rank, beside the plain ones, and `make eval` finds
 the ranking unchanged at a third of the cost. Loading happens on first use (or
@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import numpy as np
 from django.conf import settings
 
+from sessions_app.context_windows import ContextWindow, Said
 from sessions_app.onnx_encoder import (
     CONTEXT_FP32_FILE,
     CONTEXT_ONNX_FILE,
@@ -46,7 +47,6 @@ from sessions_app.onnx_encoder import (
     windows_pack,
     windows_pool,
 )
-from sessions_app.services.turn_context import ContextWindow, Said
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class Encoder(Protocol):
 
 
 class WindowEncoder(Protocol):
-    """Context vectors, one row per window (services/turn_context.py)."""
+    """Context vectors, one row per window (sessions_app/context_windows.py)."""
 
     def encode_windows(self, windows: list[ContextWindow]) -> np.ndarray: ...
 
@@ -250,7 +250,7 @@ def texts_embed(texts: list[str], *, batch_size: int = 64) -> np.ndarray:
 
 
 def windows_embed(windows: list[ContextWindow]) -> np.ndarray:
-    """Context vectors, one row per window (services/turn_context.py). Raises
+    """Context vectors, one row per window (sessions_app/context_windows.py). Raises
     ModelUnavailable."""
     if not windows:
         return np.zeros((0, settings.EMBEDDING_DIMENSIONS), dtype=np.float32)

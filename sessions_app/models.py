@@ -205,7 +205,7 @@ class Turn(models.Model):
     # NULL while pending: stored when the model was unavailable, embedded by a
     # backfill (services/backfill.py) once it is back.
     embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS, null=True, blank=True)
-    # The turn with its speaker and the turn before it (services/turn_context.py).
+    # The turn with its speaker and the turn before it (sessions_app/context_windows.py).
     # NULL for client-supplied embeddings, and while pending like `embedding`.
     context_embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS, null=True, blank=True)
     model_id = models.CharField(max_length=100)

@@ -6,7 +6,7 @@ normalisation inside it, so it returns the same vectors as sentence-transformers
 (tests/test_encoder_parity.py holds it to cosine >= 0.9999). The export lives in
 MOSS_ENCODER_DIR (default $MOSS_DATA_DIR/encoder), in a folder named after the
 model files it was made from: other model files get an export of their own.
-ContextEncoder reads context windows (services/turn_context.py) with the export's
+ContextEncoder reads context windows (sessions_app/context_windows.py) with the export's
 context graph: token states out, pooled here per turn.
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 
-from sessions_app.services.turn_context import PREVIOUS_CHARS, ContextWindow, Said
+from sessions_app.context_windows import PREVIOUS_CHARS, ContextWindow, Said
 
 # Bump when the exported graphs change (inputs, outputs, pooling, files): older exports
 # are redone.
@@ -149,7 +149,7 @@ CLS_ID, SEP_ID = 101, 102
 
 @dataclass(frozen=True)
 class PackedSequence:
-    """One encoder run of context windows (services/turn_context.py): token ids, the
+    """One encoder run of context windows (sessions_app/context_windows.py): token ids, the
     block-causal mask, and where each window's last turn sits in it."""
 
     ids: list[int]
@@ -268,7 +268,7 @@ def windows_pool(packed: list[PackedSequence], states: list[np.ndarray], count: 
 
 
 class ContextEncoder:
-    """Context vectors (services/turn_context.py) from the exported token graph: input
+    """Context vectors (sessions_app/context_windows.py) from the exported token graph: input
     ids and a block-causal mask in, each token's final state out. One run per packed
     sequence: the int8 graph quantises activations with one scale per run, so a
     window's vector would otherwise depend on the windows batched with it."""

@@ -14,9 +14,9 @@ from django.db import connection
 
 from sessions_app import embeddings
 from sessions_app.actors import Actor
+from sessions_app.context_windows import ContextWindow, Said, context_windows
 from sessions_app.models import Project, Turn
 from sessions_app.services.sessions import session_open
-from sessions_app.services.turn_context import ContextWindow, Said, context_windows
 from sessions_app.services.turns import DocInput, turns_upsert
 
 

@@ -18,6 +18,7 @@ import pytest
 from django.core.management import call_command
 
 from sessions_app import embeddings, onnx_export
+from sessions_app.context_windows import ContextWindow, Said, context_windows
 from sessions_app.onnx_encoder import (
     CONTEXT_FP32_FILE,
     CONTEXT_ONNX_FILE,
@@ -28,7 +29,6 @@ from sessions_app.onnx_encoder import (
     export_dir,
 )
 from sessions_app.onnx_export import WORD_EMBEDDINGS, _word_embeddings_halve
-from sessions_app.services.turn_context import ContextWindow, Said, context_windows
 from tests.servers import python_run
 
 MIN_COSINE = 0.9999

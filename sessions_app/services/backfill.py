@@ -1,5 +1,5 @@
 """Embedding turns that were stored while the model was unavailable, and the context
-vectors of turns stored before they existed (services/turn_context.py)."""
+vectors of turns stored before they existed (sessions_app/context_windows.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from django.db import transaction
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from sessions_app import embeddings
+from sessions_app.context_windows import ContextWindow, Said, said_of
 from sessions_app.models import StoredVector, Turn
-from sessions_app.services.turn_context import ContextWindow, Said, said_of
 from sessions_app.services.turns import CLIENT_EMBEDDING
 
 logger = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 score = alpha * semantic + (1 - alpha) * keyword, where semantic is the cosine
 similarity from pgvector, blended with the similarity of the turn's context
-vector (services/turn_context.py, `Ranking.context_weight`), and keyword is
+vector (sessions_app/context_windows.py, `Ranking.context_weight`), and keyword is
 Okapi BM25 computed in Postgres from the turns' tsvector (the english config's
 stemming and stop words; IDF over the searched set; length normalisation),
 scaled so the best keyword match in the searched set scores 1. A hybrid score
@@ -86,9 +86,9 @@ class Ranking:
 
     # "bm25", or "ts_rank_cd" (cover density, the ranking before BM25).
     keyword: str = "bm25"
-    # Semantic = (1 - w) * plain similarity + w * context similarity (the turn with
-    # its speaker and the turn before it, services/turn_context.py); a turn without a
-    # context vector (client-supplied embedding, or pending) counts its plain one twice.
+    # Semantic = (1 - w) * plain similarity + w * context similarity (the turn read after
+    # the turns before it, sessions_app/context_windows.py); a turn without a context
+    # vector (client-supplied embedding, or pending) counts its plain one twice.
     context_weight: float = 0.7
     # Hybrid scores add these to the blend where the query asks for what a turn holds
     # (services/query_intent.py): its speaker's role named, a commitment asked about, a

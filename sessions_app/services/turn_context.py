@@ -1,125 +1,15 @@
-"""The context embedding: each turn as the model reads it after the turns before it.
-
-Short turns ("It ends in 4417.", "Yes, go ahead.") mean nothing alone; the
-turns they answer carry the meaning. So beside its plain embedding each turn
-stores a context vector: the turns of a window are read in one sequence, in
-thread order, each as "Role: text", after the turn before the window (cut at
-PREVIOUS_CHARS); each turn's tokens attend to the sequence's start, to
-themselves and to the turns before them, never to later ones; a turn's vector
-is the mean of its own tokens' final states ("late chunking",
-onnx_encoder.ContextEncoder). Search blends the two vectors
-(services/search.py, `Ranking.context_weight`).
-
-A window is what `context_windows` makes of a run of turns: the turns of one
-add call after the session's last turn, as many as fit WINDOW_CHARS with the
-turn before them, then again from the turn before the next one. So a turn reads
-at least the turn before it, and as far back as its window reaches; every
-token of a call is encoded about once (the context texts of before, a turn with
-its predecessor, encoded each token about 2.2 times). `make eval` and
-scripts/eval_late_chunking.py measured the choice (README, "Search quality").
-
-A turn's context vector is computed with the plain one when the turn is stored,
-in the same call, and never on resume. When an edit changes a turn's text or
-role, or a delete removes it, every later turn its window may have reached
-(`FOLLOWERS_REACH`) is read again from the turn before it, in the same call.
-Private notes (Turn.internal) are in no window and have a window of their own,
-alone: a bot's search must not rank customer-facing turns by what a note says.
-Turns with client-supplied embeddings have no context vector (the client's
-model is not ours) but are read as context for the turns after them; while the
-model is unavailable it is pending (NULL) and the backfill
-(services/backfill.py) computes it from a window of the turn and its
-predecessor.
-"""
+"""The stored turns a context vector reads (sessions_app/context_windows.py says what a
+window is): the turn before a point of the thread and the turns after it, and the runs
+of stored turns an edit or a delete must read again."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
+from sessions_app.context_windows import Said, within_reach
 from sessions_app.models import Session, Turn
 
-# The turn before a window is cut, so that it leaves room for the window's own turns.
-PREVIOUS_CHARS = 300
-# A window's turns and the turn before it, in characters: about 128 tokens (3.7 characters
-# a token on the eval set), the best of 96-192 tokens in scripts/eval_late_chunking.py. A
-# window holds one turn at least, however long.
-WINDOW_CHARS = 480
-# A turn more than this many characters after another (its own and those between) never
-# has that one in its window: what an edit or a delete must read again.
-FOLLOWERS_REACH = WINDOW_CHARS
 # What context texts and their bookkeeping read of a neighbouring turn. Not its vectors:
 # each is sent as text and parsed into 384 floats, about 0.3 ms a vector, on every add.
 NEIGHBOUR_FIELDS = ("session_id", "doc_id", "seq", "text", "metadata", "model_id", "internal")
-
-
-@dataclass(frozen=True)
-class Said:
-    """What a context text needs of a turn: who spoke and what they said."""
-
-    role: str
-    text: str
-
-    @classmethod
-    def of(cls, turn: Turn) -> Said:
-        return cls(role=_role(turn.metadata), text=turn.text)
-
-
-def _role(metadata: dict[str, Any]) -> str:
-    role = metadata.get("role")
-    return role.strip().capitalize() if isinstance(role, str) and role.strip() else "Someone"
-
-
-def said_of(text: str, metadata: dict[str, Any]) -> Said:
-    return Said(role=_role(metadata), text=text)
-
-
-@dataclass(frozen=True)
-class ContextWindow:
-    """What a turn's context vector reads: the turn before the window (or none), then the
-    window's turns up to and including this one, its last."""
-
-    previous: Said | None
-    turns: tuple[Said, ...]
-
-
-def _chars(said: Said) -> int:
-    return len(said.role) + 2 + len(said.text)
-
-
-def context_windows(*, previous: Said | None, turns: list[Said]) -> list[ContextWindow]:
-    """The window of each turn of a run (consecutive turns of the thread, after
-    `previous`): as many turns as fit WINDOW_CHARS with the turn before them, then again
-    from the turn before the next one."""
-    windows: list[ContextWindow] = []
-    members: list[Said] = []
-    used = 0
-    for turn in turns:
-        if members and used + _chars(turn) > WINDOW_CHARS:
-            previous, members = members[-1], []
-        if not members:
-            used = (
-                0
-                if previous is None
-                else len(previous.role) + 2 + min(len(previous.text), PREVIOUS_CHARS)
-            )
-        members.append(turn)
-        used += _chars(turn)
-        windows.append(ContextWindow(previous=previous, turns=tuple(members)))
-    return windows
-
-
-def within_reach(saids: list[Said]) -> int:
-    """Of the turns after an edited or deleted one (in order), how many its windows may
-    have reached: the first always, then while their characters fit FOLLOWERS_REACH."""
-    count, used = 0, 0
-    for said in saids:
-        used += _chars(said)
-        if count and used > FOLLOWERS_REACH:
-            break
-        count += 1
-    return count
-
-
 # Turns read after an edited or deleted one: more than FOLLOWERS_REACH's characters of
 # the shortest turns ("Bot: " and one character).
 FOLLOWERS_READ = 160
@@ -132,3 +22,39 @@ def thread_around(*, session: Session, seq: int) -> tuple[Turn | None, list[Turn
     previous = same_session.filter(seq__lt=seq).order_by("-seq").first()
     followers = list(same_session.filter(seq__gt=seq).order_by("seq")[:FOLLOWERS_READ])
     return previous, followers
+
+
+# A run of stored turns to read again, and the stored turn before it (None at the start).
+Rerun = tuple[Turn | None, list[Turn]]
+
+
+def reread_runs(*, session: Session, points: list[tuple[int, Turn | None]]) -> list[Rerun]:
+    """The runs of stored turns whose context vectors change with the thread at `points`:
+    (seq, the turn whose text or role changes there) or (seq, None) where a turn was
+    deleted. Each run holds that turn, if any, then every later turn its windows may have
+    reached (judged by the stored texts: what those windows were made of); runs that meet
+    are one. The thread is read once for a point the read before does not cover, so a
+    bulk edit or delete costs a few reads, not two a turn."""
+    runs: list[Rerun] = []
+    read: list[Turn] = []  # the turn before the last point read, if any, and those after it
+    read_after = -1  # that point's seq; -1 before the first read
+    read_to_end = False  # the read holds the session's last turn
+    for seq, changed in sorted(points, key=lambda point: point[0]):
+        covered = read_after != -1 and read_after < seq and (read_to_end or seq < read[-1].seq)
+        previous = next((t for t in reversed(read) if t.seq < seq), None) if covered else None
+        followers = [t for t in read if t.seq > seq] if covered else []
+        reach = within_reach([Said.of(f) for f in followers])
+        if not covered or (not read_to_end and reach == len(followers)):
+            previous, followers = thread_around(session=session, seq=seq)
+            # The changed turn is read too: it is the turn before the next.
+            read = [t for t in (previous, changed) if t is not None] + followers
+            read_after, read_to_end = seq, len(followers) < FOLLOWERS_READ
+            reach = within_reach([Said.of(f) for f in followers])
+        members = ([changed] if changed else []) + followers[:reach]
+        if not members:
+            continue
+        if runs and previous is not None and runs[-1][1][-1].seq >= previous.seq:
+            runs[-1][1].extend(t for t in members if t.seq > runs[-1][1][-1].seq)
+        else:
+            runs.append((previous, members))
+    return runs

@@ -12,6 +12,7 @@ from django.db import connection, transaction
 
 from sessions_app import embeddings, events
 from sessions_app.actors import Actor
+from sessions_app.context_windows import ContextWindow, Said, context_windows, said_of
 from sessions_app.errors import Conflict, InvalidInput, TooLarge
 from sessions_app.models import Session, SessionStatus, StoredVector, Turn
 from sessions_app.selectors import turns_page
@@ -24,16 +25,7 @@ from sessions_app.services.channels import (
 )
 from sessions_app.services.event_log import EventInput, events_record, turn_data
 from sessions_app.services.handoffs import session_reopen
-from sessions_app.services.turn_context import (
-    FOLLOWERS_READ,
-    NEIGHBOUR_FIELDS,
-    ContextWindow,
-    Said,
-    context_windows,
-    said_of,
-    thread_around,
-    within_reach,
-)
+from sessions_app.services.turn_context import NEIGHBOUR_FIELDS, reread_runs
 from sessions_app.validation import doc_id_check, embedding_check, metadata_check, text_check
 from sessions_app.write_slots import write_slot
 
@@ -121,8 +113,9 @@ def _embed(
 
 @dataclass(frozen=True)
 class _ContextPlan:
-    """The context windows a call needs encoded (services/turn_context.py): for the docs the
-    server embeds, and for the stored turns after the ones whose text or role it changes."""
+    """The context windows a call needs encoded (sessions_app/context_windows.py): for the
+    docs the server embeds, and for the stored turns after the ones whose text or role it
+    changes."""
 
     own: dict[str, ContextWindow]  # doc id -> its window
     following: dict[str, tuple[Turn, ContextWindow]]  # doc id -> (the turn, its new window)
@@ -154,32 +147,13 @@ def _context_plan(
         return said_now.get(turn.doc_id) or Said.of(turn)
 
     # Each changed turn, and the stored turns after it that its window may have reached,
-    # read again from the turn before it; runs that overlap are read as one.
-    changed = sorted(
-        (
-            existing[doc.id]
-            for doc in docs
-            if doc.id in existing and said_now[doc.id] != Said.of(existing[doc.id])
-        ),
-        key=lambda turn: turn.seq,
-    )
-    runs: list[tuple[Turn | None, list[Turn]]] = []
-    read_after: list[Turn] = []  # the stored turns last read, in order
-    for turn in changed:
-        within = bool(runs) and runs[-1][1][-1].seq >= turn.seq
-        followers = [f for f in read_after if f.seq > turn.seq] if within else []
-        # Reach by the stored texts: what the windows that may hold the turn were made of.
-        reach = within_reach([Said.of(f) for f in followers])
-        # A turn inside the run before it reads on from what that run read, unless its
-        # reach runs past the end of that read: a bulk edit costs a few reads, not two a turn.
-        if not within or (len(read_after) == FOLLOWERS_READ and reach == len(followers)):
-            previous, followers = thread_around(session=session, seq=turn.seq)
-            read_after = followers
-            reach = within_reach([Said.of(f) for f in followers])
-            if not within:
-                runs.append((previous, [turn]))
-        run = runs[-1][1]
-        run += [f for f in followers[:reach] if f.seq > run[-1].seq]
+    # read again from the turn before it; runs that meet are read as one.
+    changed = [
+        existing[doc.id]
+        for doc in docs
+        if doc.id in existing and said_now[doc.id] != Said.of(existing[doc.id])
+    ]
+    runs = reread_runs(session=session, points=[(turn.seq, turn) for turn in changed])
     for previous, run in runs:
         _plan_run(
             plan,
@@ -485,17 +459,7 @@ def _following_recontext(*, session: Session, deleted_seqs: list[int]) -> None:
     from the turn now before them (a few texts, encoded under the session lock), or
     pending while the model is unavailable. Turns with client-supplied embeddings have no
     context vector, but are read as context."""
-    runs: list[tuple[Turn | None, list[Turn]]] = []
-    for seq in sorted(deleted_seqs):
-        previous, followers = thread_around(session=session, seq=seq)
-        reached = followers[: within_reach([Said.of(f) for f in followers])]
-        if not reached:
-            continue
-        if runs and runs[-1][1][-1].seq >= (0 if previous is None else previous.seq):
-            # This gap lies inside the run before it: one run, read from its start.
-            runs[-1][1].extend(f for f in reached if f.seq > runs[-1][1][-1].seq)
-        else:
-            runs.append((previous, list(reached)))
+    runs = reread_runs(session=session, points=[(seq, None) for seq in deleted_seqs])
     plan = _ContextPlan(own={}, following={})
     for previous, run in runs:
         _plan_run(

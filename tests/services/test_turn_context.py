@@ -1,15 +1,12 @@
 """Context vectors: each turn read after the turns before it in its window, kept right
-through edits and deletes, backfilled (services/turn_context.py)."""
+through edits and deletes, backfilled (sessions_app/context_windows.py)."""
 
 import numpy as np
 import pytest
 
 from sessions_app import embeddings
 from sessions_app.actors import Actor
-from sessions_app.models import Turn
-from sessions_app.services.backfill import turns_embed_pending, turns_pending_count
-from sessions_app.services.sessions import session_open
-from sessions_app.services.turn_context import (
+from sessions_app.context_windows import (
     WINDOW_CHARS,
     ContextWindow,
     Said,
@@ -17,6 +14,9 @@ from sessions_app.services.turn_context import (
     said_of,
     within_reach,
 )
+from sessions_app.models import Turn
+from sessions_app.services.backfill import turns_embed_pending, turns_pending_count
+from sessions_app.services.sessions import session_open
 from sessions_app.services.turns import DocInput, turns_delete, turns_upsert
 
 
@@ -192,23 +192,66 @@ def test_turns_stored_before_context_vectors_are_backfilled(session):
     assert turns_pending_count() == 0
 
 
-def test_a_bulk_edit_reads_the_thread_a_few_times_not_twice_a_turn(session, monkeypatch):
-    from sessions_app.services import turns as turns_service
+@pytest.fixture
+def thread_reads(monkeypatch):
+    """The seqs the thread is read around (services/turn_context.thread_around)."""
+    from sessions_app.services import turn_context
 
-    before = [("customer", f"Message {n} about the refund.") for n in range(40)]
-    add(session, *(doc(f"t{n}", *turn) for n, turn in enumerate(before)))
     reads = []
-    real = turns_service.thread_around
+    real = turn_context.thread_around
 
     def counted(**kwargs):
         reads.append(kwargs["seq"])
         return real(**kwargs)
 
-    monkeypatch.setattr(turns_service, "thread_around", counted)
+    monkeypatch.setattr(turn_context, "thread_around", counted)
+    return reads
+
+
+def test_a_bulk_edit_reads_the_thread_a_few_times_not_twice_a_turn(session, thread_reads):
+    before = [("customer", f"Message {n} about the refund.") for n in range(40)]
+    add(session, *(doc(f"t{n}", *turn) for n, turn in enumerate(before)))
+    thread_reads.clear()
     after = [("agent", text) for _, text in before]  # every role changes
     add(session, *(doc(f"t{n}", *turn) for n, turn in enumerate(after)))
     # Once per run before the session lock and once under it; a run reads on from its start.
-    assert len(reads) <= 4
+    assert len(thread_reads) <= 4
     expected_run = run_of(*after)
     for n in (0, 17, 39):
         assert context_of(session, f"t{n}") == pytest.approx(expected_run[n], abs=1e-5)
+
+
+def test_edits_a_turn_apart_are_read_after_the_edited_turn_before(session, thread_reads):
+    turns = [("customer", f"Message {n} about the refund.") for n in range(6)]
+    add(session, *(doc(f"t{n}", *turn) for n, turn in enumerate(turns)))
+    edited = {1: ("agent", "Refund approved."), 2: ("customer", "Great, thanks.")}
+    add(session, *(doc(f"t{n}", *turn) for n, turn in edited.items()))
+    # t2 follows the edited t1 (read once, not again around t2): one run from t0.
+    second = run_of(edited[1], edited[2], *turns[3:], previous=turns[0])
+    for n in range(1, 6):
+        assert context_of(session, f"t{n}") == pytest.approx(second[n - 1], abs=1e-5)
+
+
+def test_a_bulk_delete_reads_the_thread_a_few_times_not_twice_a_turn(session, thread_reads):
+    turns = [("customer", f"Message {n} about the refund.") for n in range(40)]
+    add(session, *(doc(f"t{n}", *turn) for n, turn in enumerate(turns)))
+    thread_reads.clear()
+    doomed = [f"t{n}" for n in range(1, 40, 2)]
+    assert turns_delete(session=session, doc_ids=doomed, actor=bot(session.project)) == 20
+    assert len(thread_reads) <= 2
+    # What is left is read again as one run, from the first turn.
+    kept = turns[0::2]
+    expected_run = run_of(*kept)
+    for n, position in ((2, 1), (20, 10), (38, 19)):
+        assert context_of(session, f"t{n}") == pytest.approx(expected_run[position], abs=1e-5)
+
+
+def test_deletes_far_apart_are_read_again_apart(session):
+    filler = ("bot", "A long explanation of the refund policy. " * 14)  # over the budget
+    turns = [QUESTION, ANSWER, THANKS, filler, QUESTION, ANSWER, THANKS]
+    add(session, *(doc(f"t{n}", *turn) for n, turn in enumerate(turns)))
+    turns_delete(session=session, doc_ids=["t1", "t5"], actor=bot(session.project))
+    assert context_of(session, "t2") == pytest.approx(expected(THANKS, previous=QUESTION), abs=1e-5)
+    # t3 read t2 (within reach of the gap at t1), so it is read again, after t2.
+    assert context_of(session, "t3") == pytest.approx(expected(filler, previous=THANKS), abs=1e-5)
+    assert context_of(session, "t6") == pytest.approx(expected(THANKS, previous=QUESTION), abs=1e-5)
