@@ -287,6 +287,9 @@ EMBEDDING_THREADS = env_int("EMBEDDING_THREADS", 1)
 # Context texts are encoded by the int8 export (onnx backend): a third of the work, the
 # same ranking in `make eval` (README, "Embedding model"). false: the full-precision one.
 EMBEDDING_CONTEXT_INT8 = env_bool("EMBEDDING_CONTEXT_INT8", True)
+# Queries too, where that twin serves: a third of a query's encode, the same ranking in
+# `make eval` (README, "Embedding model"). false: the full-precision model.
+EMBEDDING_QUERY_INT8 = env_bool("EMBEDDING_QUERY_INT8", True)
 # How often each server process hands freed heap pages back (moss_web/memory.py); 0: never.
 MOSS_HEAP_TRIM_SECONDS = env_float("MOSS_HEAP_TRIM_SECONDS", 5.0)
 # Calls that store turns at once per server process (sessions_app/write_slots.py); 0: one

@@ -382,7 +382,8 @@ def timed(label: str, work: Callable[[], Any]) -> Any:
 
 def query_vectors_cache(questions: list[Question]) -> float:
     """Encode every question once and serve query_embed from that cache: the vectors are
-    the model's own, and every method then pays for ranking only. Returns the p50 of encoding
+    the server's own (the int8 twin unless EMBEDDING_QUERY_INT8=false), and every method
+    then pays for ranking only. Returns the p50 of encoding
     one query alone (over the first 30), which a real query adds to the model's methods."""
     texts = sorted({q.text for q in questions})
     singles = []
@@ -390,7 +391,7 @@ def query_vectors_cache(questions: list[Question]) -> float:
         started = time.perf_counter()
         embeddings.query_embed(text)
         singles.append((time.perf_counter() - started) * 1000)
-    cache = dict(zip(texts, embeddings.texts_embed(texts), strict=True))
+    cache = {text: embeddings.query_embed(text) for text in texts}  # as the server encodes
     uncached = embeddings.query_embed
     embeddings.query_embed = lambda text: cache[text] if text in cache else uncached(text)  # type: ignore[assignment]
     return statistics.median(singles)

@@ -273,15 +273,19 @@ class ContextEncoder:
     sequence: the int8 graph quantises activations with one scale per run, so a
     window's vector would otherwise depend on the windows batched with it."""
 
-    def __init__(self, *, model_dir: Path, onnx_file: Path, threads: int) -> None:
+    def __init__(
+        self, *, model_dir: Path, onnx_file: Path, threads: int, quantized: bool = False
+    ) -> None:
         from tokenizers import Tokenizer
 
+        self.quantized = quantized  # the int8 twin (CONTEXT_ONNX_FILE)
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
         self.max_tokens = max_seq_length(model_dir)
         # Runs of one sequence, at most the model's 256 tokens: the arena keeps them.
         self.session = _session_open(onnx_file, threads=threads)
+        self.dimensions = int(self.session.get_outputs()[0].shape[-1])
 
     def tokenize(self, texts: list[str]) -> list[list[int]]:
         encoded = self.tokenizer.encode_batch(texts, add_special_tokens=False)
@@ -301,3 +305,22 @@ class ContextEncoder:
             for sequence in packed
         ]
         return windows_pool(packed, states, len(windows))
+
+    def encode(self, texts: list[str], *, batch_size: int = 1) -> np.ndarray:
+        """Texts as the plain graph reads them: each alone, every token attending to every
+        other, the mean of all its tokens' states, normalised (OnnxEncoder's vectors, when
+        this is the full graph). One run per text, for the reason above; batch_size is
+        the Encoder protocol's and unused."""
+        vectors = np.zeros((len(texts), self.dimensions), dtype=np.float32)
+        for row, own in enumerate(self.tokenize(texts)):
+            ids = [CLS_ID, *own[: self.max_tokens - 2], SEP_ID]
+            states = self.session.run(
+                None,
+                {
+                    "input_ids": np.array([ids], dtype=np.int64),
+                    "attention_mask": np.ones((1, len(ids), len(ids)), dtype=np.int64),
+                },
+            )[0][0]
+            pooled = states.astype(np.float64).mean(axis=0)
+            vectors[row] = pooled / (np.linalg.norm(pooled) or 1.0)
+        return vectors
