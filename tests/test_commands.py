@@ -78,3 +78,32 @@ def test_prune_events_keeps_what_is_within_retention(api):
     call_command("prune_events", stdout=out)
     assert out.getvalue().strip() == "deleted 1 events"
     assert list(Event.objects.values_list("session_name", flat=True)) == ["new"]
+
+
+def test_reencode_contexts_reaches_the_named_project_only(db, make_project):
+    from sessions_app.actors import Actor
+    from sessions_app.models import Turn
+    from sessions_app.services.sessions import session_open
+    from sessions_app.services.turns import DocInput, turns_upsert
+
+    sessions = []
+    for name in ("ours", "theirs"):
+        project, _ = make_project(name=name)
+        session, _ = session_open(project=project, name="conv", actor=Actor.system())
+        docs = [DocInput("t1", "Can you confirm the card?", {"role": "bot"})]
+        docs.append(DocInput("t2", "It ends in 4417.", {"role": "customer"}))
+        turns_upsert(session=session, docs=docs, actor=Actor.system())
+        sessions.append(session)
+    Turn.objects.update(context_embedding=None)  # a stand-in for vectors of an earlier kind
+    ours, theirs = sessions
+    out = run("reencode_contexts", "--project", ours.project.public_id)
+    assert f"session {ours.pk} done" in out
+    assert "sessions done: 1." in out
+    assert not Turn.objects.filter(session=ours, context_embedding=None).exists()
+    assert Turn.objects.filter(session=theirs, context_embedding=None).count() == 2
+    # --after goes on from a session: nothing of ours again, theirs now.
+    out = run("reencode_contexts", "--after", str(ours.pk))
+    assert f"session {theirs.pk} done" in out and f"session {ours.pk} done" not in out
+    assert not Turn.objects.filter(context_embedding=None).exists()
+    with pytest.raises(CommandError, match="no project"):
+        run("reencode_contexts", "--project", "nope")

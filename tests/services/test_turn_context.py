@@ -3,6 +3,7 @@ through edits and deletes, backfilled (sessions_app/context_windows.py)."""
 
 import numpy as np
 import pytest
+from django.db import models
 
 from sessions_app import embeddings
 from sessions_app.actors import Actor
@@ -255,3 +256,32 @@ def test_deletes_far_apart_are_read_again_apart(session):
     # t3 read t2 (within reach of the gap at t1), so it is read again, after t2.
     assert context_of(session, "t3") == pytest.approx(expected(filler, previous=THANKS), abs=1e-5)
     assert context_of(session, "t6") == pytest.approx(expected(THANKS, previous=QUESTION), abs=1e-5)
+
+
+def test_a_session_reencoded_reads_its_turns_in_chunks_as_adds_would(session):
+    from sessions_app.services.context_reencode import session_contexts_reencode
+
+    note = ("agent", "Customer sounded stressed; card fraud suspected.")
+    vector = [0.0] * 384
+    vector[0] = 1.0
+    turns = [QUESTION, ANSWER, THANKS, CORRECTED, QUESTION]
+    add(session, *(doc(f"t{n}", *turn) for n, turn in enumerate(turns)))
+    add(session, doc("c5", *ANSWER, embedding=vector))
+    turns_upsert(
+        session=session, docs=[doc("n1", *note)], actor=bot(session.project), internal=True
+    )
+    # Vectors of an earlier kind (here: the plain ones) stand in for what an upgrade left.
+    Turn.objects.filter(session=session).exclude(doc_id="c5").update(
+        context_embedding=models.F("embedding")
+    )
+    assert session_contexts_reencode(session=session, chunk=2) == 6  # not the client's turn
+    # Chunks of two, each after the turn before it, as two-turn adds would have read them.
+    expected_vectors = [
+        *run_of(*turns[0:2]),
+        *run_of(*turns[2:4], previous=turns[1]),
+        *run_of(turns[4], previous=turns[3]),
+    ]
+    for n, vector in enumerate(expected_vectors):
+        assert context_of(session, f"t{n}") == pytest.approx(vector, abs=1e-5)
+    assert Turn.objects.get(session=session, doc_id="c5").context_embedding is None
+    assert context_of(session, "n1") == pytest.approx(expected(note), abs=1e-5)
