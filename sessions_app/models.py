@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 
 from django.conf import settings
@@ -22,7 +23,14 @@ class StoredVector(Vector):
     112-153 ms this way."""
 
     def to_text(self) -> str:
-        return "[" + ",".join(map("{:.9g}".format, self.to_list())) + "]"
+        values = self.to_list()
+        # One %-format of the whole tuple: a third faster than a format call a value.
+        return "[" + _vector_format(len(values)) % tuple(values) + "]"
+
+
+@functools.cache
+def _vector_format(dimensions: int) -> str:
+    return ",".join(["%.9g"] * dimensions)
 
 
 def _public_id() -> str:
