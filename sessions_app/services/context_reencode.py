@@ -51,7 +51,10 @@ def session_contexts_reencode(*, session: Session, chunk: int = CHUNK_TURNS) -> 
                     for turn, window in zip(turns, windows, strict=True)
                     if turn.model_id != CLIENT_EMBEDDING
                 ]
-                vectors = embeddings.windows_embed([window for _, window in ours])
+                # On the pools of text being stored, a few nice steps down: queries first.
+                _, vectors = embeddings.passages_embed_with_contexts(
+                    [], [window for _, window in ours]
+                )
                 for (turn, _), vector in zip(ours, vectors, strict=True):
                     turn.context_embedding = StoredVector(vector)
                 Turn.objects.bulk_update([turn for turn, _ in ours], ["context_embedding"])
