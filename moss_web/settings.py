@@ -290,6 +290,9 @@ EMBEDDING_CONTEXT_INT8 = env_bool("EMBEDDING_CONTEXT_INT8", True)
 # Queries too, where that twin serves: a third of a query's encode, the same ranking in
 # `make eval` (README, "Embedding model"). false: the full-precision model.
 EMBEDDING_QUERY_INT8 = env_bool("EMBEDDING_QUERY_INT8", True)
+# And turns' own text as they are stored: 1.5x the ingest, one held-out question's
+# recall@3 in `make eval` (README, "Embedding model"). false: the full-precision model.
+EMBEDDING_PASSAGE_INT8 = env_bool("EMBEDDING_PASSAGE_INT8", True)
 # How often each server process hands freed heap pages back (moss_web/memory.py); 0: never.
 MOSS_HEAP_TRIM_SECONDS = env_float("MOSS_HEAP_TRIM_SECONDS", 5.0)
 # Calls that store turns at once per server process (sessions_app/write_slots.py); 0: one

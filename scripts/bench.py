@@ -366,12 +366,19 @@ def cpu_seconds(pids: list[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def stored_encoder() -> str:
+    """Which encoder gives stored text its vectors."""
+    model = embeddings.passage_model_get()
+    return "the int8 twin" if model is not embeddings.model_get() else "the model itself"
+
+
 @dataclass(frozen=True)
 class RawModel:
     """The encoder alone, in this process, on the work the 1,000-turn API ingest gives it."""
 
     pool_rate: float  # texts/s over the whole pool, batches of 64
     same_batches_rate: float  # texts/s, the 1,000 plain texts in calls of API_BATCH
+    stored_batches_rate: float  # the same, by the encoder stored text gets (the int8 twin)
     same_work_rate: float  # turns/s, each turn's plain text and context window, calls of API_BATCH
     same_work_cpu_ms: float  # CPU per turn of that
 
@@ -400,7 +407,15 @@ def ingest_report(
         "  raw model, the same 1,000 turns' texts and context windows (the API's encode work): "
         f"{raw.same_work_rate:>7.1f} turns/s, CPU {raw.same_work_cpu_ms:.1f} ms/turn"
     )
+    print(
+        f"  stored-text encoder ({stored_encoder()}), the same calls: "
+        f"{raw.stored_batches_rate:>7.1f} texts/s"
+    )
     print(f"  ratio API / raw model (same batches): {api_rate / raw.same_batches_rate:.2f}")
+    print(
+        "  ratio API / stored-text encoder (same batches): "
+        f"{api_rate / raw.stored_batches_rate:.2f}"
+    )
     print(
         f"  ratio API / raw model (same work):    {api_rate / raw.same_work_rate:.2f}"
         "  (the rest: storing, extraction, HTTP)"
@@ -528,6 +543,7 @@ def targets_report(
     query_http: dict[int, list[float]],
     open_samples: list[float],
     ingest_ratio: float,
+    stored_ingest_ratio: float,
     bots_one: BotFigures,
     bots_two: BotFigures,
     worker_rss: float,
@@ -538,7 +554,7 @@ def targets_report(
         ("query p50, 10,000 turns (ms)", percentile(query_http[10_000], 50), 10.0, "<="),
         ("query p99, 10,000 turns (ms)", percentile(query_http[10_000], 99), 25.0, "<="),
         ("open p50, every size (ms)", percentile(open_samples, 50), 4.0, "<="),
-        ("ingest / raw model, same batches", ingest_ratio, 0.9, ">="),
+        ("ingest / full model, same batches", ingest_ratio, 0.9, ">="),
         ("16 bots, requests/s (3x 20)", bots_one.throughput, 3 * BOTS_BEFORE, ">="),
         ("16 bots, query p95 (ms)", percentile(bots_one.query_ms, 95), 100.0, "<="),
         ("16 bots, 2 workers / 1 worker", bots_two.throughput / bots_one.throughput, 1.0, ">"),
@@ -553,7 +569,10 @@ def targets_report(
             f"  {label:<34} {measured:>9.2f} {sense:>2}{target:>7.2f} "
             f"{measured / target:>6.2f}  {'yes' if met else 'NO'}"
         )
-    print("  (Chroma side by side: not measured here.)")
+    print(
+        f"  (ingest / the stored-text encoder, {stored_encoder()}, same batches:"
+        f" {stored_ingest_ratio:.2f}; Chroma side by side: not measured here.)"
+    )
 
 
 def webhooks_only() -> None:
@@ -595,16 +614,23 @@ def main() -> None:
     for start in range(0, 1_000, API_BATCH):
         embeddings.texts_embed(pool[start : start + API_BATCH])
     raw_api_batch_rate = 1_000 / (time.perf_counter() - started)
-    # ... and with the context windows it encodes beside them (the second encode, by design),
-    # by the encoder the server gives them (the int8 twin unless EMBEDDING_CONTEXT_INT8=false).
+    # ... by the encoder the server stores them with (the int8 twin unless
+    # EMBEDDING_PASSAGE_INT8=false), and with the context windows it encodes beside them
+    # (the second encode, by design; the int8 twin unless EMBEDDING_CONTEXT_INT8=false).
+    embeddings.stored_texts_embed(pool[:64])  # warm
+    started = time.perf_counter()
+    for start in range(0, 1_000, API_BATCH):
+        embeddings.stored_texts_embed(pool[start : start + API_BATCH])
+    stored_batches_rate = 1_000 / (time.perf_counter() - started)
     windows = context_windows_of(pool[:1_000], API_BATCH)
     started, cpu_started = time.perf_counter(), time.process_time()
     for number, start in enumerate(range(0, 1_000, API_BATCH)):
-        embeddings.texts_embed(pool[start : start + API_BATCH])
+        embeddings.stored_texts_embed(pool[start : start + API_BATCH])
         embeddings.windows_embed(windows[number])
     raw = RawModel(
         pool_rate=raw_rate,
         same_batches_rate=raw_api_batch_rate,
+        stored_batches_rate=stored_batches_rate,
         same_work_rate=1_000 / (time.perf_counter() - started),
         same_work_cpu_ms=(time.process_time() - cpu_started) * 1_000 / 1_000,  # ms per turn
     )
@@ -701,6 +727,7 @@ def main() -> None:
         query_http=query_http,
         open_samples=open_samples,
         ingest_ratio=api_rate / raw_api_batch_rate,
+        stored_ingest_ratio=api_rate / raw.stored_batches_rate,
         bots_one=bots_one,
         bots_two=bots_two,
         worker_rss=max([*server_rss.values(), *two_rss]),

@@ -3,10 +3,10 @@
 EMBEDDING_BACKEND picks how it runs: "onnx" (the default) serves the graph
 exported at set-up with ONNX Runtime (onnx_encoder.py), so no server process
 imports torch; "torch" runs sentence-transformers, the reference the export is
-checked against. Context texts (sessions_app/context_windows.py) are encoded by the
-same graph with int8 weights (EMBEDDING_CONTEXT_INT8, the onnx backend's
-default): their vectors only rank, beside the plain ones, and `make eval` finds
-the ranking unchanged at a third of the cost. Loading happens on first use (or
+checked against. Context windows (sessions_app/context_windows.py), queries and
+stored text are encoded by the same graph with int8 weights (EMBEDDING_CONTEXT_INT8,
+_QUERY_INT8, _PASSAGE_INT8, the onnx backend's defaults): `make eval` finds the
+ranking all but unchanged at a third of the cost. Loading happens on first use (or
 at server start, see embedding_worker), never per request. Encoding is CPU-bound and synchronous:
 callers on an event loop run it in a thread.
 
@@ -132,9 +132,13 @@ def _onnx_load(path: Path) -> tuple[Encoder, WindowEncoder]:
     if not (folder / EXPORT_JSON).is_file():
         _export_now(path)
     threads = settings.EMBEDDING_THREADS
-    model = OnnxEncoder(model_dir=path, onnx_file=folder / ONNX_FILE, threads=threads)
     made = json.loads((folder / EXPORT_JSON).read_text())
     int8 = settings.EMBEDDING_CONTEXT_INT8 and made.get("context_int8")
+    # Where the twin encodes queries and stored text too, the full graph serves no request.
+    twin_serves_all = int8 and settings.EMBEDDING_QUERY_INT8 and settings.EMBEDDING_PASSAGE_INT8
+    model = OnnxEncoder(
+        model_dir=path, onnx_file=folder / ONNX_FILE, threads=threads, open_now=not twin_serves_all
+    )
     context_model = ContextEncoder(
         model_dir=path,
         onnx_file=folder / (CONTEXT_ONNX_FILE if int8 else CONTEXT_FP32_FILE),
@@ -243,11 +247,19 @@ def model_status() -> ModelStatus:
 
 
 def texts_embed(texts: list[str], *, batch_size: int = 64) -> np.ndarray:
-    """Normalized embeddings, one row per text. Raises ModelUnavailable."""
+    """Normalized embeddings by the model, one row per text. Raises ModelUnavailable."""
     if not texts:
         return np.zeros((0, settings.EMBEDDING_DIMENSIONS), dtype=np.float32)
     model = model_get()
     return _encoded(lambda: model.encode(texts, batch_size=batch_size))
+
+
+def stored_texts_embed(texts: list[str]) -> np.ndarray:
+    """texts_embed by passage_model_get: the vectors turns are stored with."""
+    if not texts:
+        return np.zeros((0, settings.EMBEDDING_DIMENSIONS), dtype=np.float32)
+    model = passage_model_get()
+    return _encoded(lambda: model.encode(texts, batch_size=64))
 
 
 def windows_embed(windows: list[ContextWindow]) -> np.ndarray:
@@ -275,9 +287,19 @@ def query_model_get() -> Encoder:
     """What encodes queries: the int8 twin of the context graph where it serves context
     vectors and EMBEDDING_QUERY_INT8 is on (a query's encode in about a third of the time,
     the same ranking in `make eval`: README, "Embedding model"), else the model."""
+    return _twin_or_model(twin=settings.EMBEDDING_QUERY_INT8)
+
+
+def passage_model_get() -> Encoder:
+    """What encodes a turn's own text as it is stored: the int8 twin, as query_model_get,
+    where EMBEDDING_PASSAGE_INT8 is on, else the model."""
+    return _twin_or_model(twin=settings.EMBEDDING_PASSAGE_INT8)
+
+
+def _twin_or_model(*, twin: bool) -> Encoder:
     model = model_get()
     context = _context_model
-    if settings.EMBEDDING_QUERY_INT8 and isinstance(context, ContextEncoder) and context.quantized:
+    if twin and isinstance(context, ContextEncoder) and context.quantized:
         return context
     return model
 
@@ -371,14 +393,14 @@ def passages_embed_with_contexts(
 def _passages_submit(texts: list[str]) -> Callable[[], np.ndarray]:
     """Start encoding `texts` on the pools; what returns their vectors once done."""
     if not texts or settings.MOSS_BULK_ENCODE_NICE <= 0:
-        return lambda: texts_embed(texts)  # by the caller, when collected
+        return lambda: stored_texts_embed(texts)  # by the caller, when collected
     large = len(texts) >= LARGE_CALL_TEXTS
     parts = min(cores(), len(texts) // BULK_PART_TEXTS) if large else 1
     # Every parts-th text to each part: sizes and lengths alike.
     return _parts_submit(
         [texts[part::parts] for part in range(parts)],
         [list(range(len(texts)))[part::parts] for part in range(parts)],
-        texts_embed,
+        stored_texts_embed,
         large=large,
     )
 

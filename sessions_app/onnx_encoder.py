@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,7 +96,13 @@ class OnnxEncoder:
     sessions run concurrently, and the tokenizer's settings are fixed here, once."""
 
     def __init__(
-        self, *, model_dir: Path, onnx_file: Path, threads: int, texts_per_run: int = 64
+        self,
+        *,
+        model_dir: Path,
+        onnx_file: Path,
+        threads: int,
+        texts_per_run: int = 64,
+        open_now: bool = True,
     ) -> None:
         import onnxruntime
         from tokenizers import Tokenizer
@@ -106,14 +113,32 @@ class OnnxEncoder:
         # in encode, once the batches are known).
         self.tokenizer.enable_truncation(max_length=max_seq_length(model_dir))
         self.tokenizer.no_padding()
-        self.session = _session_open(onnx_file, threads=threads)
+        self.onnx_file, self.threads = onnx_file, threads
+        self._session: Any = None
+        self._opening = threading.Lock()
+        if open_now:
+            self.session  # noqa: B018  (opened here, not by the first encode)
         # The arena is shrunk back after each run larger than one long text, so a large
         # batch's peak is not kept for good; a query's run keeps its few MB (shrinking each
         # time cost a query about 1 ms).
         self.shrink_after = onnxruntime.RunOptions()
         self.shrink_after.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
-        self.dimensions = int(self.session.get_outputs()[0].shape[-1])
         self.texts_per_run = texts_per_run
+
+    @property
+    def session(self) -> Any:
+        """The ONNX Runtime session. Opened on first use when open_now is false: where the
+        int8 twin encodes queries and stored text, this graph serves neither, and unopened
+        it takes none of the worker's memory (about 90 MB)."""
+        if self._session is None:
+            with self._opening:
+                if self._session is None:
+                    self._session = _session_open(self.onnx_file, threads=self.threads)
+        return self._session
+
+    @property
+    def dimensions(self) -> int:
+        return int(self.session.get_outputs()[0].shape[-1])
 
     def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
         """One row per text, in order. Texts are batched by token count, longest first, so

@@ -29,13 +29,13 @@ def _thread_and_nice() -> tuple[str, int]:
 def encoded_on(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
     """The (thread name, nice value) of each encode run from now on."""
     seen: list[tuple[str, int]] = []
-    encode = embeddings.texts_embed
+    encode = embeddings.stored_texts_embed
 
     def watched(texts: list[str], **options: Any) -> np.ndarray:
         seen.append(_thread_and_nice())
         return encode(texts, **options)
 
-    monkeypatch.setattr(embeddings, "texts_embed", watched)
+    monkeypatch.setattr(embeddings, "stored_texts_embed", watched)
     return seen
 
 
@@ -50,7 +50,7 @@ def test_stored_text_is_encoded_at_a_lower_priority_with_the_same_vectors(
     assert name.startswith("moss-bulk-encode")
     assert nice == min(own + 10, 19)
     assert _thread_and_nice()[1] == own  # the caller's priority is its own
-    cosines = (vectors * embeddings.texts_embed(texts)).sum(axis=1)
+    cosines = (vectors * embeddings.stored_texts_embed(texts)).sum(axis=1)
     assert cosines.min() > 0.99999
 
 
@@ -60,7 +60,7 @@ def test_a_large_call_is_shared_among_the_pool_and_keeps_its_order(settings: Any
     vectors = embeddings.passages_embed(texts)
     assert vectors.shape == (40, settings.EMBEDDING_DIMENSIONS)
     # Each row is its own text's vector (padded in other batches: equal up to rounding).
-    cosines = (vectors * embeddings.texts_embed(texts)).sum(axis=1)
+    cosines = (vectors * embeddings.stored_texts_embed(texts)).sum(axis=1)
     assert cosines.min() > 0.99999
 
 
@@ -78,7 +78,7 @@ def test_a_calls_texts_and_context_windows_are_encoded_at_once(
 ) -> None:
     # Each encode waits here for the other: one after the other, the first would time out.
     both_running = threading.Barrier(2, timeout=30)
-    encode, encode_windows = embeddings.texts_embed, embeddings.windows_embed
+    encode, encode_windows = embeddings.stored_texts_embed, embeddings.windows_embed
 
     def meeting(encoder: Any) -> Any:
         def met(items: list[Any], **options: Any) -> np.ndarray:
@@ -87,7 +87,7 @@ def test_a_calls_texts_and_context_windows_are_encoded_at_once(
 
         return met
 
-    monkeypatch.setattr(embeddings, "texts_embed", meeting(encode))
+    monkeypatch.setattr(embeddings, "stored_texts_embed", meeting(encode))
     monkeypatch.setattr(embeddings, "windows_embed", meeting(encode_windows))
     texts = ["It ends in 4417.", "Yes, go ahead."]
     windows = context_windows(
@@ -138,7 +138,7 @@ def test_a_chat_sized_call_is_not_queued_behind_large_ones(
     try:
         texts = ["Yes, go ahead.", "It ends in 4417."]
         vectors = embeddings.passages_embed(texts)  # done without the large pool
-        assert (vectors * embeddings.texts_embed(texts)).sum(axis=1).min() > 0.99999
+        assert (vectors * embeddings.stored_texts_embed(texts)).sum(axis=1).min() > 0.99999
     finally:
         release.set()
 

@@ -170,6 +170,50 @@ def test_without_the_int8_twin_for_queries_they_get_the_model(
     assert cosines(served, reference_vectors(reference, QUERIES)).min() >= MIN_COSINE
 
 
+def test_stored_text_is_encoded_as_a_query_of_the_same_text_is(reference: Any) -> None:
+    # One run per text on the twin: a turn's vector does not depend on the call it came in,
+    # and a query of the turn's very words finds it at cosine 1.
+    stored = embeddings.passages_embed(QUERIES)
+    alone = embeddings.passages_embed(QUERIES[:1])
+    assert np.array_equal(stored[:1], alone)
+    queried = np.stack([embeddings.query_embed(text) for text in QUERIES])
+    assert cosines(stored, queried).min() >= 0.99999
+    model = reference_vectors(reference, QUERIES)
+    assert MIN_QUERY_COSINE <= cosines(stored, model).min() < MIN_COSINE  # the twin indeed
+
+
+def test_without_the_int8_twin_for_stored_text_it_gets_the_model(
+    reference: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.EMBEDDING_PASSAGE_INT8 = False
+    monkeypatch.setattr(embeddings, "_model", None)
+    monkeypatch.setattr(embeddings, "_context_model", None)
+    embeddings.model_load()
+    stored = embeddings.passages_embed(QUERIES)
+    assert cosines(stored, reference_vectors(reference, QUERIES)).min() >= MIN_COSINE
+
+
+def test_where_the_twin_serves_every_request_the_full_graph_opens_only_when_used(
+    reference: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(embeddings, "_model", None)
+    monkeypatch.setattr(embeddings, "_context_model", None)
+    model = embeddings.model_load()
+    assert isinstance(model, OnnxEncoder)
+    embeddings.query_embed(QUERIES[0])
+    embeddings.passages_embed(QUERIES)
+    embeddings.windows_embed(context_windows(previous=None, turns=THREAD[:3]))
+    assert model._session is None  # about 90 MB a worker does not hold
+    assert embeddings.model_status().state == "ready"
+    served = embeddings.texts_embed(QUERIES)  # the model itself, opened now
+    assert cosines(served, reference_vectors(reference, QUERIES)).min() >= MIN_COSINE
+    # A setting that needs it opens it with the rest.
+    settings.EMBEDDING_QUERY_INT8 = False
+    monkeypatch.setattr(embeddings, "_model", None)
+    model = embeddings.model_load()
+    assert isinstance(model, OnnxEncoder) and model._session is not None
+
+
 def test_a_turn_reads_the_turns_before_it_and_never_those_after() -> None:
     full = context_encoder(CONTEXT_FP32_FILE)
     first, second, third = THREAD[:3]

@@ -146,7 +146,7 @@ def test_embed_pending_embeds_them_once_the_model_is_back(
     call_command("embed_pending", stdout=out)
     assert out.getvalue().strip() == "Embedded 2 pending turns; 0 pending."
 
-    expected = embeddings.texts_embed([doc["text"] for doc in TURNS])
+    expected = embeddings.stored_texts_embed([doc["text"] for doc in TURNS])
     stored = [Turn.objects.get(doc_id=doc["id"]).embedding for doc in TURNS]
     assert np.allclose(np.array(stored), expected, atol=1e-5)
     body = api.post("/sessions/conv-1/query", {"query": "money back", "alpha": 1.0}).json()
@@ -217,6 +217,6 @@ def test_a_server_without_its_model_stores_turns_and_embeds_them_when_it_returns
         assert semantic.json()["degraded"] is None
         assert semantic.json()["docs"][0]["id"] == "t2"
         assert httpx.get(f"{base_url}/healthz", timeout=10).json()["status"] == "ok"
-    expected = embeddings.texts_embed([doc["text"] for doc in TURNS])
+    expected = embeddings.stored_texts_embed([doc["text"] for doc in TURNS])
     stored = [Turn.objects.get(doc_id=doc["id"]).embedding for doc in TURNS]
     assert np.allclose(np.array(stored), expected, atol=1e-5)
