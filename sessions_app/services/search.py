@@ -346,12 +346,12 @@ def _indexed_hits(
     filter_params: list[Any],
     intent: QueryIntent,
 ) -> list[Hit]:
-    """The hits ranked by the sessions' in-process indexes (services/search_index.py);
-    the filter and the hits' rows still come from SQL."""
+    """The hits ranked by the sessions' in-process indexes (services/search_index.py),
+    shown as the indexes hold them; a metadata filter still comes from SQL."""
     assert state.indexes is not None
     filter_seqs: dict[int, list[int]] | None = None
-    with connection.cursor() as cursor:
-        if filter_sql != "TRUE":
+    if filter_sql != "TRUE":
+        with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT t.session_id, t.seq FROM sessions_app_turn t"
                 f" WHERE t.session_id = ANY(%s) AND {filter_sql}",
@@ -360,31 +360,25 @@ def _indexed_hits(
             filter_seqs = {}
             for session_id, seq in cursor.fetchall():
                 filter_seqs.setdefault(session_id, []).append(seq)
-        ranked = sessions_index_rank(
-            indexes=state.indexes,
-            vector=vector,
-            terms=state.terms,
-            alpha=alpha,
-            top_k=top_k,
-            include_internal=include_internal,
-            filter_seqs=filter_seqs,
-            intent=intent,
-            weights=_INDEX_WEIGHTS,
-            plain=plain,
+    ranked = sessions_index_rank(
+        indexes=state.indexes,
+        vector=vector,
+        terms=state.terms,
+        alpha=alpha,
+        top_k=top_k,
+        include_internal=include_internal,
+        filter_seqs=filter_seqs,
+        intent=intent,
+        weights=_INDEX_WEIGHTS,
+        plain=plain,
+    )
+    hits = []
+    for turn in ranked:
+        doc_id, text, metadata, via_key = turn.index.shown[turn.row]
+        name = state.names[turn.index.session_id]
+        hits.append(
+            _hit(doc_id, text, metadata, turn.seq, name, turn.score, via_key, turn.internal)
         )
-        if not ranked:
-            return []
-        scores = dict(ranked)
-        cursor.execute(
-            "SELECT t.id, t.doc_id, t.text, t.metadata, t.seq, t.session_id,"
-            " t.written_by_key_prefix, t.internal FROM sessions_app_turn t WHERE t.id = ANY(%s)",
-            [list(scores)],
-        )
-        rows = cursor.fetchall()
-    hits = [
-        _hit(doc_id, text, metadata, seq, state.names[sid], scores[pk], via_key, internal)
-        for pk, doc_id, text, metadata, seq, sid, via_key, internal in rows
-    ]
     # As the SQL orders its top_k: by score, then by place in the thread.
     return sorted(hits, key=lambda hit: (-hit.score, hit.seq))
 

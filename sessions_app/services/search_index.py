@@ -129,6 +129,11 @@ class SessionIndex:
     roles: dict[str, _Postings] = field(default_factory=dict)
     fact_kinds: dict[str, _Postings] = field(default_factory=dict)
     posting_count: int = 0
+    # What a hit shows of each turn, by row: (doc_id, text, metadata as JSON text, the
+    # writing key's prefix). Any change to a stored turn bumps search_version, so these
+    # are as fresh as the scores.
+    shown: list[tuple[str, str, str, str]] = field(default_factory=list)
+    shown_bytes: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -144,7 +149,7 @@ class SessionIndex:
             arrays += self.plain.nbytes
         # A posting is 6 bytes packed, 16 more once a query has used it; a lexeme and its
         # entry about 150 bytes.
-        return arrays + 22 * self.posting_count + 150 * len(self.lexemes)
+        return arrays + 22 * self.posting_count + 150 * len(self.lexemes) + self.shown_bytes
 
     def append(self, rows: list[tuple[Any, ...]]) -> None:
         """Add turns read by _ROWS_SQL, in sequence order."""
@@ -192,6 +197,10 @@ class SessionIndex:
             for lexeme, tf in zip(row[8] or (), row[9] or (), strict=True):
                 self.lexemes.setdefault(lexeme, _Postings()).add(index, tf)
             self.posting_count += len(row[8] or ())
+        shown = [(row[12], row[13], row[14], row[15]) for row in rows]
+        self.shown += shown
+        # A str is about 50 bytes besides its text; a tuple of four 72.
+        self.shown_bytes += sum(272 + sum(map(len, turn)) for turn in shown)
         self.last_seq = int(rows[-1][1])
 
 
@@ -217,7 +226,8 @@ _STATE_SQL = """
     SELECT q.terms, s.id, s.name, s.created_at, s.last_seq, s.search_version
     FROM q LEFT JOIN sessions_app_session s ON s.id = ANY(%(session_ids)s)
 """
-# What an index holds of each turn. Fact kinds as the SQL's fact boost reads them.
+# What an index holds of each turn: what ranks it (fact kinds as the SQL's fact boost
+# reads them), and what a hit shows, so that answering takes no further round trip.
 _ROWS_SQL = """
     SELECT t.id, t.seq, t.internal, t.embedding, t.context_embedding,
            lower(t.metadata->>'role'),
@@ -230,7 +240,8 @@ _ROWS_SQL = """
            ARRAY(SELECT COALESCE(array_length(u.positions, 1), 1)
                  FROM unnest(t.search_vector) AS u),
            COALESCE(t.extracted ? 'cause', false),
-           COALESCE(t.extracted ? 'asks', false)
+           COALESCE(t.extracted ? 'asks', false),
+           t.doc_id, t.text, t.metadata::text, t.written_by_key_prefix
     FROM sessions_app_turn t
     WHERE t.session_id = %s AND t.seq > %s AND t.seq <= %s
     ORDER BY t.seq
@@ -390,10 +401,10 @@ def sessions_index_rank(
     intent: QueryIntent,
     weights: IndexWeights,
     plain: bool = False,
-) -> list[tuple[int, float]]:
-    """The top_k (turn id, score) as services/search.py's SQL ranks them over the same
-    sessions: by score, then id; its caller orders them for display. `filter_seqs`: the
-    sequence numbers a metadata filter keeps, by session id."""
+) -> list[RankedTurn]:
+    """The top_k turns as services/search.py's SQL ranks them over the same sessions: by
+    score, then id; its caller orders them for display. `filter_seqs`: the sequence
+    numbers a metadata filter keeps, by session id."""
     query = None
     if alpha > 0.0 and vector is not None:
         query = _unit(vector)
@@ -427,20 +438,48 @@ def sessions_index_rank(
             best = max((float(p.scores[p.mask].max()) for p in searched if p.mask.any()), default=0)
             for part in searched:
                 part.scores = _replies(part, best=best, weights=weights)
+        chosen_rows = [np.flatnonzero(part.candidates) for part in searched]
         chosen_ids = [part.index.ids.view[part.candidates] for part in searched]
         chosen_scores = [part.scores[part.candidates] for part in searched]
     finally:
         for lock in locks:
             lock.release()
+    parts = [np.full(len(rows), number) for number, rows in enumerate(chosen_rows)]
     ids = np.concatenate(chosen_ids) if chosen_ids else np.zeros(0, dtype=np.int64)
     scores = np.concatenate(chosen_scores) if chosen_scores else np.zeros(0)
+    rows = np.concatenate(chosen_rows) if chosen_rows else np.zeros(0, dtype=np.int64)
+    part_of = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     if len(ids) > top_k:
         # Only rows scoring at least the top_k-th best can be chosen (ties included).
         kth = np.partition(scores, len(ids) - top_k)[len(ids) - top_k]
         keep = scores >= kth
-        ids, scores = ids[keep], scores[keep]
+        ids, scores, rows, part_of = ids[keep], scores[keep], rows[keep], part_of[keep]
     order = np.lexsort((ids, -scores))[:top_k]
-    return [(int(ids[row]), float(scores[row])) for row in order]
+    return [
+        RankedTurn(
+            id=int(ids[n]),
+            score=float(scores[n]),
+            index=searched[int(part_of[n])].index,
+            row=int(rows[n]),
+        )
+        for n in order
+    ]
+
+
+@dataclass(frozen=True)
+class RankedTurn:
+    id: int
+    score: float
+    index: SessionIndex
+    row: int  # its place in the index
+
+    @property
+    def seq(self) -> int:
+        return int(self.index.seqs.view[self.row])
+
+    @property
+    def internal(self) -> bool:
+        return bool(self.index.internal.view[self.row])
 
 
 def _searched(

@@ -137,6 +137,11 @@ def test_edits_and_deletes_made_elsewhere_reach_the_index(stored, in_sql):
     for query in QUERIES:
         got = search(session, query, alpha=0.9, top_k=10)
         assert same_ranking(got, in_sql(session, query, alpha=0.9, top_k=10))
+    # What the index shows of a hit is as fresh as its score.
+    shown = {hit.id: hit for hit in search(session, "refund", alpha=1.0, top_k=20).docs}
+    assert shown["t1"].metadata == {"role": "robot"}
+    assert shown["t8"].text == "Nothing left to send back."
+    assert "t6" not in shown and search(session, "refund").served_by == "index"
 
 
 def test_a_session_bigger_than_the_budget_is_searched_in_sql(stored, settings):
