@@ -374,7 +374,7 @@ def _indexed_hits(
     )
     hits = []
     for turn in ranked:
-        doc_id, text, metadata, via_key = turn.index.shown[turn.row]
+        doc_id, text, metadata, via_key = turn.index.shown_at(turn.row)
         name = state.names[turn.index.session_id]
         hits.append(
             _hit(doc_id, text, metadata, turn.seq, name, turn.score, via_key, turn.internal)

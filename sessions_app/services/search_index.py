@@ -129,11 +129,13 @@ class SessionIndex:
     roles: dict[str, _Postings] = field(default_factory=dict)
     fact_kinds: dict[str, _Postings] = field(default_factory=dict)
     posting_count: int = 0
-    # What a hit shows of each turn, by row: (doc_id, text, metadata as JSON text, the
-    # writing key's prefix). Any change to a stored turn bumps search_version, so these
-    # are as fresh as the scores.
-    shown: list[tuple[str, str, str, str]] = field(default_factory=list)
-    shown_bytes: int = 0
+    # What a hit shows of each turn (shown_at): its doc_id, text, metadata as JSON text and
+    # writing key's prefix, NUL-joined (PostgreSQL text holds no NUL) in one UTF-8 buffer,
+    # and where each row's part ends: 8 bytes a turn besides its text, where Python
+    # strings would take about 270. Any change to a stored turn bumps search_version, so
+    # these are as fresh as the scores.
+    shown: bytearray = field(default_factory=bytearray)
+    shown_ends: _Growing = field(default_factory=lambda: _Growing(np.int64))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -149,7 +151,15 @@ class SessionIndex:
             arrays += self.plain.nbytes
         # A posting is 6 bytes packed, 16 more once a query has used it; a lexeme and its
         # entry about 150 bytes.
-        return arrays + 22 * self.posting_count + 150 * len(self.lexemes) + self.shown_bytes
+        postings = 22 * self.posting_count + 150 * len(self.lexemes)
+        return arrays + postings + len(self.shown) + self.shown_ends.nbytes
+
+    def shown_at(self, row: int) -> tuple[str, str, str | None, str]:
+        """(doc_id, text, metadata as JSON text or None, the writing key's prefix)."""
+        start = int(self.shown_ends.view[row - 1]) if row else 0
+        part = bytes(self.shown[start : int(self.shown_ends.view[row])])
+        doc_id, text, metadata, prefix = part.decode().split("\x00")
+        return doc_id, text, metadata or None, prefix
 
     def append(self, rows: list[tuple[Any, ...]]) -> None:
         """Add turns read by _ROWS_SQL, in sequence order."""
@@ -197,10 +207,11 @@ class SessionIndex:
             for lexeme, tf in zip(row[8] or (), row[9] or (), strict=True):
                 self.lexemes.setdefault(lexeme, _Postings()).add(index, tf)
             self.posting_count += len(row[8] or ())
-        shown = [(row[12], row[13], row[14], row[15]) for row in rows]
-        self.shown += shown
-        # A str is about 50 bytes besides its text; a tuple of four 72.
-        self.shown_bytes += sum(272 + sum(map(len, turn)) for turn in shown)
+        ends = []
+        for row in rows:
+            self.shown += "\x00".join(part or "" for part in row[12:16]).encode()
+            ends.append(len(self.shown))
+        self.shown_ends.extend(np.array(ends, dtype=np.int64))
         self.last_seq = int(rows[-1][1])
 
 

@@ -106,10 +106,12 @@ def test_the_index_is_used_and_then_kept_in_step_with_appends(stored, in_sql):
     assert index.size == 4
 
     actor = Actor.for_key(session.project.api_keys.get(), agent="voice-bot")
-    docs = [DocInput(id="t99", text="The refund RF-1 was paid today.", metadata={"role": "bot"})]
+    text = "The refund RF-1 was paid today ✅ (café — 北京)."
+    docs = [DocInput(id="t99", text=text, metadata={"role": "bot", "note": "é ✅"})]
     turns_upsert(session=session, docs=docs, actor=actor)
     got = search(session, "RF-1 paid", alpha=0.9)
     assert got.docs[0].id == "t99"
+    assert (got.docs[0].text, got.docs[0].metadata) == (text, {"role": "bot", "note": "é ✅"})
     assert search_index._indexes[key] is index and index.size == 5  # appended, not reloaded
     assert same_ranking(got, in_sql(session, "RF-1 paid", alpha=0.9))
 
