@@ -5,7 +5,7 @@ per core) and keeps what is freed in each; a worker that served 16 bots at once
 grew from 270 MB to 640 MB that way and stayed there. Two arenas, and blocks of
 64 KiB and more (request bodies, the encoder's tensors) mapped on their own so
 that freeing them returns them to the system: 256 MB after the same load
-(README, "Benchmarks"). Freed blocks below that stay in the arenas until
+(docs/benchmark-history.md). Freed blocks below that stay in the arenas until
 malloc_trim hands their pages back, which a thread of each server process does
 every MOSS_HEAP_TRIM_SECONDS (it takes well under a millisecond). Elsewhere than
 glibc this does nothing.

@@ -534,7 +534,7 @@ def bots_report(
     return figures
 
 
-# Issue 9's figures before this work (README, "Benchmarks"): 16 bots gave 20 requests/s.
+# Issue 9's figures before this work (docs/benchmark-history.md): 16 bots gave 20 requests/s.
 BOTS_BEFORE = 20.0
 
 
