@@ -31,6 +31,8 @@ from django.core import signals
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.base import BaseHandler
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import FileResponse, HttpResponseBase
 from django.urls import Resolver404, resolve, set_script_prefix
 
@@ -44,6 +46,12 @@ def _view_is_async(path_info: str) -> bool:
         return iscoroutinefunction(resolve(path_info).func)
     except Resolver404:
         return False  # the 404 handler is sync
+
+
+@receiver(setting_changed)
+def _urlconf_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting == "ROOT_URLCONF":  # as Django clears its own URL caches (tests)
+        _view_is_async.cache_clear()
 
 
 class PooledThreadsASGIHandler(ASGIHandler):

@@ -144,3 +144,12 @@ async def test_requests_one_after_another_reuse_one_thread(threads_seen: list[st
     assert len(threads_seen) == 3
     assert len(set(threads_seen)) == 1 and threads_seen[0].startswith("request")
     assert threads_seen[0] != threading.current_thread().name
+
+
+def test_which_views_are_async_is_read_again_when_the_urlconf_changes(settings: Any) -> None:
+    from moss_web.asgi_handler import _view_is_async
+
+    assert _view_is_async("/healthz") and not _view_is_async("/api/v1/sessions")
+    assert _view_is_async.cache_info().currsize >= 2
+    settings.ROOT_URLCONF = "moss_web.urls"  # tests that swap the urlconf signal it
+    assert _view_is_async.cache_info().currsize == 0
