@@ -107,3 +107,32 @@ def test_reencode_contexts_reaches_the_named_project_only(db, make_project):
     assert not Turn.objects.filter(context_embedding=None).exists()
     with pytest.raises(CommandError, match="no project"):
         run("reencode_contexts", "--project", "nope")
+
+
+def test_reencode_contexts_plain_gives_each_turn_the_stored_text_encoders_vector(db, make_project):
+    import numpy as np
+
+    from sessions_app import embeddings
+    from sessions_app.actors import Actor
+    from sessions_app.models import Turn
+    from sessions_app.services.sessions import session_open
+    from sessions_app.services.turns import DocInput, turns_upsert
+
+    project, _ = make_project(name="ours")
+    session, _ = session_open(project=project, name="conv", actor=Actor.system())
+    texts = ["Can you confirm the card?", "It ends in 4417.", "Thanks, refund approved."]
+    docs = [DocInput(f"t{n}", text, {"role": "bot"}) for n, text in enumerate(texts)]
+    turns_upsert(session=session, docs=docs, actor=Actor.system())
+    # Full-precision plain vectors, as turns stored before the int8 twin have; one pending.
+    for turn, vector in zip(
+        Turn.objects.order_by("seq"), embeddings.texts_embed(texts), strict=True
+    ):
+        Turn.objects.filter(pk=turn.pk).update(embedding=vector.tolist())
+    Turn.objects.filter(doc_id="t2").update(embedding=None)
+
+    out = run("reencode_contexts", "--plain")
+    assert "Context and plain vectors computed again; sessions done: 1." in out
+    stored = {t.doc_id: t.embedding for t in Turn.objects.all()}
+    expected = embeddings.stored_texts_embed(texts[:2])
+    assert np.allclose(np.array([stored["t0"], stored["t1"]]), expected, atol=1e-6)
+    assert stored["t2"] is None  # left to the backfill

@@ -26,12 +26,17 @@ logger = logging.getLogger(__name__)
 CHUNK_TURNS = 64
 
 
-def session_contexts_reencode(*, session: Session, chunk: int = CHUNK_TURNS) -> int:
+def session_contexts_reencode(
+    *, session: Session, chunk: int = CHUNK_TURNS, plain: bool = False
+) -> int:
     """Every context vector of the session computed again, as if its turns had been
     added in calls of `chunk` turns, and each private note alone (as they are stored);
     how many. Turns with client-supplied embeddings have none, but are read as context.
-    Each chunk is read, encoded and written under the session lock that adds, edits and
-    deletes take, so none of them is overwritten by a vector of text it replaced."""
+    `plain`: each turn's own vector too, by the stored-text encoder (after the release
+    that moved it to the int8 twin); a turn still waiting for its embedding is left to
+    the backfill. Each chunk is read, encoded and written under the session lock that
+    adds, edits and deletes take, so none of them is overwritten by a vector of text it
+    replaced."""
     done = 0
     for internal in (False, True):
         after = 0
@@ -40,7 +45,7 @@ def session_contexts_reencode(*, session: Session, chunk: int = CHUNK_TURNS) -> 
                 Session.objects.select_for_update().filter(pk=session.pk).exists()
                 turns = list(
                     Turn.objects.filter(session=session, internal=internal, seq__gt=after)
-                    .only(*NEIGHBOUR_FIELDS)
+                    .only(*NEIGHBOUR_FIELDS, *(("embedding",) if plain else ()))
                     .order_by("seq")[:chunk]
                 )
                 if not turns:
@@ -51,13 +56,18 @@ def session_contexts_reencode(*, session: Session, chunk: int = CHUNK_TURNS) -> 
                     for turn, window in zip(turns, windows, strict=True)
                     if turn.model_id != CLIENT_EMBEDDING
                 ]
+                embedded = [turn for turn, _ in ours if plain and turn.embedding is not None]
                 # On the pools of text being stored, a few nice steps down: queries first.
-                _, vectors = embeddings.passages_embed_with_contexts(
-                    [], [window for _, window in ours]
+                own_vectors, vectors = embeddings.passages_embed_with_contexts(
+                    [turn.text for turn in embedded], [window for _, window in ours]
                 )
                 for (turn, _), vector in zip(ours, vectors, strict=True):
                     turn.context_embedding = StoredVector(vector)
+                for turn, vector in zip(embedded, own_vectors, strict=True):
+                    turn.embedding = StoredVector(vector)
                 Turn.objects.bulk_update([turn for turn, _ in ours], ["context_embedding"])
+                if embedded:  # only those: a pending one may be embedded meanwhile
+                    Turn.objects.bulk_update(embedded, ["embedding"])
             done += len(ours)
             after = turns[-1].seq
     return done
@@ -78,7 +88,9 @@ def _windows(*, session: Session, turns: list[Turn], internal: bool) -> list[Con
     )
 
 
-def contexts_reencode(*, project: Project | None = None, after_session: int = 0) -> Iterator[int]:
+def contexts_reencode(
+    *, project: Project | None = None, after_session: int = 0, plain: bool = False
+) -> Iterator[int]:
     """session_contexts_reencode for every session (of `project`, or of all), in id order
     from after `after_session`: yields each session's id once it is done, so that an
     interrupted run can go on from there. Raises ModelUnavailable when the model fails;
@@ -87,6 +99,6 @@ def contexts_reencode(*, project: Project | None = None, after_session: int = 0)
     if project is not None:
         sessions = sessions.filter(project=project)
     for session in sessions.only("pk").iterator(chunk_size=500):
-        count = session_contexts_reencode(session=session)
+        count = session_contexts_reencode(session=session, plain=plain)
         logger.info("session %d: %d context vectors computed again", session.pk, count)
         yield session.pk

@@ -19,6 +19,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--after", type=int, default=0, help="start after this session id (printed as it goes)"
         )
+        parser.add_argument(
+            "--plain",
+            action="store_true",
+            help="each turn's own vector too, by the encoder stored text now gets",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         project = None
@@ -29,7 +34,10 @@ class Command(BaseCommand):
         done = 0
         try:
             embeddings.model_load()
-            for session_id in contexts_reencode(project=project, after_session=options["after"]):
+            sessions = contexts_reencode(
+                project=project, after_session=options["after"], plain=options["plain"]
+            )
+            for session_id in sessions:
                 done += 1
                 self.stdout.write(f"session {session_id} done")
         except embeddings.ModelUnavailable as exc:
@@ -37,4 +45,5 @@ class Command(BaseCommand):
                 f"the embedding model is unavailable: {exc} ({done} sessions done; "
                 "run again with --after the last id printed)"
             ) from exc
-        self.stdout.write(f"Context vectors computed again; sessions done: {done}.")
+        kinds = "Context and plain vectors" if options["plain"] else "Context vectors"
+        self.stdout.write(f"{kinds} computed again; sessions done: {done}.")
