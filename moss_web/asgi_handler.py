@@ -40,18 +40,31 @@ from django.urls import Resolver404, resolve, set_script_prefix
 KEPT_IDLE = 64
 
 
-@lru_cache(maxsize=4096)
+# Paths longer than this are resolved each time rather than cached: a client choosing
+# long paths could otherwise fill the cache with megabytes of them.
+CACHED_PATH_CHARS = 256
+
+
 def _view_is_async(path_info: str) -> bool:
+    if len(path_info) > CACHED_PATH_CHARS:
+        return _resolves_to_async(path_info)
+    return _cached_view_is_async(path_info)
+
+
+def _resolves_to_async(path_info: str) -> bool:
     try:
         return iscoroutinefunction(resolve(path_info).func)
     except Resolver404:
         return False  # the 404 handler is sync
 
 
+_cached_view_is_async = lru_cache(maxsize=4096)(_resolves_to_async)
+
+
 @receiver(setting_changed)
 def _urlconf_changed(*, setting: str, **kwargs: Any) -> None:
     if setting == "ROOT_URLCONF":  # as Django clears its own URL caches (tests)
-        _view_is_async.cache_clear()
+        _cached_view_is_async.cache_clear()
 
 
 class PooledThreadsASGIHandler(ASGIHandler):

@@ -147,9 +147,17 @@ async def test_requests_one_after_another_reuse_one_thread(threads_seen: list[st
 
 
 def test_which_views_are_async_is_read_again_when_the_urlconf_changes(settings: Any) -> None:
-    from moss_web.asgi_handler import _view_is_async
+    from moss_web.asgi_handler import _cached_view_is_async, _view_is_async
 
     assert _view_is_async("/healthz") and not _view_is_async("/api/v1/sessions")
-    assert _view_is_async.cache_info().currsize >= 2
+    assert _cached_view_is_async.cache_info().currsize >= 2
     settings.ROOT_URLCONF = "moss_web.urls"  # tests that swap the urlconf signal it
-    assert _view_is_async.cache_info().currsize == 0
+    assert _cached_view_is_async.cache_info().currsize == 0
+
+
+def test_long_paths_are_answered_but_not_kept() -> None:
+    from moss_web.asgi_handler import _cached_view_is_async, _view_is_async
+
+    _cached_view_is_async.cache_clear()
+    assert not _view_is_async("/api/v1/sessions/" + "x" * 100_000)
+    assert _cached_view_is_async.cache_info().currsize == 0
