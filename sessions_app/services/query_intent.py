@@ -59,7 +59,7 @@ _FACT_KINDS = (
         ),
     ),
     (("email",), re.compile(r"\be-?mail\s+(?:address|on)\b", re.IGNORECASE)),
-    (("date",), re.compile(r"\bwhen\b|\bwhat\s+(?:day|date|time)\b|\bdeadline\b", re.I)),
+    (("date",), re.compile(r"\bwhen\b|\b(?:what|which)\s+(?:day|date|time)\b|\bdeadline\b", re.I)),
 )
 _WHY = re.compile(
     r"\bwhy\b|\bhow\s+come\b|\bwhat\s+(?:caused|causes|is\s+causing)\b|\breasons?\b",

@@ -43,6 +43,8 @@ def test_the_query_is_read_for_role_commitment_and_fact_kinds():
         "invoice",
     )
     assert query_intent_read(query="how much was charged").fact_kinds == ("amount",)
+    for asks_a_date in ("when is the visit", "what day was it moved to", "which day did he pick"):
+        assert query_intent_read(query=asks_a_date).fact_kinds == ("date",)
     # A specialist calls the customer "she" or "he"; the role named first still wins.
     assert query_intent_read(query="did she accept the offer").role == "customer"
     assert query_intent_read(query="what did the bot tell him").role == "bot"
