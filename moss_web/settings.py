@@ -362,6 +362,8 @@ MOSS_WEBHOOK_RETRY_WINDOW_SECONDS = env_float("MOSS_WEBHOOK_RETRY_WINDOW_SECONDS
 MOSS_WEBHOOK_POLL_SECONDS = env_float("MOSS_WEBHOOK_POLL_SECONDS", 5.0)
 MOSS_WEBHOOK_WORKER_THREADS = env_int("MOSS_WEBHOOK_WORKER_THREADS", 4)
 MOSS_WEBHOOK_PRUNE_SECONDS = env_float("MOSS_WEBHOOK_PRUNE_SECONDS", 3600.0)
+# How often the worker stores the past days dashboards in use lack (dashboard_days.py).
+MOSS_DASHBOARD_REFRESH_SECONDS = env_float("MOSS_DASHBOARD_REFRESH_SECONDS", 60.0)
 # A full add_docs call (500 docs with client embeddings) is several MB of JSON.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MOSS_MAX_BODY_BYTES", 32 * 1024 * 1024)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 import threading
+import time
 from dataclasses import astuple
 from datetime import UTC, date, datetime, timedelta
 from importlib import import_module
@@ -16,11 +17,12 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from sessions_app.models import DashboardDay, Handoff, Project, Session, SessionStatus, Turn
-from sessions_app.services import dashboard
+from sessions_app.services import dashboard, dashboard_days
 from sessions_app.services.dashboard_days import EXACT_KEPT
 from sessions_app.services.projects import project_create
 from sessions_app.services.turns import CLIENT_EMBEDDING
 from tests import dashboard_reference
+from tests.servers import worker_process
 from tests.supervise_history import history_build, times_set
 
 KINDS = ["bot", "humans", "team", "user", "resolved"]
@@ -283,6 +285,57 @@ def test_a_change_to_a_stored_days_handoffs_drops_the_day(db: None) -> None:
     }
     session.delete()
     assert not days & _stored_days(project)
+    _same(project, now)
+
+
+def test_the_workers_pass_stores_the_days_dashboards_in_use_lack(
+    db: None, django_assert_max_num_queries: Any
+) -> None:
+    """After a change dropped stored days, the worker's pass computes them (so the next
+    view reads them, with the same figures); projects whose dashboards nobody views are
+    left alone, and days before the longest window are deleted."""
+    project, now = _random_history(9)
+    other = Project.objects.get(name="other-9")
+    figures = dashboard.dashboard_figures(project=project, window="30d", now=now)
+    stored = _stored_days(project)
+    assert len(stored) == 29
+    old = DashboardDay.objects.create(
+        project=project, day=min(stored) - timedelta(days=2), figures={"format": 1}
+    )
+    dropped = _made_on_one_of(
+        stored, Handoff.objects.filter(project=project).exclude(to_kind="resolved")
+    )
+    Handoff.objects.filter(pk=dropped.pk).update(from_channel="fax")
+    assert _day_of(dropped.created_at) not in _stored_days(project)
+
+    done = dashboard.dashboard_days_refresh()
+    assert (done.projects, done.stored, done.deleted) == (1, 1, 1)
+    assert _stored_days(project) == stored
+    assert not DashboardDay.objects.filter(pk=old.pk).exists()
+    assert not _stored_days(other)  # nobody viewed its dashboard
+    # The view now reads every past day: no handoff query over them.
+    with django_assert_max_num_queries(6):
+        assert dashboard.dashboard_figures(project=project, window="30d", now=now) != figures
+    _same(project, now)
+    # Nothing missing: the pass only looks.
+    assert dashboard.dashboard_days_refresh() == dashboard_days.DaysRefreshed(0, 0, 0)
+    # A stop asked for before a project is reached leaves it for the next pass.
+    DashboardDay.objects.filter(project=project, day=min(stored)).delete()
+    assert dashboard.dashboard_days_refresh(should_stop=lambda: True).stored == 0
+    assert dashboard.dashboard_days_refresh().stored == 1
+
+
+def test_the_delivery_worker_stores_dropped_days(transactional_db: None) -> None:
+    """`manage.py deliver_webhooks` (which `make run` starts) runs the pass as it listens."""
+    project, now = _random_history(10)
+    dashboard.dashboard_figures(project=project, window="30d", now=now)
+    stored = _stored_days(project)
+    DashboardDay.objects.filter(project=project, day__in=sorted(stored)[:3]).delete()
+    with worker_process(env={"MOSS_DASHBOARD_REFRESH_SECONDS": "0.2"}):
+        deadline = time.monotonic() + 20
+        while _stored_days(project) != stored and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert _stored_days(project) == stored
     _same(project, now)
 
 

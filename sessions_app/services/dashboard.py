@@ -28,6 +28,7 @@ both.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -35,7 +36,14 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from sessions_app.models import HandoffTarget, Project, Session, SessionStatus
-from sessions_app.services.dashboard_days import BUCKETS, Durations, Tally, window_tally
+from sessions_app.services.dashboard_days import (
+    BUCKETS,
+    DaysRefreshed,
+    Durations,
+    Tally,
+    stored_days_refresh,
+    window_tally,
+)
 
 WINDOWS: dict[str, tuple[str, timedelta]] = {
     "24h": ("Last 24 hours", timedelta(hours=24)),
@@ -177,3 +185,10 @@ def dashboard_figures(
         hand_backs_by_bot=[Count(bot or "bot", n) for bot, (n, _, _) in bots],
         specialists=_specialists(tally),
     )
+
+
+def dashboard_days_refresh(*, should_stop: Callable[[], bool] = lambda: False) -> DaysRefreshed:
+    """The worker's pass over the dashboards in use: their missing past days stored, days
+    before the longest window deleted (services/dashboard_days.py)."""
+    longest = max(span for _, span in WINDOWS.values())
+    return stored_days_refresh(span=longest, should_stop=should_stop)

@@ -25,12 +25,14 @@ from __future__ import annotations
 import base64
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from sessions_app.models import DashboardDay, Project
@@ -324,44 +326,60 @@ def _runs(days: list[date]) -> list[tuple[date, date]]:
     return runs
 
 
-def _stored_days(*, project: Project, first: date, last: date) -> list[Tally]:
-    """The stored figures of the days first..last, computing and storing those missing."""
+def _stored_read(*, project: Project, first: date, last: date) -> dict[date, dict[str, Any]]:
+    """The days first..last stored in the current form."""
     rows = DashboardDay.objects.filter(project=project, day__gte=first, day__lte=last)
-    stored = {
+    return {
         day: figures
         for day, figures in rows.values_list("day", "figures")
         if figures.get("format") == STORED_FORMAT
     }
-    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def _days_store(*, project: Project, days: list[date]) -> tuple[dict[date, dict[str, Any]], int]:
+    """These days' figures, computed now, in the stored form, and how many were stored:
+    those whose locks this transaction got (a writer's uncommitted change keeps a day
+    out)."""
+    with transaction.atomic():
+        locked = _days_lock(project=project, days=days)
+        # Read after the lock: a change committed before it is in these figures.
+        computed: dict[date, Tally] = {}
+        for run_first, run_last in _runs(days):
+            computed |= _parts_read(
+                project=project,
+                lo=_midnight(run_first),
+                hi=_midnight(run_last + timedelta(days=1)),
+            )
+        figures = {day: computed.get(day, Tally()).stored() for day in days}
+        if locked:
+            DashboardDay.objects.bulk_create(
+                [DashboardDay(project=project, day=d, figures=figures[d]) for d in locked],
+                update_conflicts=True,
+                unique_fields=["project", "day"],
+                update_fields=["figures", "computed_at"],
+            )
+    return figures, len(locked)
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def _stored_days(*, project: Project, first: date, last: date) -> list[Tally]:
+    """The stored figures of the days first..last, computing and storing those missing."""
+    stored = _stored_read(project=project, first=first, last=last)
+    days = _days(first, last)
     missing = [day for day in days if day not in stored]
     if missing:
-        with transaction.atomic():
-            locked = _days_lock(project=project, days=missing)
-            # Read after the lock: a change committed before it is in these figures.
-            computed: dict[date, Tally] = {}
-            for run_first, run_last in _runs(missing):
-                computed |= _parts_read(
-                    project=project,
-                    lo=_midnight(run_first),
-                    hi=_midnight(run_last + timedelta(days=1)),
-                )
-            for day in missing:
-                stored[day] = computed.get(day, Tally()).stored()
-            if locked:
-                DashboardDay.objects.bulk_create(
-                    [DashboardDay(project=project, day=d, figures=stored[d]) for d in locked],
-                    update_conflicts=True,
-                    unique_fields=["project", "day"],
-                    update_fields=["figures", "computed_at"],
-                )
+        stored |= _days_store(project=project, days=missing)[0]
     # Stored or not, a day's figures are read back from the stored form, so a view
     # shows the same figures whether its days were just computed or read.
     return [Tally.load(stored[day]) for day in days]
 
 
-def window_tally(*, project: Project, since: datetime, now: datetime) -> Tally:
-    """The figures of the handoffs made (claims: claimed) from since to now, inclusive."""
-    end = now + timedelta(microseconds=1)
+def _stored_span(*, since: datetime, now: datetime) -> tuple[date, date]:
+    """The window's days that are stored: its whole days up to yesterday (none when the
+    first comes after the last)."""
     today = timezone.now().astimezone(UTC).date()
     first = since.astimezone(UTC).date()
     if _midnight(first) < since:
@@ -370,6 +388,50 @@ def window_tally(*, project: Project, since: datetime, now: datetime) -> Tally:
         now.astimezone(UTC).date() - timedelta(days=1),
         today - timedelta(days=STORED_AFTER_DAYS),
     )
+    return first, last
+
+
+@dataclass(frozen=True)
+class DaysRefreshed:
+    projects: int  # projects whose missing days were computed
+    stored: int  # days stored
+    deleted: int  # days before any window, deleted
+
+
+def stored_days_refresh(
+    *, span: timedelta, should_stop: Callable[[], bool] = lambda: False
+) -> DaysRefreshed:
+    """A background pass: the dashboards in use (a day stored within the last `span`, the
+    longest window) get the days they lack stored, so that a view after handoffs changed
+    reads stored days instead of computing them, and days before any window are deleted.
+    Each project's days are computed in a transaction of their own, as a view would."""
+    now = timezone.now()
+    first, last = _stored_span(since=now - span, now=now)
+    days = _days(first, last)
+    deleted, _ = DashboardDay.objects.filter(day__lt=first - timedelta(days=1)).delete()
+    in_use = (
+        DashboardDay.objects.filter(day__gte=first, day__lte=last)
+        .values("project_id")
+        .annotate(current=Count("pk", filter=Q(figures__format=STORED_FORMAT)))
+        .filter(current__lt=len(days))
+        .values_list("project_id", flat=True)
+    )
+    projects = stored = 0
+    for project in Project.objects.filter(pk__in=list(in_use)).order_by("pk"):
+        if should_stop():
+            break
+        have = _stored_read(project=project, first=first, last=last)
+        missing = [day for day in days if day not in have]
+        if missing:
+            projects += 1
+            stored += _days_store(project=project, days=missing)[1]
+    return DaysRefreshed(projects=projects, stored=stored, deleted=deleted)
+
+
+def window_tally(*, project: Project, since: datetime, now: datetime) -> Tally:
+    """The figures of the handoffs made (claims: claimed) from since to now, inclusive."""
+    end = now + timedelta(microseconds=1)
+    first, last = _stored_span(since=since, now=now)
     total = Tally()
     if first > last:
         parts = list(_parts_read(project=project, lo=since, hi=end).values())

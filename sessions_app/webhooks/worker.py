@@ -6,8 +6,11 @@ a retry falls due, or every MOSS_WEBHOOK_POLL_SECONDS in case a notification was
 missed (the worker was reconnecting, say). Each delivery thread calls
 `webhook_deliver_due` until nothing is due. The row lock that call takes lets
 threads and several worker processes share the work without sending one
-endpoint two events at once. The main thread also prunes the event log about
-hourly. `stop` ends it cleanly: a delivery in flight finishes and is recorded.
+endpoint two events at once. Between notifications the main thread also does the
+housekeeping a deployment needs one process for: it prunes the event log about hourly,
+and stores the past days that dashboards in use lack each minute, so a supervisor's view
+after handoffs changed reads stored days (services/dashboard_days.py). `stop` ends it
+cleanly: a delivery in flight finishes and is recorded.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from django.conf import settings
 from django.db import connection, connections
 from django.utils import timezone
 
+from sessions_app.services.dashboard import dashboard_days_refresh
 from sessions_app.services.event_log import NOTIFY_CHANNEL, events_prune
 from sessions_app.webhooks.services import (
     Clients,
@@ -96,26 +100,54 @@ def _listen_params() -> dict[str, object]:
     return params
 
 
-class _Pruner:
-    def __init__(self) -> None:
+class _Chore:
+    """Housekeeping the listening thread runs between notifications, every `seconds` (a
+    setting's name, read each time); a failure is logged and tried again next time."""
+
+    def __init__(self, what: str, seconds: str, run: Callable[[], str | None]) -> None:
+        self.what, self.seconds, self.run = what, seconds, run
         self.next_at = 0.0
 
     def maybe_run(self) -> None:
         if time.monotonic() < self.next_at:
             return
-        self.next_at = time.monotonic() + settings.MOSS_WEBHOOK_PRUNE_SECONDS
+        self.next_at = time.monotonic() + getattr(settings, self.seconds)
         try:
-            events, attempts = events_prune(), webhook_attempts_prune()
+            done = self.run()
         except Exception:
-            logger.exception("pruning the event log failed")
+            logger.exception("%s failed", self.what)
             connection.close()
             return
-        if events or attempts:
-            logger.info("pruned %d events and %d webhook attempts", events, attempts)
+        if done:
+            logger.info("%s", done)
+
+
+def _prune() -> str | None:
+    events, attempts = events_prune(), webhook_attempts_prune()
+    if events or attempts:
+        return f"pruned {events} events and {attempts} webhook attempts"
+    return None
+
+
+def _dashboard_days_store(stop: threading.Event) -> str | None:
+    done = dashboard_days_refresh(should_stop=stop.is_set)
+    if done.stored or done.deleted:
+        return (
+            f"dashboards: stored {done.stored} days of {done.projects} projects,"
+            f" deleted {done.deleted} past the longest window"
+        )
+    return None
 
 
 def _listen_loop(stop: threading.Event, wakeup: Wakeup, on_ready: Callable[[], None]) -> None:
-    pruner = _Pruner()
+    chores = [
+        _Chore("pruning the event log", "MOSS_WEBHOOK_PRUNE_SECONDS", _prune),
+        _Chore(
+            "storing dashboard days",
+            "MOSS_DASHBOARD_REFRESH_SECONDS",
+            lambda: _dashboard_days_store(stop),
+        ),
+    ]
     failures = 0
     while not stop.is_set():
         try:
@@ -128,7 +160,8 @@ def _listen_loop(stop: threading.Event, wakeup: Wakeup, on_ready: Callable[[], N
                 while not stop.is_set():
                     for _ in listener.notifies(timeout=LISTEN_TICK_SECONDS):
                         wakeup.bump()
-                    pruner.maybe_run()
+                    for chore in chores:
+                        chore.maybe_run()
         except psycopg.Error:
             failures += 1
             pause = min(RECONNECT_SECONDS[0] * 2**failures, RECONNECT_SECONDS[1])
