@@ -291,14 +291,16 @@ def test_a_change_to_a_stored_days_handoffs_drops_the_day(db: None) -> None:
 def test_the_workers_pass_stores_the_days_dashboards_in_use_lack(
     db: None, django_assert_max_num_queries: Any
 ) -> None:
-    """After a change dropped stored days, the worker's pass computes them (so the next
-    view reads them, with the same figures); projects whose dashboards nobody views are
-    left alone, and days before the longest window are deleted."""
+    """The worker's pass stores the past days of projects with handoffs in the window, so
+    their dashboards' first view, and a view after a change dropped a day, read stored
+    days (with the same figures); a project without handoffs is left alone, and days
+    before the longest window are deleted."""
     project, now = _random_history(9)
-    other = Project.objects.get(name="other-9")
+    other = Project.objects.get(name="other-9")  # its dashboard never viewed
+    quiet, _ = project_create(name="quiet-9")
     figures = dashboard.dashboard_figures(project=project, window="30d", now=now)
     stored = _stored_days(project)
-    assert len(stored) == 29
+    assert len(stored) == 29 and not _stored_days(other)
     old = DashboardDay.objects.create(
         project=project, day=min(stored) - timedelta(days=2), figures={"format": 1}
     )
@@ -309,14 +311,17 @@ def test_the_workers_pass_stores_the_days_dashboards_in_use_lack(
     assert _day_of(dropped.created_at) not in _stored_days(project)
 
     done = dashboard.dashboard_days_refresh()
-    assert (done.projects, done.stored, done.deleted) == (1, 1, 1)
-    assert _stored_days(project) == stored
+    assert (done.projects, done.stored, done.deleted) == (2, 1 + 29, 1)
+    assert _stored_days(project) == stored == _stored_days(other)
     assert not DashboardDay.objects.filter(pk=old.pk).exists()
-    assert not _stored_days(other)  # nobody viewed its dashboard
-    # The view now reads every past day: no handoff query over them.
+    assert not _stored_days(quiet)
+    # Views now read every past day: no handoff query over them.
     with django_assert_max_num_queries(6):
         assert dashboard.dashboard_figures(project=project, window="30d", now=now) != figures
+    with django_assert_max_num_queries(6):
+        dashboard.dashboard_figures(project=other, window="30d", now=now)
     _same(project, now)
+    _same(other, now)
     # Nothing missing: the pass only looks.
     assert dashboard.dashboard_days_refresh() == dashboard_days.DaysRefreshed(0, 0, 0)
     # A stop asked for before a project is reached leaves it for the next pass.

@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 
 from sessions_app.models import DashboardDay, Project
@@ -398,26 +397,45 @@ class DaysRefreshed:
     deleted: int  # days before any window, deleted
 
 
+# The projects whose stored days of the window are fewer than its days: those with a
+# handoff made since the window's first day (the (project, created_at) index), or with a
+# day stored in it (a dashboard viewed); counted on the unique (project, day) index, so a
+# pass reads no stored figures.
+_LACKING = """
+SELECT p.id FROM sessions_app_project p
+WHERE (EXISTS (SELECT 1 FROM sessions_app_handoff h
+               WHERE h.project_id = p.id AND h.created_at >= %(since)s)
+       OR EXISTS (SELECT 1 FROM sessions_app_dashboardday d
+                  WHERE d.project_id = p.id AND d.day BETWEEN %(first)s AND %(last)s))
+  AND (SELECT count(*) FROM sessions_app_dashboardday d
+       WHERE d.project_id = p.id AND d.day BETWEEN %(first)s AND %(last)s) < %(days)s
+ORDER BY p.id
+"""
+
+
 def stored_days_refresh(
     *, span: timedelta, should_stop: Callable[[], bool] = lambda: False
 ) -> DaysRefreshed:
-    """A background pass: the dashboards in use (a day stored within the last `span`, the
-    longest window) get the days they lack stored, so that a view after handoffs changed
-    reads stored days instead of computing them, and days before any window are deleted.
-    Each project's days are computed in a transaction of their own, as a view would."""
+    """A background pass over the dashboards in use (a project with a handoff made within
+    `span`, the longest window, or a day stored in it): the past days they lack are
+    computed and stored, so that a view, the first or one after handoffs changed, reads
+    stored days instead of computing them; days before any window are deleted. Each
+    project's days are computed in a transaction of their own, as a view would."""
     now = timezone.now()
     first, last = _stored_span(since=now - span, now=now)
     days = _days(first, last)
     deleted, _ = DashboardDay.objects.filter(day__lt=first - timedelta(days=1)).delete()
-    in_use = (
-        DashboardDay.objects.filter(day__gte=first, day__lte=last)
-        .values("project_id")
-        .annotate(current=Count("pk", filter=Q(figures__format=STORED_FORMAT)))
-        .filter(current__lt=len(days))
-        .values_list("project_id", flat=True)
-    )
+    params: dict[str, Any] = {
+        "since": _midnight(first),
+        "first": first,
+        "last": last,
+        "days": len(days),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_LACKING, params)
+        lacking = [pk for (pk,) in cursor.fetchall()]
     projects = stored = 0
-    for project in Project.objects.filter(pk__in=list(in_use)).order_by("pk"):
+    for project in Project.objects.filter(pk__in=lacking).order_by("pk"):
         if should_stop():
             break
         have = _stored_read(project=project, first=first, last=last)

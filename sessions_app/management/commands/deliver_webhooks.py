@@ -13,7 +13,7 @@ from sessions_app.webhooks.worker import worker_run
 class Command(BaseCommand):
     help = (
         "Deliver webhooks from the event log until SIGTERM or SIGINT; also prunes the "
-        "event log about hourly and stores the past days dashboards in use lack. "
+        "event log about hourly and stores the past days dashboards lack. "
         "`make run` starts one; run more for more throughput."
     )
 
