@@ -6,11 +6,11 @@ a retry falls due, or every MOSS_WEBHOOK_POLL_SECONDS in case a notification was
 missed (the worker was reconnecting, say). Each delivery thread calls
 `webhook_deliver_due` until nothing is due. The row lock that call takes lets
 threads and several worker processes share the work without sending one
-endpoint two events at once. Between notifications the main thread also does the
-housekeeping a deployment needs one process for: it prunes the event log about hourly,
-and stores the past days that dashboards in use lack each minute, so a supervisor's view
-after handoffs changed reads stored days (services/dashboard_days.py). `stop` ends it
-cleanly: a delivery in flight finishes and is recorded.
+endpoint two events at once. A thread of its own does the housekeeping a deployment
+needs a process for: it prunes the event log about hourly, and each minute stores the
+past days that dashboards lack, so that a supervisor's view reads stored days
+(services/dashboard_days.py). `stop` ends it cleanly: a delivery in flight finishes and
+is recorded.
 """
 
 from __future__ import annotations
@@ -101,8 +101,8 @@ def _listen_params() -> dict[str, object]:
 
 
 class _Chore:
-    """Housekeeping the listening thread runs between notifications, every `seconds` (a
-    setting's name, read each time); a failure is logged and tried again next time."""
+    """Housekeeping run every `seconds` (a setting's name, read each time); a failure is
+    logged and tried again next time."""
 
     def __init__(self, what: str, seconds: str, run: Callable[[], str | None]) -> None:
         self.what, self.seconds, self.run = what, seconds, run
@@ -139,7 +139,9 @@ def _dashboard_days_store(stop: threading.Event) -> str | None:
     return None
 
 
-def _listen_loop(stop: threading.Event, wakeup: Wakeup, on_ready: Callable[[], None]) -> None:
+def _housekeeping_loop(stop: threading.Event) -> None:
+    """Its own thread, so that a long pass (every project's new day after midnight UTC)
+    never holds up the listener's wake-ups."""
     chores = [
         _Chore("pruning the event log", "MOSS_WEBHOOK_PRUNE_SECONDS", _prune),
         _Chore(
@@ -148,6 +150,16 @@ def _listen_loop(stop: threading.Event, wakeup: Wakeup, on_ready: Callable[[], N
             lambda: _dashboard_days_store(stop),
         ),
     ]
+    try:
+        while not stop.is_set():
+            for chore in chores:
+                chore.maybe_run()
+            stop.wait(LISTEN_TICK_SECONDS)
+    finally:
+        connections.close_all()
+
+
+def _listen_loop(stop: threading.Event, wakeup: Wakeup, on_ready: Callable[[], None]) -> None:
     failures = 0
     while not stop.is_set():
         try:
@@ -160,8 +172,6 @@ def _listen_loop(stop: threading.Event, wakeup: Wakeup, on_ready: Callable[[], N
                 while not stop.is_set():
                     for _ in listener.notifies(timeout=LISTEN_TICK_SECONDS):
                         wakeup.bump()
-                    for chore in chores:
-                        chore.maybe_run()
         except psycopg.Error:
             failures += 1
             pause = min(RECONNECT_SECONDS[0] * 2**failures, RECONNECT_SECONDS[1])
@@ -184,6 +194,9 @@ def worker_run(
         )
         for i in range(count)
     ]
+    workers.append(
+        threading.Thread(target=_housekeeping_loop, args=(stop,), name="housekeeping", daemon=True)
+    )
     for worker in workers:
         worker.start()
     ready = threading.Event()
