@@ -115,6 +115,7 @@ class OnnxEncoder:
         self.tokenizer.no_padding()
         self.onnx_file, self.threads = onnx_file, threads
         self._session: Any = None
+        self._dimensions: int | None = None
         self._opening = threading.Lock()
         if open_now:
             self.session  # noqa: B018  (opened here, not by the first encode)
@@ -138,7 +139,9 @@ class OnnxEncoder:
 
     @property
     def dimensions(self) -> int:
-        return int(self.session.get_outputs()[0].shape[-1])
+        if self._dimensions is None:
+            self._dimensions = int(self.session.get_outputs()[0].shape[-1])
+        return self._dimensions
 
     def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
         """One row per text, in order. Texts are batched by token count, longest first, so
