@@ -541,7 +541,7 @@ BOTS_BEFORE = 20.0
 def targets_report(
     *,
     query_http: dict[int, list[float]],
-    open_samples: list[float],
+    open_samples: dict[int, list[float]],
     ingest_ratio: float,
     stored_ingest_ratio: float,
     bots_one: BotFigures,
@@ -553,7 +553,13 @@ def targets_report(
         ("query p50, 1,000 turns (ms)", percentile(query_http[1_000], 50), 8.0, "<="),
         ("query p50, 10,000 turns (ms)", percentile(query_http[10_000], 50), 10.0, "<="),
         ("query p99, 10,000 turns (ms)", percentile(query_http[10_000], 99), 25.0, "<="),
-        ("open p50, every size (ms)", percentile(open_samples, 50), 4.0, "<="),
+        # "At any session size": the slowest size's p50, not the p50 of all sizes' calls.
+        (
+            "open p50, slowest size (ms)",
+            max(percentile(samples, 50) for samples in open_samples.values()),
+            4.0,
+            "<=",
+        ),
         ("ingest / full model, same batches", ingest_ratio, 0.9, ">="),
         ("16 bots, requests/s (3x 20)", bots_one.throughput, 3 * BOTS_BEFORE, ">="),
         ("16 bots, query p95 (ms)", percentile(bots_one.query_ms, 95), 100.0, "<="),
@@ -693,10 +699,9 @@ def main() -> None:
         print()
         print(f"Open session: POST /api/v1/sessions on an existing session, {OPEN_RUNS} calls")
         print(f"{'turns':>7} | {'p50':>7} | {'p95':>7}")
-        open_samples: list[float] = []
+        open_samples: dict[int, list[float]] = {}
         for size, session in sessions.items():
-            line, samples = open_row(size, client, session.name)
-            open_samples += samples
+            line, open_samples[size] = open_row(size, client, session.name)
             print(line)
         bots_one = bots_report(project, key, base_url, pool, workers=1)
         server_rss = {pid: rss_mb(pid) for pid in server_pids(port_of(base_url))}
