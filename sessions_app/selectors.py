@@ -166,9 +166,21 @@ def handoffs_of(*, session: Session, after_version: int = 0, limit: int = 100) -
     """The session's handoff history after a version, oldest first."""
     return list(
         Handoff.objects.filter(session=session, version__gt=after_version)
-        .select_related("by_user", "by_key", "claimed_by")
+        .select_related("by_user", "claimed_by")
         .order_by("version")[:limit]
     )
+
+
+def session_last_handoff_read(session: Session) -> Session:
+    """The session with its last handoff read, and the people the API's answer names in it,
+    in one query (on their own, the handoff, who made it and who claimed it were one each)."""
+    if session.last_handoff_id is not None:
+        session.last_handoff = (
+            Handoff.objects.filter(session=session, pk=session.last_handoff_id)
+            .select_related("by_user", "claimed_by")
+            .first()
+        )
+    return session
 
 
 def last_escalation(*, session: Session) -> Handoff | None:

@@ -1,5 +1,8 @@
 """The return path, readable: handoff history, the session's last handoff, forced take-over."""
 
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
 from sessions_app.models import AuditEvent, Event
 from sessions_app.selectors import session_get
 from sessions_app.services.handoffs import session_claim, session_hand_back
@@ -111,3 +114,32 @@ def test_a_customer_turn_through_the_api_reopens_a_resolved_session(api, make_us
     session = api.get("/sessions/conv-1").json()
     assert session["status"] == "waiting"
     assert session["last_handoff"]["reason"] == "the customer wrote after the session was resolved"
+
+
+def test_a_sessions_last_handoff_is_read_in_one_query(
+    api, make_user, django_assert_max_num_queries
+):
+    """Opening or reading a handed-over session reads its last handoff with the people it
+    names at once; the list reads the same count of queries whatever its page holds."""
+    ana = make_user("ana", api.project)
+    escalate_and_claim(api, ana)
+    # The key, the session (with its audit row), the handoff with who made and claimed it.
+    with django_assert_max_num_queries(3):
+        opened = api.post("/sessions", {"name": "conv-1"}).json()
+    with django_assert_max_num_queries(3):
+        read = api.get("/sessions/conv-1").json()
+    for body in (opened, read):
+        assert body["last_handoff"]["claimed_by"] == "ana"
+        assert body["last_handoff"]["actor"] == {"kind": "bot", "name": "sms-bot"}
+
+    def list_queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert api.get("/sessions").status_code == 200
+        return len(captured.captured_queries)
+
+    one = list_queries()
+    for n in range(3):
+        api.post("/sessions", {"name": f"more-{n}"})
+        api.post(f"/sessions/more-{n}/push", {"to": "humans", "from_agent": "sms-bot"})
+    assert len(api.get("/sessions").json()["sessions"]) == 4
+    assert list_queries() == one

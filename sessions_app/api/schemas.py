@@ -70,7 +70,7 @@ class HandoffOut(Schema):
     def resolve_actor(obj: Handoff) -> dict[str, str]:
         if obj.by_user is not None:
             return {"kind": "user", "name": obj.by_user.get_username()}
-        if obj.by_key is not None:
+        if obj.by_key_id is not None:  # the id: the key's row is not needed
             return {"kind": "bot", "name": obj.from_agent}
         return {"kind": "system", "name": obj.from_agent}
 

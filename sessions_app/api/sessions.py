@@ -37,6 +37,7 @@ from sessions_app.models import ApiKey, Session, SessionStatus
 from sessions_app.selectors import (
     handoffs_of,
     session_get,
+    session_last_handoff_read,
     session_list,
     turns_by_ids,
 )
@@ -78,7 +79,7 @@ def open_session(
         device=payload.device,
     )
     session.created = created  # type: ignore[attr-defined]
-    return Status(201 if created else 200, session)
+    return Status(201 if created else 200, session_last_handoff_read(session))
 
 
 @router.get("/sessions", response=responses({200: SessionListOut}))
@@ -108,7 +109,7 @@ def list_sessions(
 
 @router.get("/sessions/{name}", response=responses({200: SessionOut}, 404))
 def get_session(request: HttpRequest, name: SessionName) -> Session:
-    return _session(request, name)
+    return session_last_handoff_read(_session(request, name))
 
 
 @router.delete("/sessions/{name}", response=responses({204: None}, 404))
