@@ -199,6 +199,7 @@ def session_push(
     kind = "escalated" if to_kind in ESCALATIONS else "handoff"
     with transaction.atomic():
         locked = Session.objects.select_for_update().get(pk=session.pk)
+        locked.project = session.project  # the caller's, already read
         extra: dict[str, object] = {}
         if locked.status == SessionStatus.HELD:
             if not force:
