@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from importlib import import_module
 from typing import Any
 
+import psycopg
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection, transaction
@@ -328,6 +329,23 @@ def test_the_workers_pass_stores_the_days_dashboards_in_use_lack(
     DashboardDay.objects.filter(project=project, day=min(stored)).delete()
     assert dashboard.dashboard_days_refresh(should_stop=lambda: True).stored == 0
     assert dashboard.dashboard_days_refresh().stored == 1
+
+
+def test_one_pass_runs_at_a_time_across_workers(db: None) -> None:
+    """While another worker's pass holds the refresh lock, a pass does nothing."""
+    project, _ = _random_history(11)
+    assert not _stored_days(project)
+    with psycopg.connect(**connection.get_connection_params()) as other:  # type: ignore[arg-type]
+        other.execute("SELECT pg_advisory_lock(%s)", [dashboard_days._REFRESH_LOCK])
+        assert dashboard.dashboard_days_refresh() == dashboard_days.DaysRefreshed(0, 0, 0)
+        assert not _stored_days(project)
+        other.execute("SELECT pg_advisory_unlock(%s)", [dashboard_days._REFRESH_LOCK])
+    assert dashboard.dashboard_days_refresh().stored >= 29
+    assert len(_stored_days(project)) == 29
+    # The pass let the lock go: another connection takes it at once.
+    with psycopg.connect(**connection.get_connection_params()) as other:  # type: ignore[arg-type]
+        taken = other.execute("SELECT pg_try_advisory_lock(%s)", [dashboard_days._REFRESH_LOCK])
+        assert taken.fetchone() == (True,)
 
 
 def test_the_delivery_worker_stores_dropped_days(transactional_db: None) -> None:

@@ -413,6 +413,11 @@ ORDER BY p.id
 """
 
 
+# One pass at a time across worker processes (a bigint key: apart from the trigger's
+# pairs of int keys). Held by the connection, so a worker that dies lets it go.
+_REFRESH_LOCK = 0x6D6F73735F646179  # "moss_day"
+
+
 def stored_days_refresh(
     *, span: timedelta, should_stop: Callable[[], bool] = lambda: False
 ) -> DaysRefreshed:
@@ -420,7 +425,21 @@ def stored_days_refresh(
     `span`, the longest window, or a day stored in it): the past days they lack are
     computed and stored, so that a view, the first or one after handoffs changed, reads
     stored days instead of computing them; days before any window are deleted. Each
-    project's days are computed in a transaction of their own, as a view would."""
+    project's days are computed in a transaction of their own, as a view would. Where
+    another worker's pass is running, this one does nothing."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [_REFRESH_LOCK])
+        (running,) = cursor.fetchone()
+    if not running:
+        return DaysRefreshed(projects=0, stored=0, deleted=0)
+    try:
+        return _refresh(span=span, should_stop=should_stop)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [_REFRESH_LOCK])
+
+
+def _refresh(*, span: timedelta, should_stop: Callable[[], bool]) -> DaysRefreshed:
     now = timezone.now()
     first, last = _stored_span(since=now - span, now=now)
     days = _days(first, last)
