@@ -133,7 +133,7 @@ def _dashboard_days_store(stop: threading.Event) -> str | None:
     done = dashboard_days_refresh(should_stop=stop.is_set)
     if done.stored or done.deleted:
         return (
-            f"dashboards: stored {done.stored} days of {done.projects} projects,"
+            f"dashboards: stored {done.stored} days (projects: {done.projects}),"
             f" deleted {done.deleted} past the longest window"
         )
     return None
