@@ -398,13 +398,14 @@ class DaysRefreshed:
 
 
 # The projects whose stored days of the window are fewer than its days: those with a
-# handoff made since the window's first day (the (project, created_at) index), or with a
-# day stored in it (a dashboard viewed); counted on the unique (project, day) index, so a
-# pass reads no stored figures.
+# handoff made since the window's first day (their latest, one entry of the (project,
+# created_at) index: an EXISTS let the planner scan the table for a project with many
+# handoffs), or with a day stored in it (a dashboard viewed); counted on the unique
+# (project, day) index, so a pass reads no stored figures.
 _LACKING = """
 SELECT p.id FROM sessions_app_project p
-WHERE (EXISTS (SELECT 1 FROM sessions_app_handoff h
-               WHERE h.project_id = p.id AND h.created_at >= %(since)s)
+WHERE ((SELECT max(h.created_at) FROM sessions_app_handoff h WHERE h.project_id = p.id)
+           >= %(since)s
        OR EXISTS (SELECT 1 FROM sessions_app_dashboardday d
                   WHERE d.project_id = p.id AND d.day BETWEEN %(first)s AND %(last)s))
   AND (SELECT count(*) FROM sessions_app_dashboardday d
