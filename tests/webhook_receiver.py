@@ -38,6 +38,7 @@ class Receiver:
         self.received: list[Received] = []
         self.answer: Callable[[int], int] = lambda _number: 200
         self.delay_seconds = 0.0
+        self.trickle_seconds = 0.0  # set: the answer goes out a byte at a time, this far apart
         self.in_flight = 0
         self.most_in_flight = 0  # requests handled at once, at most
         self._condition = threading.Condition()
@@ -90,11 +91,25 @@ def _handler(receiver_ref: list[Receiver]) -> type[BaseHTTPRequestHandler]:
             if receiver.delay_seconds:
                 time.sleep(receiver.delay_seconds)
             receiver.answered()
+            if receiver.trickle_seconds:
+                self._trickle(
+                    f"HTTP/1.1 {status} OK\r\ncontent-length: 0\r\n\r\n".encode(), receiver
+                )
+                return
             self.send_response(status)
             if 300 <= status < 400:
                 self.send_header("location", "http://127.0.0.1:9/elsewhere")
             self.send_header("content-length", "0")
             self.end_headers()
+
+        def _trickle(self, answer: bytes, receiver: Receiver) -> None:
+            try:
+                for at in range(len(answer)):
+                    self.wfile.write(answer[at : at + 1])
+                    self.wfile.flush()
+                    time.sleep(receiver.trickle_seconds)
+            except OSError:
+                self.close_connection = True  # the sender gave up
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import httpx
+import httpcore
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
@@ -26,9 +26,12 @@ from sessions_app.models import Event, Project, WebhookAttempt, WebhookEndpoint
 from sessions_app.services.audit import audit_record
 from sessions_app.services.event_log import EVENT_TYPES, event_payload
 from sessions_app.webhooks.addresses import url_addresses, url_host, url_parse, url_pin
+from sessions_app.webhooks.http import Clients, ConnectFailed, post
 from sessions_app.webhooks.signing import headers_sign, secret_generate
 
 ERROR_CHARS = 500
+# What else a POST can raise: the receiver broke the protocol or the connection.
+HTTP_ERRORS = (httpcore.ProtocolError, httpcore.NetworkError, httpcore.UnsupportedProtocol)
 
 
 def types_check(types: list[str]) -> list[str]:
@@ -157,31 +160,6 @@ def webhook_attempts_prune(*, older_than_days: int | None = None) -> int:
 # Delivery ------------------------------------------------------------------------------
 
 
-class Clients:
-    """One HTTP client per receiving host, so a kept-alive (TLS) connection is only
-    reused for the host it was opened for: deliveries connect to a checked address,
-    and two hosts may share one."""
-
-    def __init__(self) -> None:
-        self._clients: dict[str, httpx.Client] = {}
-
-    def for_host(self, host: str) -> httpx.Client:
-        client = self._clients.get(host)
-        if client is None:
-            if len(self._clients) >= 64:
-                self.close()
-            client = httpx.Client(
-                timeout=settings.MOSS_WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False
-            )
-            self._clients[host] = client
-        return client
-
-    def close(self) -> None:
-        for client in self._clients.values():
-            client.close()
-        self._clients.clear()
-
-
 @dataclass(frozen=True)
 class Sent:
     status_code: int | None
@@ -239,28 +217,25 @@ def _post(clients: Clients, endpoint: WebhookEndpoint, event: Event, now: dateti
         addresses = url_addresses(url)  # checked again: DNS may answer otherwise now
     except InvalidInput as exc:
         return Sent(None, None, exc.message)
+    timeout = settings.MOSS_WEBHOOK_TIMEOUT_SECONDS
     error = ""
     for address in addresses:
-        pinned = url_pin(url, address)
         started = time.perf_counter()
         try:
-            with clients.for_host(url_host(url)).stream(
-                "POST",
-                pinned.url,
-                content=body.encode(),
-                headers={**headers, "host": pinned.host_header},
-                extensions={"sni_hostname": pinned.sni_hostname},
-            ) as response:
-                # The receiver's body is not read: only its status counts.
-                latency = (time.perf_counter() - started) * 1000
-                return Sent(response.status_code, latency, "")
-        except httpx.ConnectError as exc:
+            answer = post(
+                clients.for_host(url_host(url)),
+                url_pin(url, address),
+                body=body.encode(),
+                headers=headers,
+                timeout=timeout,
+            )
+            return Sent(answer.status_code, answer.latency_ms, "")
+        except ConnectFailed as exc:
             error = f"could not connect to {address}: {exc}"  # try its next address
-        except httpx.TimeoutException as exc:
-            timeout = settings.MOSS_WEBHOOK_TIMEOUT_SECONDS
+        except httpcore.TimeoutException as exc:
             error = f"timed out after {timeout:g} s ({type(exc).__name__})"
             break
-        except httpx.HTTPError as exc:
+        except HTTP_ERRORS as exc:
             error = f"{type(exc).__name__}: {exc}"
             break
     return Sent(None, (time.perf_counter() - started) * 1000, error[:ERROR_CHARS])

@@ -27,8 +27,8 @@ from django.utils import timezone
 
 from sessions_app.services.dashboard import dashboard_days_refresh
 from sessions_app.services.event_log import NOTIFY_CHANNEL, events_prune
+from sessions_app.webhooks.http import Clients
 from sessions_app.webhooks.services import (
-    Clients,
     webhook_attempts_prune,
     webhook_deliver_due,
     webhooks_next_due,

@@ -250,6 +250,29 @@ def test_a_receiver_slower_than_the_timeout_is_a_failure(
     assert attempt.error.startswith("timed out after 0.2 s")
 
 
+def test_a_receiver_that_answers_a_byte_at_a_time_fails_at_the_timeout(
+    make_project, allow_private, receiver, settings
+):
+    """The timeout bounds the whole attempt, not each read: every byte here comes well
+    within it, and the whole answer would take about 4 s."""
+    settings.MOSS_WEBHOOK_TIMEOUT_SECONDS = 0.5
+    project, _ = make_project()
+    webhook_create(project=project, actor=bot(project), url=receiver.url)
+    session_open(project=project, name="conv-1", actor=bot(project))
+    receiver.trickle_seconds = 0.1
+    trickled = Clients()
+    started = time.monotonic()
+    try:
+        deliver_all(trickled)
+    finally:
+        trickled.close()
+    assert time.monotonic() - started < 2.0
+    attempt = WebhookAttempt.objects.get()
+    assert attempt.status_code is None
+    assert attempt.error.startswith("timed out after 0.5 s")
+    assert len(receiver.received) == 1
+
+
 def test_an_unreachable_receiver_is_a_failure_naming_the_address(
     make_project, allow_private, clients
 ):
