@@ -264,6 +264,26 @@ def test_seen_marks_only_move_forward(inbox: ApiClient, ana: Any) -> None:
     assert session.seen_marks.get(user=ana).seq == 5
 
 
+def test_a_cursor_past_the_session_end_marks_no_more_than_its_last_turn(
+    inbox: ApiClient, ana: Any
+) -> None:
+    """A hand-edited polling URL: the seen mark is a bigint, and a mark past the
+    session's end would hide the unread marks of turns still to come."""
+    session = Session.objects.get(name="held-by-ana")
+    updates = session_url(inbox, "held-by-ana", action="updates")
+    for far in ("99999999999999999999", str(2**62)):
+        response = logged_in(ana).get(updates, {"after_seq": far}, headers=HTMX)
+        assert response.status_code == 200
+        assert session.seen_marks.get(user=ana).seq == session.last_seq
+    customer_writes(inbox, "held-by-ana", "late-1", "Any news on my refund?")
+    assert "unread-mark" in logged_in(ana).get("/console/", {"tab": "mine"}).content.decode()
+
+
+def test_links_keep_a_channel_that_holds_url_characters() -> None:
+    query = InboxQuery(channel="voice&sms #2+")
+    assert query.params(page=2) == "?channel=voice%26sms+%232%2B&page=2"
+
+
 def test_attention_keys_change_with_each_new_item(inbox: ApiClient, ana: Any) -> None:
     before = attention_of(user=ana)
     assert {item.title for item in before.items} == {

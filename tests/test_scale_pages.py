@@ -88,6 +88,8 @@ def test_timeline_page_links_to_the_next_and_rejects_a_bad_cursor(
     seen = {e.anchor for e in first.context["entries"]}
     assert not seen & {e.anchor for e in second.context["entries"]}
     assert sam.get(url, {"after": "x1"}).status_code == 404
+    assert sam.get(url, {"after": "²"}).status_code == 404  # a digit to str.isdigit, not to int
+    assert sam.get(url, {"seq": "١٢"}).status_code == 404
     # A cursor of another session names nothing here.
     other = AuditEvent.objects.filter(session=history.conv2).first()
     assert other is not None

@@ -83,6 +83,18 @@ def test_bad_filters_get_a_422_naming_the_problem(history: History, sam: Client)
     assert "waiting_minutes" in body and "date_to" in body
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("date_to", "9999-12-31"), ("date_from", "0001-01-01"), ("page", "4" * 18)],
+)
+def test_the_ends_of_the_calendar_and_huge_pages_are_422s(
+    history: History, sam: Client, field: str, value: str
+) -> None:
+    response = sam.get(f"/supervise/p/{history.project.public_id}/", {field: value})
+    assert response.status_code == 422
+    assert field in response.content.decode()
+
+
 def test_paginates_25_a_page(history: History, sam: Client) -> None:
     bot = Actor.system("loader")
     for index in range(30):

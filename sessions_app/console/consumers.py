@@ -36,7 +36,7 @@ PRESENCE_WRITE_SECONDS = 10
 def _int(value: Any) -> int:
     try:
         return max(int(value), 0)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's 1e400
         return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 from django.contrib.auth.models import User
 from django.db.models import (
@@ -81,8 +82,8 @@ class InboxQuery:
         }
         values.update(changes)
         defaults = {"tab": DEFAULT_TAB, "sort": "longest", "page": 1}
-        parts = [f"{k}={v}" for k, v in values.items() if v not in ("", None, defaults.get(k))]
-        return "?" + "&".join(parts) if parts else "?"
+        kept = {k: v for k, v in values.items() if v not in ("", None, defaults.get(k))}
+        return "?" + urlencode(kept)  # a channel may hold & # + (bots name them)
 
 
 def _mine_q(user: User) -> Q:

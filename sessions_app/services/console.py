@@ -99,6 +99,10 @@ def console_thread(*, session: Session, after_seq: int = 0, after_version: int =
     Handoffs placed after turns not read yet wait for the next chunk, so a chunk
     can always be appended after the previous one without reordering.
     """
+    # A cursor past the session's end (a hand-edited URL) goes back to it: it is
+    # stored as the reader's seen mark.
+    after_seq = min(after_seq, session.last_seq)
+    after_version = min(after_version, session.version)
     turns = list(Turn.objects.filter(session=session, seq__gt=after_seq).order_by("seq"))
     last_seq = turns[-1].seq if turns else after_seq
     handoffs = list(

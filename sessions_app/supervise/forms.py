@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
 
 from sessions_app.models import SessionStatus
 from sessions_app.supervise.selectors import SessionFilters
@@ -17,19 +20,23 @@ SORT_CHOICES = [
 ]
 
 
+# The ends of the calendar overflow once a day is added or a time zone applied.
+DATE_BOUNDS = [MinValueValidator(date(1900, 1, 1)), MaxValueValidator(date(9998, 12, 31))]
+
+
 class SessionFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=1000, label="Search all turns")
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *SessionStatus.choices])
     channel = forms.CharField(required=False, max_length=50)
     holder = forms.CharField(required=False, max_length=200)
     customer = forms.CharField(required=False, max_length=1000, label="Customer id")
-    date_from = forms.DateField(required=False, label="Active from")
-    date_to = forms.DateField(required=False, label="Active until")
+    date_from = forms.DateField(required=False, label="Active from", validators=DATE_BOUNDS)
+    date_to = forms.DateField(required=False, label="Active until", validators=DATE_BOUNDS)
     waiting_minutes = forms.IntegerField(
         required=False, min_value=0, max_value=60 * 24 * 365, label="Waiting longer than (min)"
     )
     sort = forms.ChoiceField(required=False, choices=SORT_CHOICES)
-    page = forms.IntegerField(required=False, min_value=1)
+    page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
 
     def clean(self) -> dict:
         data = super().clean() or {}

@@ -98,7 +98,7 @@ def _cursor(value: str | None) -> int | None:
     """A page cursor from the query string; anything but a positive id is a 404."""
     if value is None:
         return None
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:  # not '²'
         raise Http404("no such page")
     return int(value)
 
