@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -23,6 +24,7 @@ from sessions_app.api.sessions import router as sessions_router
 from sessions_app.api.throttles import ApiKeyRateThrottle, AuthFailuresThrottled
 from sessions_app.api.webhooks import router as webhooks_router
 from sessions_app.errors import DomainError
+from sessions_app.validation import text_encodes
 
 
 def docs_switch(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -37,9 +39,32 @@ def docs_switch(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
     return switched
 
 
-class OneValueParser(Parser):
-    """A query parameter that is not a list must be given once: ninja would take the last of
-    several values silently."""
+class BodyRejected(Exception):
+    """A JSON body that parses but cannot be taken: a 422 naming where (ninja answers any
+    parser error with a 400 "Cannot parse request body", raised from it)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# A JSON escape of a UTF-16 surrogate. Most bodies hold none, and are not walked.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+class MossParser(Parser):
+    """Two checks ninja does not make: a query parameter that is not a list must be given
+    once (ninja would take the last of several values silently), and no string of a JSON
+    body may hold an unpaired surrogate (`"\\ud800"`: UTF-8, so PostgreSQL, cannot hold
+    it; pydantic let some through)."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        data = super().parse_body(request)
+        if _SURROGATE_ESCAPE.search(request.body):
+            where = unpaired_surrogate_at(data)
+            if where is not None:
+                raise BodyRejected(f"{where}: must not contain unpaired surrogates")
+        return data
 
     def parse_querydict(
         self, data: MultiValueDict[str, Any], list_fields: list[str], request: HttpRequest
@@ -69,6 +94,28 @@ class MossApi(NinjaAPI):
         return schema
 
 
+def unpaired_surrogate_at(data: Any) -> str | None:
+    """Where the first string (or key) holding an unpaired surrogate is, in document
+    order ("docs.0.text"; "body" for the whole); None when there is none."""
+    pending: list[tuple[tuple[str, ...], Any]] = [((), data)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, str) and not text_encodes(value):
+            return ".".join(path) or "body"
+        if isinstance(value, dict):
+            for key in value:
+                if not text_encodes(key):
+                    return ".".join((*path, _printable(key), "[key]"))
+            pending.extend(((*path, key), item) for key, item in reversed(value.items()))
+        elif isinstance(value, list):
+            pending.extend(((*path, str(i)), item) for i, item in reversed(list(enumerate(value))))
+    return None
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 KEY_SCHEME = ProjectKeyAuth.__name__
 PROJECT_SCHEME = "ProjectIdHeader"
 
@@ -79,7 +126,7 @@ api = MossApi(
     "Authenticate with the "
     "X-Project-Id and X-Project-Key headers.",
     auth=ProjectKeyAuth(),
-    parser=OneValueParser(),
+    parser=MossParser(),
     throttle=[ApiKeyRateThrottle()],
     urls_namespace="api-v1",
     docs_decorator=docs_switch,
@@ -178,6 +225,8 @@ def too_many_fields(request: HttpRequest, exc: TooManyFieldsSent) -> HttpRespons
 
 @api.exception_handler(HttpError)
 def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc.__cause__, BodyRejected):
+        return _error(request, 422, "invalid_input", exc.__cause__.message)
     message = str(exc)
     if message == "Cannot parse request body":
         message = "request body is not valid JSON"

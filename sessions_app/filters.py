@@ -25,7 +25,9 @@ from sessions_app.validation import text_is_storable
 COMPARISONS = {"$eq": "=", "$ne": "<>", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 MEMBERSHIP = {"$in", "$nin"}
 LOGICAL = {"$and", "$or"}
-NUMBER_RE = r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
+# Stored strings that compare as numbers. The exponent has at most 3 digits: PostgreSQL's
+# numeric overflows near 1e131072, and "1e999999" would fail every query it meets.
+NUMBER_RE = r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]{1,3})?$"
 
 Scalar = str | int | float
 

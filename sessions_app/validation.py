@@ -26,8 +26,11 @@ METADATA_CHANNEL_MAX: int = AuditEvent._meta.get_field("channel").max_length  # 
 
 def text_is_storable(text: str) -> bool:
     """PostgreSQL text holds neither NUL nor lone surrogates (UTF-8 cannot encode them)."""
-    if "\x00" in text:
-        return False
+    return "\x00" not in text and text_encodes(text)
+
+
+def text_encodes(text: str) -> bool:
+    """Whether UTF-8 can encode it: a lone surrogate ("\\ud800" in JSON) it cannot."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

@@ -139,6 +139,21 @@ def test_missing_or_wrong_keys_get_401(session, headers):
     assert not Turn.objects.exists()
 
 
+def test_a_key_sent_with_another_project_s_id_is_a_401_that_writes_nothing(session, make_project):
+    from sessions_app.services.projects import api_key_issue
+
+    other, _ = make_project("Globex")
+    api_key, raw_key = api_key_issue(project=session.project, label="fresh")
+    mismatched = Client(headers={"X-Project-Id": other.public_id, "X-Project-Key": raw_key})
+    assert mismatched.get("/api/v1/sessions/s1").status_code == 401
+    api_key.refresh_from_db()
+    assert api_key.last_used_at is None
+    matched = Client(headers={"X-Project-Id": session.project.public_id, "X-Project-Key": raw_key})
+    assert matched.get("/api/v1/sessions/s1").status_code == 200
+    api_key.refresh_from_db()
+    assert api_key.last_used_at is not None
+
+
 def test_a_revoked_key_gets_401(session):
     from sessions_app.services.projects import api_key_revoke
 

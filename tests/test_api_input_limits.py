@@ -155,6 +155,9 @@ QUERY_VALUE_CASES = [
     ("NUL in ids", "/sessions/s1/docs", {"ids": ["t1", NUL]}, "ids.1: must not contain NUL"),
     ("id over 128", "/sessions/s1/docs", {"ids": ["i" * 129]}, "ids.0: must be at most 128"),
     ("limit 501", "/sessions/s1/docs", {"limit": 501}, "limit: must be at most 500"),
+    # int() refuses strings of more than 4,300 digits with a ValueError.
+    ("events cursor of 5,000 digits", "/events", {"after": "9" * 5000}, "after must be a cursor"),
+    ("events cursor beyond bigint", "/events", {"after": "9" * 19}, "after must be a cursor"),
 ]
 
 
@@ -217,6 +220,67 @@ def test_a_lone_surrogate_in_a_filter_value_is_rejected(s1):
     raw = '{"query": "x", "alpha": 0.0, "filter": {"channel": "\\ud800"}}'
     response = s1.client.post("/api/v1/sessions/s1/query", raw, content_type="application/json")
     assert_rejected(response, 422, "unpaired surrogates")
+
+
+# Raw JSON: the escapes of lone UTF-16 surrogates, which UTF-8 (and so PostgreSQL) cannot hold.
+SURROGATE_CASES = [
+    ("/sessions", '{"name": "s2", "channel": "\\ud800"}', "channel"),
+    (
+        "/sessions",
+        '{"name": "s2", "metadata": {"customer": {"id": "\\udfff"}}}',
+        "metadata.customer.id",
+    ),
+    ("/sessions", '{"name": "s2", "metadata": {"k\\ud800": 1}}', "metadata.k\\ud800.[key]"),
+    (
+        "/sessions/s1/docs",
+        '{"docs": [{"id": "t2", "text": "ok"}, {"id": "t3", "text": "a\\ud800"}]}',
+        "docs.1.text",
+    ),
+    (
+        "/sessions/s1/docs",
+        '{"docs": [{"id": "t2", "text": "ok", "metadata": {"k": "\\udc00"}}]}',
+        "docs.0.metadata.k",
+    ),
+    ("/sessions/s1/query", '{"query": "\\ud800"}', "query"),
+    ("/sessions/s1/push", '{"to": "humans", "reason": "\\ud800"}', "reason"),
+    ("/query", '{"query": "refund", "customer_id": "\\ud800"}', "customer_id"),
+    ("/webhooks", '{"url": "https://example.com/\\ud800"}', "url"),
+]
+
+
+@pytest.mark.parametrize(("path", "raw", "where"), SURROGATE_CASES)
+def test_a_lone_surrogate_anywhere_in_a_body_is_a_422_naming_it(s1, path, raw, where):
+    before = counts()
+    response = s1.client.post(f"/api/v1{path}", raw, content_type="application/json")
+    assert_rejected(response, 422, f"{where}: must not contain unpaired surrogates")
+    assert counts() == before
+
+
+def test_an_escaped_surrogate_pair_is_a_character_like_any_other(s1):
+    smile = "\\ud83d\\ude00"  # the JSON escape of U+1F600, as a pair
+    raw = f'{{"docs": [{{"id": "t2", "text": "thanks {smile}", "metadata": {{"k": "{smile}"}}}}]}}'
+    response = s1.client.post("/api/v1/sessions/s1/docs", raw, content_type="application/json")
+    assert response.status_code == 200, response.content
+    stored = Turn.objects.get(doc_id="t2")
+    assert (stored.text, stored.metadata) == ("thanks \U0001f600", {"k": "\U0001f600"})
+
+
+def test_the_webhook_operations_check_x_agent(s1, settings):
+    settings.MOSS_WEBHOOK_ALLOW_PRIVATE = True
+    before = counts()
+    body = {"url": "http://127.0.0.1:9/hooks"}
+    response = post_as(s1, "/webhooks", body, **{"X-Agent": "a" * 201})
+    assert_rejected(response, 422, "X-Agent: must be at most 200 characters")
+    assert counts() == before
+    created = post_as(s1, "/webhooks", body, **{"X-Agent": "ops-bot"})
+    assert created.status_code == 201
+    assert AuditEvent.objects.get(kind="webhook_created").actor_label.endswith("ops-bot")
+    client = Client(headers={"X-Project-Id": s1.project.public_id, "X-Project-Key": s1.key})
+    url = f"/api/v1/webhooks/{created.json()['id']}"
+    assert_rejected(
+        client.delete(url, headers={"X-Agent": NUL}), 422, "X-Agent: must not contain NUL"
+    )
+    assert client.delete(url).status_code == 204
 
 
 def test_nul_in_the_customer_query_customer_id_is_rejected(s1):

@@ -103,6 +103,21 @@ def test_filters_apply_every_operator(conversation):
     assert matching({"missing-key": {"$nin": ["x"]}}) == [d["id"] for d in CONVERSATION]
 
 
+def test_numbers_stored_as_strings_compare_and_one_past_numeric_s_range_is_not_a_number(
+    conversation,
+):
+    """ "1e999999" overflows PostgreSQL's numeric: cast, it failed every filtered query
+    on its session with a 500."""
+    docs = [
+        {"id": "as-text", "text": "customer said twelve", "metadata": {"minute": "12"}},
+        {"id": "exponent", "text": "customer said 1e5", "metadata": {"minute": "1e5"}},
+        {"id": "huge", "text": "customer said huge", "metadata": {"minute": "1e999999"}},
+    ]
+    conversation.post("/sessions/conv-123/docs", {"docs": docs})
+    found = ids(query(conversation, query="customer", top_k=10, filter={"minute": {"$gt": 11}}))
+    assert sorted(found) == ["as-text", "exponent", "turn-4", "turn-5"]
+
+
 def test_a_query_embedding_replaces_the_model(conversation):
     vector = [0.0] * 384
     vector[0] = 1.0

@@ -38,6 +38,7 @@ def request_key(request: HttpRequest) -> ApiKey:
     return request.auth  # type: ignore[attr-defined,no-any-return]
 
 
-def request_actor(request: HttpRequest) -> Actor:
-    """The bot behind an API request, named by X-Agent for the audit log."""
-    return Actor.for_key(request_key(request), agent=request.headers.get("X-Agent", ""))
+def request_actor(request: HttpRequest, agent: str) -> Actor:
+    """The bot behind an API request, named for the audit log by its X-Agent header, which
+    the operation declares (`agent: XAgent`) so that it is checked."""
+    return Actor.for_key(request_key(request), agent=agent)

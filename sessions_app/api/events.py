@@ -19,7 +19,7 @@ def _after(value: str | None) -> After:
         return None
     if value == "now":
         return "now"
-    if not value.isascii() or not value.isdigit():
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:  # cursors are bigints
         raise InvalidInput("after must be a cursor (0 or more) returned as next_cursor, or 'now'")
     return int(value)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja import Query, Router, Status
 
-from sessions_app.actors import Actor
+from sessions_app.api.auth import request_actor, request_key
 from sessions_app.api.fields import (
     Cursor,
     CustomerId,
@@ -33,7 +33,7 @@ from sessions_app.api.schemas import (
     SessionOut,
     responses,
 )
-from sessions_app.models import ApiKey, Session, SessionStatus
+from sessions_app.models import Session, SessionStatus
 from sessions_app.selectors import (
     handoffs_of,
     session_get,
@@ -48,16 +48,8 @@ router = Router(tags=["sessions"])
 MAX_PAGE = 500
 
 
-def _key(request: HttpRequest) -> ApiKey:
-    return request.auth  # type: ignore[attr-defined,no-any-return]
-
-
-def _actor(request: HttpRequest, agent: str) -> Actor:
-    return Actor.for_key(_key(request), agent=agent)
-
-
 def _session(request: HttpRequest, name: str) -> Session:
-    return session_get(project=_key(request).project, name=name)
+    return session_get(project=request_key(request).project, name=name)
 
 
 def _cursor(value: str | None) -> int:
@@ -70,9 +62,9 @@ def open_session(
 ) -> Status[Session]:
     """Open a session by name: create it, or resume it with everything stored."""
     session, created = sessions.session_open(
-        project=_key(request).project,
+        project=request_key(request).project,
         name=payload.name,
-        actor=_actor(request, agent),
+        actor=request_actor(request, agent),
         model_id=payload.model_id,
         metadata=payload.metadata,
         channel=payload.channel,
@@ -93,7 +85,7 @@ def list_sessions(
 ) -> dict[str, object]:
     """Sessions of the project, newest first; filter by status, name prefix or customer."""
     rows = session_list(
-        project=_key(request).project,
+        project=request_key(request).project,
         status=status,
         name_prefix=prefix,
         metadata={"customer_id": customer_id} if customer_id else None,
@@ -114,7 +106,9 @@ def get_session(request: HttpRequest, name: SessionName) -> Session:
 
 @router.delete("/sessions/{name}", response=responses({204: None}, 404))
 def delete_session(request: HttpRequest, name: SessionName, agent: XAgent = "") -> Status[None]:
-    sessions.session_delete(project=_key(request).project, name=name, actor=_actor(request, agent))
+    sessions.session_delete(
+        project=request_key(request).project, name=name, actor=request_actor(request, agent)
+    )
     return Status(204, None)
 
 
@@ -130,7 +124,7 @@ def add_docs(
     return turns.turns_upsert(
         session=_session(request, name),
         docs=docs,
-        actor=_actor(request, agent),
+        actor=request_actor(request, agent),
         channel=payload.channel,
     )
 
@@ -157,7 +151,7 @@ def get_docs(
         }
     page, next_seq = turns.thread_read(
         session=session,
-        actor=_actor(request, agent),
+        actor=request_actor(request, agent),
         after_seq=_cursor(cursor),
         limit=limit,
         include_internal=include_internal,
@@ -172,14 +166,16 @@ def delete_docs(
     request: HttpRequest, name: SessionName, payload: DeleteDocsIn, agent: XAgent = ""
 ) -> dict[str, int]:
     session = _session(request, name)
-    deleted = turns.turns_delete(session=session, doc_ids=payload.ids, actor=_actor(request, agent))
+    deleted = turns.turns_delete(
+        session=session, doc_ids=payload.ids, actor=request_actor(request, agent)
+    )
     return {"deleted": deleted, "doc_count": session.doc_count}
 
 
 @router.post("/sessions/{name}/query", response=responses({200: QueryOut}, *WITH_BODY, 404))
 def query_session(request: HttpRequest, name: SessionName, payload: QueryIn) -> dict[str, object]:
     session, result = search.session_search(
-        project=_key(request).project, name=name, wanted=_search_input(payload)
+        project=request_key(request).project, name=name, wanted=_search_input(payload)
     )
     return _query_out(result, index_name=session.name)
 
@@ -188,7 +184,7 @@ def query_session(request: HttpRequest, name: SessionName, payload: QueryIn) -> 
 def query_customer(request: HttpRequest, payload: CustomerQueryIn) -> dict[str, object]:
     """Search every session of one customer (sessions whose metadata has its customer_id)."""
     result = search.customer_search(
-        project=_key(request).project,
+        project=request_key(request).project,
         customer_id=payload.customer_id,
         wanted=_search_input(payload),
     )
@@ -246,7 +242,7 @@ def list_handoffs(
 def get_brief(request: HttpRequest, name: SessionName, agent: XAgent = "") -> brief.Brief:
     """The handoff brief: the escalation reason and the customer's problem in their words,
     what was promised or done, key facts, and the path so far. Every item cites its turn."""
-    return brief.brief_read(session=_session(request, name), actor=_actor(request, agent))
+    return brief.brief_read(session=_session(request, name), actor=request_actor(request, agent))
 
 
 @router.post("/sessions/{name}/push", response=responses({200: PushOut}, *WITH_BODY, 404, 409))
@@ -259,7 +255,7 @@ def push_index(
     session = _session(request, name)
     handoff = handoffs.session_push(
         session=session,
-        actor=_actor(request, agent),
+        actor=request_actor(request, agent),
         to_kind=payload.to,
         to_target=payload.target,
         reason=payload.reason,

@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from ninja import Router, Status
 
 from sessions_app.api.auth import request_actor, request_key
-from sessions_app.api.fields import NoNul
+from sessions_app.api.fields import NoNul, XAgent
 from sessions_app.api.schemas import (
     WITH_BODY,
     WebhookCreatedOut,
@@ -56,12 +56,14 @@ def _webhook_out(endpoint: WebhookEndpoint, last_attempt: WebhookAttempt | None)
 
 
 @router.post("/webhooks", response=responses({201: WebhookCreatedOut}, *WITH_BODY))
-def create_webhook(request: HttpRequest, payload: WebhookCreateIn) -> Status[dict[str, Any]]:
+def create_webhook(
+    request: HttpRequest, payload: WebhookCreateIn, agent: XAgent = ""
+) -> Status[dict[str, Any]]:
     """Register an endpoint for the events committed from now on. The secret that
     signs its deliveries is in this answer only."""
     endpoint, secret = services.webhook_create(
         project=request_key(request).project,
-        actor=request_actor(request),
+        actor=request_actor(request, agent),
         url=payload.url,
         types=payload.types,
     )
@@ -76,8 +78,10 @@ def list_webhooks(request: HttpRequest) -> dict[str, Any]:
 
 
 @router.delete("/webhooks/{webhook_id}", response=responses({204: None}, 404))
-def delete_webhook(request: HttpRequest, webhook_id: NoNul) -> Status[None]:
+def delete_webhook(request: HttpRequest, webhook_id: NoNul, agent: XAgent = "") -> Status[None]:
     services.webhook_delete(
-        project=request_key(request).project, public_id=webhook_id, actor=request_actor(request)
+        project=request_key(request).project,
+        public_id=webhook_id,
+        actor=request_actor(request, agent),
     )
     return Status(204, None)

@@ -45,22 +45,23 @@ def api_key_authenticate(*, project_public_id: str, raw_key: str) -> ApiKey | No
         return None
     key_hash = _key_hash(raw_key)
     api_key = api_key_cache.get(key_hash)
-    if api_key is None:
-        generation = api_key_cache.generation
+    generation = api_key_cache.generation
+    read = api_key is None
+    if read:
         api_key = (
             ApiKey.objects.select_related("project")
             .filter(key_hash=key_hash, revoked_at__isnull=True)
             .first()
         )
-        if api_key is not None:
-            _last_used_touch(api_key)
-            api_key_cache.put(key_hash, api_key, generation=generation)
     # Bytes: compare_digest refuses str with non-ASCII characters, which a header can carry.
     expected = api_key.project.public_id.encode() if api_key else b""
     if api_key is None or not hmac.compare_digest(
         expected, project_public_id.encode("utf-8", "surrogatepass")
     ):
-        return None
+        return None  # a rejected request writes nothing, last_used_at included
+    if read:
+        _last_used_touch(api_key)
+        api_key_cache.put(key_hash, api_key, generation=generation)
     return api_key
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import OuterRef, Subquery
 
 from sessions_app.models import Project, WebhookAttempt, WebhookEndpoint
 
@@ -16,21 +16,32 @@ class EndpointSummary:
 
 
 def webhooks_of(*, project: Project) -> list[EndpointSummary]:
-    """The project's endpoints, oldest first, each with its latest attempt."""
-    latest = Prefetch(
-        "attempts",
-        queryset=WebhookAttempt.objects.order_by("-created_at", "-id")[:1],
-        to_attr="latest_attempts",
+    """The project's endpoints, oldest first, each with its latest attempt: one step of
+    the (endpoint, created_at) index each, whatever the attempts kept."""
+    latest = (
+        WebhookAttempt.objects.filter(endpoint=OuterRef("pk"))
+        .order_by("-created_at", "-id")
+        .values("id")[:1]
     )
-    endpoints = (
-        WebhookEndpoint.objects.filter(project=project).prefetch_related(latest).order_by("id")
+    endpoints = list(
+        WebhookEndpoint.objects.filter(project=project)
+        .annotate(latest_attempt_id=Subquery(latest))
+        .order_by("id")
     )
-    return [EndpointSummary(e, next(iter(e.latest_attempts), None)) for e in endpoints]
+    attempts = WebhookAttempt.objects.in_bulk(
+        [e.latest_attempt_id for e in endpoints if e.latest_attempt_id is not None]
+    )
+    return [EndpointSummary(e, attempts.get(e.latest_attempt_id)) for e in endpoints]
 
 
-def webhook_attempts_recent(*, project: Project, limit: int = 50) -> QuerySet[WebhookAttempt]:
-    return (
-        WebhookAttempt.objects.filter(endpoint__project=project)
-        .select_related("endpoint")
-        .order_by("-created_at", "-id")[:limit]
-    )
+def webhook_attempts_recent(*, project: Project, limit: int = 50) -> list[WebhookAttempt]:
+    """The project's latest attempts, newest first. Each endpoint's latest `limit` are read
+    along its (endpoint, created_at) index and merged: a project has at most
+    MOSS_WEBHOOK_MAX_ENDPOINTS endpoints, and may keep many attempts of each."""
+    attempts = [
+        attempt
+        for endpoint in WebhookEndpoint.objects.filter(project=project)
+        for attempt in endpoint.attempts.order_by("-created_at", "-id")[:limit]
+    ]
+    attempts.sort(key=lambda attempt: (attempt.created_at, attempt.id), reverse=True)
+    return attempts[:limit]
