@@ -22,6 +22,7 @@ from moss_client import MossClientSync
 from moss_client.sync import Session as SdkSession
 from sessions_app import embeddings
 from sessions_app.models import DashboardDay, Project, Session
+from sessions_app.selectors import session_list
 from sessions_app.services.dashboard import dashboard_days_refresh
 from sessions_app.services.search import turns_search
 from tests.servers import server_process
@@ -94,6 +95,10 @@ def searcher(
     return search
 
 
+def lister(project: Project, prefix: str | None) -> Callable[[int], object]:
+    return lambda _run: list(session_list(project=project, name_prefix=prefix)[:51])
+
+
 def opener(sdk: MossClientSync, name: str) -> Callable[[int], object]:
     return lambda _run: sdk.session(name)
 
@@ -120,6 +125,10 @@ def measure_all(*, key: str, explain: bool) -> dict[str, Any]:
         session_id = Session.objects.get(project=project, name=name).pk
         for alpha in (0.8, 0.0):
             record(f"search SQL {label} alpha={alpha}", searcher(session_id, alpha, vectors))
+    # GET /sessions's default page of 50 (and one more, to know whether more follow):
+    # without a status, and by a name prefix that 100 of the sessions have.
+    for label, prefix in (("a page", None), ("name prefix", "s-0123")):
+        record(f"API sessions list SQL, {label}", lister(project, prefix))
 
     with server_process() as base_url, MossClientSync(pid, key, base_url=base_url) as sdk:
         for label, name in SIZES.items():

@@ -193,6 +193,14 @@ class Session(models.Model):
             models.Index(
                 F("project"), KeyTransform("customer_id", "metadata"), name="session_customer"
             ),
+            # The API's list without a status (newest first), and by name prefix: LIKE
+            # 'p%' uses a B-tree only with pattern ops under a C.UTF-8 or ICU collation.
+            models.Index(fields=["project", "-id"], name="session_project_id"),
+            models.Index(
+                fields=["project", "name"],
+                opclasses=["int8_ops", "varchar_pattern_ops"],
+                name="session_prefix",
+            ),
         ]
 
     def __str__(self) -> str:
