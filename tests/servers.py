@@ -157,6 +157,7 @@ def worker_process(
         log.close()
         worker_connections_wait()
     assert returncode == 0, f"worker did not stop cleanly on SIGTERM ({returncode}); see {log_path}"
+    log_path.unlink()  # kept only when something went wrong
 
 
 def worker_connections_wait(timeout: float = 10) -> None:
