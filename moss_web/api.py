@@ -24,7 +24,7 @@ from sessions_app.api.sessions import router as sessions_router
 from sessions_app.api.throttles import ApiKeyRateThrottle, AuthFailuresThrottled
 from sessions_app.api.webhooks import router as webhooks_router
 from sessions_app.errors import DomainError
-from sessions_app.validation import text_encodes
+from sessions_app.validation import unpaired_surrogate_at
 
 
 def docs_switch(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -92,28 +92,6 @@ class MossApi(NinjaAPI):
                         if KEY_SCHEME in requirement:
                             requirement[PROJECT_SCHEME] = []
         return schema
-
-
-def unpaired_surrogate_at(data: Any) -> str | None:
-    """Where the first string (or key) holding an unpaired surrogate is, in document
-    order ("docs.0.text"; "body" for the whole); None when there is none."""
-    pending: list[tuple[tuple[str, ...], Any]] = [((), data)]
-    while pending:
-        path, value = pending.pop()
-        if isinstance(value, str) and not text_encodes(value):
-            return ".".join(path) or "body"
-        if isinstance(value, dict):
-            for key in value:
-                if not text_encodes(key):
-                    return ".".join((*path, _printable(key), "[key]"))
-            pending.extend(((*path, key), item) for key, item in reversed(value.items()))
-        elif isinstance(value, list):
-            pending.extend(((*path, str(i)), item) for i, item in reversed(list(enumerate(value))))
-    return None
-
-
-def _printable(text: str) -> str:
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 KEY_SCHEME = ProjectKeyAuth.__name__

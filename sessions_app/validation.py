@@ -102,3 +102,25 @@ def embedding_check(embedding: list[float], *, where: str) -> None:
     # Values too small for a 32-bit float become 0: check what will be stored.
     if not np.asarray(embedding, dtype=np.float32).any():
         raise InvalidInput(f"{where}: embedding must not be all zeros")
+
+
+def unpaired_surrogate_at(data: Any) -> str | None:
+    """Where the first string (or key) holding an unpaired surrogate is, in document
+    order ("docs.0.text"; "body" for the whole); None when there is none."""
+    pending: list[tuple[tuple[str, ...], Any]] = [((), data)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, str) and not text_encodes(value):
+            return ".".join(path) or "body"
+        if isinstance(value, dict):
+            for key in value:
+                if not text_encodes(key):
+                    return ".".join((*path, _printable(key), "[key]"))
+            pending.extend(((*path, key), item) for key, item in reversed(value.items()))
+        elif isinstance(value, list):
+            pending.extend(((*path, str(i)), item) for i, item in reversed(list(enumerate(value))))
+    return None
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

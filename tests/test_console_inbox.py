@@ -344,6 +344,23 @@ async def test_the_socket_answers_beats_and_records_presence(
 
 
 @pytest.mark.django_db(transaction=True)
+async def test_a_message_with_a_lone_surrogate_is_ignored_and_the_socket_lives_on(
+    api: ApiClient, make_user: Callable[..., Any]
+) -> None:
+    """Its strings would reach PostgreSQL, which cannot hold them: the socket closed."""
+    ana = await database_sync_to_async(make_user)("ana", api.project)
+    socket = await connect(ana)
+    for bad in (
+        '{"view": "session", "project": "\\ud800", "session": "conv-1"}',
+        '{"view": "queue", "channel": "\\udfff"}',
+    ):
+        await socket.send_to(text_data=bad)
+    await socket.send_to(text_data=json.dumps({"beat": 1, "active": True}))
+    assert await socket.receive_from() == "<!-- beat -->"
+    await socket.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
 async def test_a_session_page_hears_of_an_escalation_routed_to_its_user(
     api: ApiClient, make_user: Callable[..., Any]
 ) -> None:

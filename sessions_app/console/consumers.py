@@ -25,6 +25,7 @@ from sessions_app import events
 from sessions_app.console import fragments
 from sessions_app.console.selectors import InboxQuery
 from sessions_app.services.inbox import presence_beat, session_seen_mark
+from sessions_app.validation import unpaired_surrogate_at
 
 logger = logging.getLogger(__name__)
 
@@ -85,8 +86,8 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             message = json.loads(text_data or "")
         except ValueError:
             return
-        if not isinstance(message, dict):
-            return
+        if not isinstance(message, dict) or unpaired_surrogate_at(message) is not None:
+            return  # a lone surrogate ("\\ud800") cannot reach the database
         if "beat" in message:
             await self._beat(message)
         elif "attention" in message:
