@@ -127,7 +127,7 @@ def measure_all(*, key: str, explain: bool) -> dict[str, Any]:
             record(f"search SQL {label} alpha={alpha}", searcher(session_id, alpha, vectors))
     # GET /sessions's default page of 50 (and one more, to know whether more follow):
     # without a status, and by a name prefix that 100 of the sessions have.
-    for label, prefix in (("a page", None), ("name prefix", "s-0123")):
+    for label, prefix in (("a page", None), ("name prefix", "s-0009")):
         record(f"API sessions list SQL, {label}", lister(project, prefix))
 
     with server_process() as base_url, MossClientSync(pid, key, base_url=base_url) as sdk:
