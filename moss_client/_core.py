@@ -10,6 +10,7 @@ splitting, response parsing and error mapping live here once.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import random
 import re
@@ -23,7 +24,13 @@ from urllib.parse import quote
 
 import httpx
 
-from moss_client.errors import MossConnectionError, MossError, ServerError, error_for_status
+from moss_client.errors import (
+    MossConnectionError,
+    MossError,
+    ServerError,
+    ValidationError,
+    error_for_status,
+)
 from moss_client.types import (
     Actor,
     AddDocsResult,
@@ -96,8 +103,14 @@ def advance_response(operation: Operation[T], response: httpx.Response) -> Reque
     try:
         reply = response_decode(response)
     except MossError as error:
-        return _resume(operation.throw, error)
+        return advance_error(operation, error)
     return _resume(operation.send, reply)
+
+
+def advance_error(operation: Operation[T], error: MossError) -> Request | Done[T]:
+    """Raise an error inside the operation, at its `yield`: an error reply, or no answer
+    at all (MossConnectionError). One that can recover does; the others propagate."""
+    return _resume(operation.throw, error)
 
 
 def _resume(step: Callable[[Any], Request], value: Any) -> Request | Done[Any]:
@@ -168,7 +181,7 @@ def retry_after_of(response: httpx.Response) -> float | None:
         seconds = float(response.headers["Retry-After"])
     except (KeyError, ValueError):
         return None
-    return seconds if seconds >= 0 else None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None  # not "inf"
 
 
 def retry_wait(response: httpx.Response, *, retries: int, policy: RetryPolicy) -> float | None:
@@ -351,8 +364,16 @@ def _document_json(doc: DocumentInfo) -> dict[str, Any]:
     if doc.metadata is not None:
         body["metadata"] = doc.metadata
     if doc.embedding is not None:
-        body["embedding"] = [float(x) for x in doc.embedding]
+        body["embedding"] = _vector_json(doc.embedding, f"docs[{doc.id!r}].embedding")
     return body
+
+
+def _vector_json(vector: Sequence[float], where: str) -> list[float]:
+    """JSON has no NaN or infinity: said here, as the server would, before anything is sent."""
+    values = [float(x) for x in vector]
+    if not all(math.isfinite(x) for x in values):
+        raise ValidationError(f"{where}: must hold finite numbers only", code="invalid_input")
+    return values
 
 
 def _query_json(query: str, options: QueryOptions | None) -> dict[str, Any]:
@@ -361,7 +382,7 @@ def _query_json(query: str, options: QueryOptions | None) -> dict[str, Any]:
     if options.filter is not None:
         body["filter"] = options.filter
     if options.embedding is not None:
-        body["embedding"] = [float(x) for x in options.embedding]
+        body["embedding"] = _vector_json(options.embedding, "embedding")
     if options.include_internal:
         body["include_internal"] = True
     return body
@@ -564,7 +585,13 @@ def session_push(
     )
     # A handoff also changes the holder and queue: re-read the session so its
     # properties tell the truth (a cheap read; handoffs are rare).
-    yield from session_refresh(session)
+    try:
+        yield from session_refresh(session)
+    except MossError:
+        # The handoff is saved: failing here would have the caller push it again (a
+        # second handoff). The session keeps what the push's reply says.
+        info = session.info
+        session._replace(dataclasses.replace(info, status=result.status, version=result.version))
     return result
 
 
@@ -779,4 +806,7 @@ class EventFollower:
             raise error
         delay = min(RETRY_FIRST_DELAY * 2**self._failures, RETRY_MAX_DELAY)
         self._failures += 1
-        return max(delay * random.uniform(0.5, 1.0), error.retry_after or 0.0)
+        # The server's wait, within the stream's own longest: a proxy's "3600" would
+        # otherwise stop a bot hearing anything for an hour.
+        asked = min(error.retry_after or 0.0, RETRY_MAX_DELAY)
+        return max(delay * random.uniform(0.5, 1.0), asked)

@@ -64,23 +64,31 @@ class MossClient:
     async def _run(self, operation: _core.Operation[T]) -> T:
         step = _core.advance(operation, None)
         while isinstance(step, _core.Request):
-            retries = 0
-            while True:
-                with _core.transport_errors():
-                    response = await self._http.request(
-                        step.method,
-                        step.path,
-                        params=step.params,
-                        json=step.json,
-                        timeout=httpx.USE_CLIENT_DEFAULT if step.timeout is None else step.timeout,
-                    )
-                wait = _core.retry_wait(response, retries=retries, policy=self.retry)
-                if wait is None:
-                    break
-                retries += 1
-                await asyncio.sleep(wait)
-            step = _core.advance_response(operation, response)
+            try:
+                response = await self._send(step)
+            except MossError as error:  # no answer: the operation may still recover
+                step = _core.advance_error(operation, error)
+            else:
+                step = _core.advance_response(operation, response)
         return step.value
+
+    async def _send(self, step: _core.Request) -> httpx.Response:
+        """The request's answer, after the waits a refusal asks for (RetryPolicy)."""
+        retries = 0
+        while True:
+            with _core.transport_errors():
+                response = await self._http.request(
+                    step.method,
+                    step.path,
+                    params=step.params,
+                    json=step.json,
+                    timeout=httpx.USE_CLIENT_DEFAULT if step.timeout is None else step.timeout,
+                )
+            wait = _core.retry_wait(response, retries=retries, policy=self.retry)
+            if wait is None:
+                return response
+            retries += 1
+            await asyncio.sleep(wait)
 
     async def session(
         self,

@@ -5,6 +5,7 @@ RetryPolicy, and otherwise raise a typed error that carries the wait."""
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import Any
 
@@ -16,13 +17,16 @@ from moss_client import (
     DocumentInfo,
     MossClient,
     MossClientSync,
+    MossConnectionError,
+    QueryOptions,
     RateLimitedError,
     RetryPolicy,
     ServerError,
+    ValidationError,
     _core,
 )
 from moss_web.asgi_handler import PooledThreadsASGIHandler
-from sessions_app.models import Turn
+from sessions_app.models import Handoff, Turn
 
 
 def reply(status: int, retry_after: str | None = None) -> httpx.Response:
@@ -39,6 +43,8 @@ def reply(status: int, retry_after: str | None = None) -> httpx.Response:
         (reply(429, "31"), 0, None),  # longer than the policy waits
         (reply(429), 0, None),  # no Retry-After: the server did not say when
         (reply(429, "Wed, 21 Oct 2026 07:28:00 GMT"), 0, None),
+        (reply(503, "inf"), 0, None),  # a wait that never ends is no wait to honour
+        (reply(503, "1e400"), 0, None),
         (reply(500, "1"), 0, None),  # a bug, not a refusal: it may have written
         (reply(422, "1"), 0, None),
     ],
@@ -122,3 +128,63 @@ def test_the_async_client_waits_too(transactional_db: None, make_project: Any) -
         return added.added
 
     assert asyncio.run(calls()) == 1
+
+
+def test_the_event_stream_waits_for_a_refusal_no_longer_than_its_own_longest() -> None:
+    """A proxy's Retry-After: 3600 would leave a bot deaf for an hour; "inf" hung the
+    async stream for good."""
+    follower = _core.EventFollower(after=None, types=None, session=None, wait=5)
+    for asked in (3600.0, None):
+        error = ServerError("down", status=503, code="unavailable", retry_after=asked)
+        assert 0 < follower.retry_delay(error) <= _core.RETRY_MAX_DELAY
+    busy = ServerError("down", status=503, code="unavailable", retry_after=2.0)
+    assert follower.retry_delay(busy) >= 2.0
+
+
+def test_a_vector_that_json_cannot_carry_is_refused_before_anything_is_sent(
+    sync_client: Any,
+) -> None:
+    session = sync_client().session("conv-1")
+    vector = [0.1] * 384
+    with pytest.raises(ValidationError, match="embedding: must hold finite numbers"):
+        session.query("refund", QueryOptions(embedding=[math.nan, *vector[1:]]))
+    docs = [
+        DocumentInfo(id="t1", text="fine"),
+        DocumentInfo(id="t2", text="bad", embedding=[math.inf, *vector[1:]]),
+    ]
+    with pytest.raises(ValidationError, match=r"docs\['t2'\].embedding"):
+        session.add_docs(docs)
+    assert not Turn.objects.exists()
+
+
+class FailingReads(httpx.BaseTransport):
+    """The app behind a network that loses every GET after a push."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+        self.pushed = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.pushed and request.method == "GET":
+            raise httpx.ConnectError("the network went away", request=request)
+        response = self.inner.handle_request(request)
+        self.pushed = self.pushed or request.url.path.endswith("/push")
+        return response
+
+
+def test_a_push_whose_re_read_fails_is_still_reported_done(
+    wsgi_app: Any, make_project: Any
+) -> None:
+    """Failing it would have the caller push again: a second handoff."""
+    project, key = make_project("Acme")
+    transport = FailingReads(httpx.WSGITransport(app=wsgi_app))
+    client = MossClientSync(
+        project.public_id, key, base_url="http://testserver", transport=transport
+    )
+    session = client.session("conv-1")
+    result = session.push_index(to="humans", reason="refund")
+    assert (result.status, result.version) == ("waiting", 1)
+    assert (session.status, session.version) == ("waiting", 1)
+    assert Handoff.objects.count() == 1
+    with pytest.raises(MossConnectionError):  # other calls still say the network failed
+        session.refresh()
