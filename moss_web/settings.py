@@ -162,6 +162,20 @@ if not DATABASES["default"]["HOST"] and "host" in DATABASES["default"]["OPTIONS"
 DB_CONNECT_TIMEOUT = max(env_int("DB_CONNECT_TIMEOUT", 2), 2)
 DB_STATEMENT_TIMEOUT = env_float("DB_STATEMENT_TIMEOUT", 30.0)
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", DB_CONNECT_TIMEOUT)
+# A database host that drops off the network closes nothing: without these a query on
+# an open connection waits for TCP to give up (about 15 minutes). Unacknowledged data,
+# or a silent connection's keepalive probes, fail it within DB_TCP_TIMEOUT seconds.
+# (libpq ignores them on a Unix socket, as the embedded server's.)
+DB_TCP_TIMEOUT = env_float("DB_TCP_TIMEOUT", 10.0)
+if DB_TCP_TIMEOUT > 0:
+    for name, value in {
+        "tcp_user_timeout": int(DB_TCP_TIMEOUT * 1000),
+        "keepalives": 1,
+        "keepalives_idle": max(int(DB_TCP_TIMEOUT / 2), 1),
+        "keepalives_interval": max(int(DB_TCP_TIMEOUT / 6), 1),
+        "keepalives_count": 3,
+    }.items():
+        DATABASES["default"]["OPTIONS"].setdefault(name, value)
 if DB_STATEMENT_TIMEOUT > 0:
     DATABASES["default"]["OPTIONS"]["options"] = " ".join(
         part
