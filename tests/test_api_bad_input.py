@@ -32,11 +32,6 @@ BAD_ADDS = [
         "docs.1.embedding: has 383 items, at least 384 required",
     ),
     ("NaN embedding", None, "docs.1.embedding.0: must be a finite number"),
-    (
-        "too many docs",
-        {"docs": [{"id": f"d{n}", "text": "t"} for n in range(501)]},
-        "docs: has 501 items, the limit is 500",
-    ),
     ("no docs", {"docs": []}, "docs: has 0 items, at least 1 required"),
 ]
 
@@ -69,6 +64,20 @@ def test_bad_docs_are_rejected_whole(session, case, body, message):
     assert response.status_code == 422, response.content
     assert response.json()["error"] == "invalid_input"
     assert message in response.json()["message"]
+    assert_nothing_written()
+
+
+def test_more_docs_than_a_call_may_carry_is_a_413_writing_nothing(session):
+    """A 413, as more text than a call may carry is: the SDK halves the call on it."""
+    response = session.post(
+        "/sessions/s1/docs", {"docs": [{"id": f"d{n}", "text": "t"} for n in range(501)]}
+    )
+    assert response.status_code == 413, response.content
+    assert response.json() == {
+        "error": "too_large",
+        "message": "501 docs in one call, the limit is 500 (MOSS_MAX_DOCS_PER_CALL); "
+        "split the call",
+    }
     assert_nothing_written()
 
 

@@ -348,6 +348,7 @@ def test_the_schema_declares_every_limit_and_every_error():
     metadata = components["DocumentIn"]["properties"]["metadata"]["anyOf"][0]
     assert metadata["properties"]["channel"]["maxLength"] == 50
     assert metadata["maxProperties"] == 50
+    assert components["AddDocsIn"]["properties"]["docs"]["maxItems"] == 500
     add_docs = schema["paths"]["/api/v1/sessions/{name}/docs"]["post"]
     agent = next(p for p in add_docs["parameters"] if p["name"] == "X-Agent")
     assert (agent["in"], agent["schema"]["maxLength"]) == ("header", 200)

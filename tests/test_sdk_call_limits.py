@@ -167,6 +167,19 @@ def test_against_a_server_with_lower_limits_the_sync_client_still_stores_everyth
     assert (retried.added, retried.unchanged) == (0, 5)
 
 
+def test_against_a_server_that_takes_fewer_docs_a_call_the_client_still_stores_everything(
+    sync_client: Any, settings: Any
+) -> None:
+    settings.MOSS_MAX_DOCS_PER_CALL = 2
+    session = sync_client().session("conv-1")
+    result = session.add_docs(docs(5, embedded=True))
+    assert (result.added, result.doc_count) == (5, 5)
+    assert list(Turn.objects.order_by("seq").values_list("doc_id", flat=True)) == [
+        f"d{n}" for n in range(5)
+    ]
+    assert add_requests() == 3  # 5 halved to 2 + 3, and the 3 to 1 + 2
+
+
 def test_a_single_doc_over_the_servers_limit_is_a_typed_error(
     sync_client: Any, settings: Any
 ) -> None:

@@ -119,9 +119,11 @@ class AddDocsIn(Schema):
     docs: list[DocumentIn] = Field(
         ...,
         min_length=1,
-        max_length=settings.MOSS_MAX_DOCS_PER_CALL,
+        # Declared, not validated here: more docs is a 413 (TooLarge, services/turns.py),
+        # as more text is, so that a client halves the call on either.
+        json_schema_extra={"maxItems": settings.MOSS_MAX_DOCS_PER_CALL},
         description="At most MOSS_MAX_DOCS_PER_CALL docs and MOSS_MAX_CALL_TEXT_CHARS "
-        "characters of text in all (413 beyond it; the SDK splits larger calls)",
+        "characters of text in all (413 beyond either; the SDK splits larger calls)",
     )
     channel: Channel = ""
 

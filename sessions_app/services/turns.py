@@ -57,8 +57,10 @@ def docs_check(docs: list[DocInput]) -> None:
     if not docs:
         raise InvalidInput("docs must contain at least one document")
     if len(docs) > settings.MOSS_MAX_DOCS_PER_CALL:
-        raise InvalidInput(
-            f"{len(docs)} docs in one call, the limit is {settings.MOSS_MAX_DOCS_PER_CALL}"
+        limit = settings.MOSS_MAX_DOCS_PER_CALL
+        raise TooLarge(
+            f"{len(docs)} docs in one call, the limit is {limit} (MOSS_MAX_DOCS_PER_CALL); "
+            "split the call"
         )
     total_chars = sum(len(doc.text) for doc in docs)
     if total_chars > settings.MOSS_MAX_CALL_TEXT_CHARS:
