@@ -4,6 +4,8 @@ the problem and writes nothing; the SSRF stance is a setting, both ways."""
 from __future__ import annotations
 
 import base64
+import socket
+import time
 
 import pytest
 from django.test import Client
@@ -170,6 +172,23 @@ def test_a_host_that_does_not_resolve_is_refused_while_addresses_are_checked(api
     response = api.post("/webhooks", {"url": "https://no-such-host.invalid/hooks"})
     assert response.status_code == 422
     assert response.json()["message"] == "url host 'no-such-host.invalid' does not resolve"
+
+
+def test_a_host_whose_lookup_hangs_is_refused_at_the_timeout_and_nothing_is_created(
+    api, settings, monkeypatch
+):
+    def never(*args: object, **kwargs: object) -> object:
+        time.sleep(3.0)
+        raise socket.gaierror("no answer")
+
+    monkeypatch.setattr(socket, "getaddrinfo", never)
+    settings.MOSS_WEBHOOK_TIMEOUT_SECONDS = 0.3
+    started = time.monotonic()
+    response = api.post("/webhooks", {"url": "https://slow.example/hooks"})
+    assert time.monotonic() - started < 1.5
+    assert response.status_code == 422
+    assert response.json()["message"] == "url host 'slow.example' did not resolve within 0.3 s"
+    assert not WebhookEndpoint.objects.exists()
 
 
 def test_the_list_shows_state_and_the_latest_attempt(api, allow_private):

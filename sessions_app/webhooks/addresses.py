@@ -6,12 +6,18 @@ so a project key cannot make the server call into its own network (SSRF). The
 check runs at registration and again at every delivery, and the delivery then
 connects to the address that was checked, so a DNS answer that changes between
 the two (DNS rebinding) gains nothing.
+
+A lookup is waited for at most the caller's timeout: the system resolver may retry
+for half a minute, and getaddrinfo cannot be interrupted, so it runs on a thread of
+its own (`_lookups`) and an abandoned one finishes there in the background.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as LookupTimeout
 from dataclasses import dataclass
 
 import httpx
@@ -21,6 +27,10 @@ from sessions_app.errors import InvalidInput
 
 MAX_URL_LENGTH = 2000
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Enough for the worker's deliveries and registrations at once; a lookup stuck in a
+# resolver ties a thread up until the resolver gives up, not longer.
+_lookups = ThreadPoolExecutor(max_workers=16, thread_name_prefix="webhook-dns")
 
 
 class AddressRefused(InvalidInput):
@@ -75,12 +85,16 @@ def _literal(host: str) -> IPAddress | None:
         return None
 
 
-def _resolve(host: str, port: int) -> list[IPAddress]:
+def _resolve(host: str, port: int, *, timeout: float) -> list[IPAddress]:
     literal = _literal(host)
     if literal is not None:
         return [literal]
+    lookup = _lookups.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = lookup.result(timeout=timeout)
+    except LookupTimeout as exc:
+        lookup.cancel()  # still queued: never runs
+        raise InvalidInput(f"url host {host!r} did not resolve within {timeout:g} s") from exc
     except (socket.gaierror, UnicodeError) as exc:
         raise InvalidInput(f"url host {host!r} does not resolve") from exc
     # Drop an IPv6 scope ("fe80::1%eth0") before parsing.
@@ -89,14 +103,15 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
     )
 
 
-def url_addresses(url: httpx.URL) -> list[IPAddress]:
-    """The addresses a delivery to `url` may connect to, every one of them checked.
+def url_addresses(url: httpx.URL, *, timeout: float) -> list[IPAddress]:
+    """The addresses a delivery to `url` may connect to, every one of them checked,
+    found within `timeout` seconds (InvalidInput after that).
 
     Raises AddressRefused when any address is not public and private ones are not
     allowed (one bad answer among several is enough: the connection could use it)."""
     port = url.port or (443 if url.scheme == "https" else 80)
     host = url_host(url)
-    addresses = _resolve(host, port)
+    addresses = _resolve(host, port, timeout=timeout)
     if not settings.MOSS_WEBHOOK_ALLOW_PRIVATE:
         for address in addresses:
             if not address_is_public(address):

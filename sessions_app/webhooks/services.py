@@ -58,7 +58,7 @@ def webhook_validate(*, project: Project, url: str, types: list[str]) -> tuple[s
     parsed = url_parse(url.strip())
     clean_types = types_check(types)
     _room_check(project)
-    url_addresses(parsed)
+    url_addresses(parsed, timeout=settings.MOSS_WEBHOOK_TIMEOUT_SECONDS)
     return str(parsed), clean_types
 
 
@@ -211,23 +211,29 @@ def _post(clients: Clients, endpoint: WebhookEndpoint, event: Event, now: dateti
     headers = headers_sign(
         secret=endpoint.secret, event_id=payload["id"], event_type=event.type, body=body, at=now
     )
-    started = time.perf_counter()
+    # One deadline for the attempt: the lookup and every address tried share it.
+    timeout = settings.MOSS_WEBHOOK_TIMEOUT_SECONDS
+    deadline = time.monotonic() + timeout
     try:
         url = url_parse(endpoint.url)
-        addresses = url_addresses(url)  # checked again: DNS may answer otherwise now
+        addresses = url_addresses(url, timeout=timeout)  # again: DNS may answer otherwise now
     except InvalidInput as exc:
         return Sent(None, None, exc.message)
-    timeout = settings.MOSS_WEBHOOK_TIMEOUT_SECONDS
+    started = time.perf_counter()
     error = ""
     for address in addresses:
         started = time.perf_counter()
+        left = deadline - time.monotonic()
+        if left <= 0:
+            error = f"timed out after {timeout:g} s (no time left for {address})"
+            break
         try:
             answer = post(
                 clients.for_host(url_host(url)),
                 url_pin(url, address),
                 body=body.encode(),
                 headers=headers,
-                timeout=timeout,
+                timeout=left,
             )
             return Sent(answer.status_code, answer.latency_ms, "")
         except ConnectFailed as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -271,6 +272,63 @@ def test_a_receiver_that_answers_a_byte_at_a_time_fails_at_the_timeout(
     assert attempt.status_code is None
     assert attempt.error.startswith("timed out after 0.5 s")
     assert len(receiver.received) == 1
+
+
+class _SlowResolver:
+    """slow.example resolves to the loopback address, after `delay` seconds (a system
+    resolver may retry for half a minute)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.delay = 0.0
+        self._real = socket.getaddrinfo
+        monkeypatch.setattr(socket, "getaddrinfo", self)
+
+    def __call__(self, host: str, port: int, *args: object, **kwargs: object) -> object:
+        time.sleep(self.delay)
+        return self._real("127.0.0.1", port, *args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_host_whose_lookup_hangs_fails_the_attempt_at_the_timeout(
+    make_project, allow_private, receiver, clients, settings, monkeypatch
+):
+    """The lookup is part of the attempt: a resolver that never answers fails it at
+    the timeout, it does not hold the delivery thread and the endpoint's lock."""
+    project, _ = make_project()
+    resolver = _SlowResolver(monkeypatch)
+    webhook_create(
+        project=project, actor=bot(project), url=f"http://slow.example:{receiver.port}/hooks"
+    )
+    session_open(project=project, name="conv-1", actor=bot(project))
+    settings.MOSS_WEBHOOK_TIMEOUT_SECONDS = 0.3
+    resolver.delay = 3.0
+    started = time.monotonic()
+    deliver_all(clients)
+    assert time.monotonic() - started < 1.5
+    attempt = WebhookAttempt.objects.get()
+    assert attempt.status_code is None
+    assert attempt.error == "url host 'slow.example' did not resolve within 0.3 s"
+    assert receiver.received == []
+
+
+def test_the_lookup_and_the_request_share_one_deadline(
+    make_project, allow_private, receiver, clients, settings, monkeypatch
+):
+    """A lookup that takes most of the timeout leaves the request only the rest."""
+    project, _ = make_project()
+    resolver = _SlowResolver(monkeypatch)
+    webhook_create(
+        project=project, actor=bot(project), url=f"http://slow.example:{receiver.port}/hooks"
+    )
+    session_open(project=project, name="conv-1", actor=bot(project))
+    settings.MOSS_WEBHOOK_TIMEOUT_SECONDS = 1.0
+    resolver.delay = 0.6
+    receiver.trickle_seconds = 0.1  # the whole answer would take seconds
+    started = time.monotonic()
+    deliver_all(clients)
+    # 0.6 s for the lookup and a full second for the request would be 1.6 s.
+    assert time.monotonic() - started < 1.4
+    attempt = WebhookAttempt.objects.get()
+    assert attempt.error.startswith("timed out after 1 s")
 
 
 def test_an_unreachable_receiver_is_a_failure_naming_the_address(
