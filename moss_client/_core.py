@@ -14,6 +14,7 @@ import math
 import os
 import random
 import re
+import uuid
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
@@ -565,6 +566,7 @@ def session_push(
     from_agent: str,
     from_channel: str,
     force: bool = False,
+    job_id: str | None = None,
 ) -> Operation[PushIndexResult]:
     body: dict[str, Any] = {
         "to": to,
@@ -572,10 +574,18 @@ def session_push(
         "reason": reason,
         "from_agent": from_agent,
         "from_channel": from_channel,
+        # The server records a push once per job_id, so sending it again is safe.
+        "job_id": job_id or str(uuid.uuid4()),
     }
     if force:
         body["force"] = True
-    reply = yield Request("POST", _session_path(session.name, "/push"), json=body)
+    request = Request("POST", _session_path(session.name, "/push"), json=body)
+    try:
+        reply = yield request
+    except MossConnectionError:
+        # No answer: the push may have been saved or not. Sent again with its job_id,
+        # it is recorded once either way.
+        reply = yield request
     result = PushIndexResult(
         job_id=reply["job_id"],
         index_name=reply["index_name"],

@@ -213,11 +213,17 @@ class Session(_core.SessionBase):
         from_agent: str = "",
         from_channel: str = "",
         force: bool = False,
+        job_id: str | None = None,
     ) -> PushIndexResult:
         """Record a handoff. `to="humans"` (or a team / user) puts it in the escalation queue.
 
         A session a specialist holds raises ConflictError naming them, unless `force`
-        is set: then the bot takes it over and the specialist's page says so."""
+        is set: then the bot takes it over and the specialist's page says so.
+
+        Each push carries a `job_id` (a new UUID unless you pass one), and the server
+        records a push once per job_id: a push whose answer was lost is sent again once
+        by itself. To be able to retry one yourself, pass a `job_id` of your own and
+        send the push again with the same one."""
         return self._client._run(
             _core.session_push(
                 self,
@@ -227,6 +233,7 @@ class Session(_core.SessionBase):
                 from_agent=from_agent,
                 from_channel=from_channel,
                 force=force,
+                job_id=job_id,
             )
         )
 

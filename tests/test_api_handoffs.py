@@ -143,3 +143,53 @@ def test_a_sessions_last_handoff_is_read_in_one_query(
         api.post(f"/sessions/more-{n}/push", {"to": "humans", "from_agent": "sms-bot"})
     assert len(api.get("/sessions").json()["sessions"]) == 4
     assert list_queries() == one
+
+
+JOB_ID = "5b1f0d2e-8c1a-4f3e-9d2b-7a6c5e4f3a21"
+PUSH = {"to": "humans", "reason": "wants a refund", "from_channel": "sms", "job_id": JOB_ID}
+
+
+def test_a_push_sent_again_with_its_job_id_is_recorded_once(api, make_user):
+    """A push whose answer was lost (or that got a 503 after its commit) is sent again
+    as it was: the second answers with the first's handoff and records nothing, even
+    once a specialist has claimed the session (no 409, no second escalation)."""
+    api.post("/sessions", {"name": "conv-1"})
+    first = api.post("/sessions/conv-1/push", PUSH)
+    assert first.status_code == 200
+    assert first.json()["job_id"] == JOB_ID
+    session_claim(
+        session=session_get(project=api.project, name="conv-1"), user=make_user("ana", api.project)
+    )
+
+    again = api.post("/sessions/conv-1/push", PUSH)
+    assert again.status_code == 200
+    assert again.json()["job_id"] == JOB_ID
+    assert again.json()["version"] == first.json()["version"] == 1
+    assert again.json()["status"] == "held"
+    assert Event.objects.filter(type="session.escalated").count() == 1
+    assert AuditEvent.objects.filter(kind="escalated").count() == 1
+    assert len(api.get("/sessions/conv-1/handoffs").json()["handoffs"]) == 1
+
+
+def test_a_job_id_used_for_another_push_is_a_conflict_that_writes_nothing(api, other_api):
+    api.post("/sessions", {"name": "conv-1"})
+    api.post("/sessions", {"name": "conv-2"})
+    assert api.post("/sessions/conv-1/push", PUSH).status_code == 200
+    other_reason = api.post("/sessions/conv-1/push", {**PUSH, "reason": "something else"})
+    other_session = api.post("/sessions/conv-2/push", PUSH)
+    other_api.post("/sessions", {"name": "conv-1"})
+    other_project = other_api.post("/sessions/conv-1/push", PUSH)
+    for response in (other_reason, other_session, other_project):
+        assert response.status_code == 409
+        message = response.json()["message"]
+        assert message == f"job_id {JOB_ID} was already used for another push; send a new one"
+    assert Event.objects.filter(type="session.escalated").count() == 1
+    assert api.get("/sessions/conv-2").json()["status"] == "bot"
+
+
+def test_a_job_id_that_is_not_a_uuid_is_refused(api):
+    api.post("/sessions", {"name": "conv-1"})
+    response = api.post("/sessions/conv-1/push", {**PUSH, "job_id": "job-1"})
+    assert response.status_code == 422
+    assert "job_id" in response.json()["message"]
+    assert not Event.objects.filter(type="session.escalated").exists()

@@ -188,3 +188,69 @@ def test_a_push_whose_re_read_fails_is_still_reported_done(
     assert Handoff.objects.count() == 1
     with pytest.raises(MossConnectionError):  # other calls still say the network failed
         session.refresh()
+
+
+class LostPushAnswers(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """The app behind a network that loses the answer to the first push, after the
+    server has saved it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.pushes = 0
+
+    def _lose(self, request: httpx.Request) -> bool:
+        if not request.url.path.endswith("/push"):
+            return False
+        self.pushes += 1
+        return self.pushes == 1
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if self._lose(request):
+            raise httpx.ReadError("the connection dropped before the answer", request=request)
+        return response
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        await response.aread()
+        if self._lose(request):
+            raise httpx.ReadError("the connection dropped before the answer", request=request)
+        return response
+
+
+def test_a_push_whose_answer_is_lost_is_sent_again_and_recorded_once(
+    wsgi_app: Any, make_project: Any
+) -> None:
+    project, key = make_project("Acme")
+    transport = LostPushAnswers(httpx.WSGITransport(app=wsgi_app))
+    client = MossClientSync(
+        project.public_id, key, base_url="http://testserver", transport=transport
+    )
+    session = client.session("conv-1")
+    result = session.push_index(to="humans", reason="refund")
+    assert transport.pushes == 2
+    assert (result.status, result.version) == ("waiting", 1)
+    [handoff] = Handoff.objects.all()
+    assert str(handoff.job_id) == result.job_id
+    # A push of one's own, sent again later with its job_id, is recorded once too.
+    again = session.push_index(to="humans", reason="refund", job_id=result.job_id)
+    assert (again.job_id, again.version) == (result.job_id, 1)
+    assert Handoff.objects.count() == 1
+
+
+def test_the_async_client_sends_a_lost_push_again_too(
+    transactional_db: None, make_project: Any
+) -> None:
+    project, key = make_project("Acme")
+    transport = LostPushAnswers(httpx.ASGITransport(app=PooledThreadsASGIHandler()))
+
+    async def push() -> str:
+        async with MossClient(
+            project.public_id, key, base_url="http://testserver", transport=transport
+        ) as client:
+            session = await client.session("conv-1")
+            return (await session.push_index(to="humans", reason="refund")).job_id
+
+    job_id = asyncio.run(push())
+    assert transport.pushes == 2
+    assert [str(h.job_id) for h in Handoff.objects.all()] == [job_id]

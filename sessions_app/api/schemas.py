@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
+from uuid import UUID
 
 from django.conf import settings
 from ninja import Field, Schema
@@ -221,6 +222,14 @@ class PushIn(Schema):
     from_channel: Channel = ""
     force: bool = Field(
         False, description="Take the session over even though a specialist holds it"
+    )
+    job_id: UUID | None = Field(
+        None,
+        description=(
+            "Your id for this push (a UUID; the SDK sends a new one per push_index). "
+            "The same push sent again with it, after a lost answer or a 503, is recorded "
+            "once and answers with the first push's handoff"
+        ),
     )
 
 

@@ -262,6 +262,7 @@ def push_index(
         from_agent=payload.from_agent,
         from_channel=payload.from_channel,
         force=payload.force,
+        job_id=payload.job_id,
     )
     return {
         "job_id": str(handoff.job_id),

@@ -7,8 +7,10 @@ after commit.
 
 from __future__ import annotations
 
+import uuid
+
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from sessions_app import events
@@ -81,6 +83,7 @@ def handoff_record(
     audit_kind: str = "handoff",
     extra: dict[str, object] | None = None,
     claimed_by: User | None = None,
+    job_id: uuid.UUID | None = None,
 ) -> Handoff:
     """Record a handoff on a locked session and move it to the status it leads to.
 
@@ -125,6 +128,7 @@ def handoff_record(
         by_user=actor.user,
         by_key=actor.api_key,
         episode_started_at=ongoing if to_kind in (*ESCALATIONS, HandoffTarget.RESOLVED) else None,
+        **({"job_id": job_id} if job_id is not None else {}),
     )
     if to_kind in ESCALATIONS and ongoing is None:
         # Its own time (created_at is set on insert).
@@ -189,17 +193,68 @@ def session_push(
     from_agent: str = "",
     from_channel: str = "",
     force: bool = False,
+    job_id: uuid.UUID | None = None,
 ) -> Handoff:
     """push_index: mark the handoff point and notify whoever is next.
+
+    A push that names a `job_id` an earlier push of the same session used, with the
+    same target, reason and channel, records nothing and returns that handoff.
 
     A session a specialist holds is theirs until they hand it on: a bot takes
     it over only with `force`, and the take-over is recorded with whom it was
     taken from.
     """
     kind = "escalated" if to_kind in ESCALATIONS else "handoff"
+    try:
+        return _push(
+            session=session,
+            actor=actor,
+            to_kind=to_kind,
+            to_target=to_target,
+            reason=reason,
+            from_agent=from_agent,
+            from_channel=from_channel,
+            force=force,
+            job_id=job_id,
+            kind=kind,
+        )
+    except IntegrityError:
+        # Another session's push took this job_id while this one was being recorded.
+        if job_id is not None and Handoff.objects.filter(job_id=job_id).exists():
+            raise Conflict(
+                f"job_id {job_id} was already used for another push; send a new one"
+            ) from None
+        raise
+
+
+def _push(
+    *,
+    session: Session,
+    actor: Actor,
+    to_kind: str,
+    to_target: str,
+    reason: str,
+    from_agent: str,
+    from_channel: str,
+    force: bool,
+    job_id: uuid.UUID | None,
+    kind: str,
+) -> Handoff:
     with transaction.atomic():
         locked = Session.objects.select_for_update().get(pk=session.pk)
         locked.project = session.project  # the caller's, already read
+        if job_id is not None:
+            earlier = _push_earlier(
+                session=locked,
+                job_id=job_id,
+                to_kind=to_kind,
+                to_target=to_target,
+                reason=reason,
+                from_channel=from_channel,
+            )
+            if earlier is not None:
+                session_state_copy(locked, session)
+                return earlier
         extra: dict[str, object] = {}
         if locked.status == SessionStatus.HELD:
             if not force:
@@ -217,9 +272,37 @@ def session_push(
             from_channel=from_channel,
             audit_kind=kind,
             extra=extra,
+            job_id=job_id,
         )
     session_state_copy(locked, session)
     return handoff
+
+
+def _push_earlier(
+    *,
+    session: Session,
+    job_id: uuid.UUID,
+    to_kind: str,
+    to_target: str,
+    reason: str,
+    from_channel: str,
+) -> Handoff | None:
+    """The handoff an earlier push with this job_id recorded on the (locked) session, so
+    that a push sent again after a lost answer or a 503 is recorded once; None if no push
+    used it. Conflict when it named another handoff, or is another session's."""
+    earlier = Handoff.objects.filter(job_id=job_id).first()
+    if earlier is None:
+        return None
+    same = (earlier.to_kind, earlier.to_target, earlier.reason, earlier.from_channel) == (
+        to_kind,
+        to_target,
+        reason,
+        from_channel,
+    )
+    if earlier.session_id != session.pk or not same:
+        # Nothing about the other push: it may be another project's.
+        raise Conflict(f"job_id {job_id} was already used for another push; send a new one")
+    return earlier
 
 
 def _routing_label(session: Session) -> str:
