@@ -71,3 +71,21 @@ def test_filters_update_the_list_in_place(
     page.press("#id_q", "Enter")
     page.locator("a.hit-link").first.click()
     page.wait_for_url("**/s/conv-1/?seq=*#turn-*")
+
+
+def test_back_to_a_filtered_list_shows_the_whole_page(
+    live_server_url: str, history: History, browser: Browser
+) -> None:
+    """The filter's htmx request pushes its URL, whose answer is only the results; the
+    full page from the same URL must not be taken from the browser's cache on Back."""
+    page = browser.new_page()
+    path = f"/supervise/p/{history.project.public_id}/"
+    sign_in(page, live_server_url, "sam", path)
+    page.select_option("#id_status", "waiting")
+    page.wait_for_url("**status=waiting**")
+    page.locator("table.sessions a").first.click()
+    page.wait_for_url("**/s/conv-2/")
+    page.go_back()
+    page.wait_for_load_state("load")
+    assert page.locator(".topbar").count() == 1
+    assert page.locator("#id_status").input_value() == "waiting"

@@ -21,6 +21,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 from django_htmx.middleware import HtmxDetails
 
@@ -78,6 +79,7 @@ def _notice(
     return reswap(retarget(response, f"#{notice_id}"), "outerHTML")
 
 
+@vary_on_headers("HX-Request")
 @login_required
 @require_GET
 def queue(request: HtmxHttpRequest) -> HttpResponse:
@@ -124,6 +126,7 @@ def claim(request: HtmxHttpRequest, project_id: str, name: str) -> HttpResponse:
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
+@vary_on_headers("HX-Request")
 @login_required
 @require_GET
 def session_view(request: HtmxHttpRequest, project_id: str, name: str) -> HttpResponse:

@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
 from django_htmx.middleware import HtmxDetails
 
 from sessions_app import charts
@@ -58,6 +59,7 @@ def index(request: HttpRequest) -> HttpResponse:
     return render(request, "supervise/projects.html", {"memberships": memberships})
 
 
+@vary_on_headers("HX-Request")
 @require_GET
 @login_required
 def sessions(request: HtmxHttpRequest, project_id: str) -> HttpResponse:
