@@ -15,7 +15,11 @@ audited (`session.viewed`) but never widens what a user may open later.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from importlib import import_module
+from types import SimpleNamespace
 
+from django.conf import settings
+from django.contrib import auth
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
@@ -23,6 +27,17 @@ from django.http import Http404
 from sessions_app.models import Handoff, Membership, Project, Role, Session, SessionStatus, Team
 
 SUPERVISING_ROLES = (Role.SUPERVISOR, Role.ADMIN)
+
+
+def sign_in_current(*, session_key: str | None, user_id: int) -> bool:
+    """Whether the sign-in session `session_key` still signs in user `user_id`, read
+    afresh: not signed out or expired, the account active, its password unchanged
+    (Django's session hash). A long-lived websocket asks this again and again."""
+    if not session_key:
+        return False
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    user = auth.get_user(SimpleNamespace(session=store))  # type: ignore[arg-type]
+    return user.is_authenticated and user.pk == user_id
 
 
 def user_memberships(*, user: User | AnonymousUser) -> QuerySet[Membership]:

@@ -16,6 +16,9 @@ from sessions_app.models import AuditEvent
 # Python's `$` also matches before a final newline, hence fullmatch below.
 SESSION_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}$"
 SESSION_NAME_RE = re.compile(SESSION_NAME_PATTERN)
+# A project's public id as the models make it ("proj_" and hex), with room for others.
+PROJECT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
+PROJECT_ID_RE = re.compile(PROJECT_ID_PATTERN)
 DOC_ID_MAX = 128
 METADATA_MAX_KEYS = 50
 METADATA_VALUE_MAX = 1000
@@ -40,6 +43,10 @@ def text_encodes(text: str) -> bool:
 
 def session_name_is_valid(name: str) -> bool:
     return SESSION_NAME_RE.fullmatch(name) is not None
+
+
+def project_id_is_valid(project_id: str) -> bool:
+    return PROJECT_ID_RE.fullmatch(project_id) is not None
 
 
 def session_name_check(name: str) -> None:

@@ -14,6 +14,7 @@ from django.test import Client
 
 from moss_web.asgi import application
 from sessions_app.actors import Actor
+from sessions_app.console import consumers
 from sessions_app.models import Project
 from sessions_app.services.handoffs import session_claim, session_push
 from sessions_app.services.sessions import session_open
@@ -221,4 +222,66 @@ async def test_a_forced_take_over_closes_the_holders_forms_live(people: dict[str
     assert 'id="reply"' in update and "Claim this session to reply." in update
     assert 'id="session-actions-slot"' in update and "Hand back" not in update
     assert 'name="holds" value="0"' in update
+    await ana.disconnect()
+
+
+def _signed_in_client(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _sign_in_end(client: Client, user: Any, how: str) -> None:
+    if how == "signed out":
+        client.logout()
+    elif how == "deactivated":
+        type(user).objects.filter(pk=user.pk).update(is_active=False)
+    else:  # a new password ends every sign-in made with the old one
+        user.set_password("a new password 9f3k")
+        user.save()
+
+
+@pytest.mark.parametrize("how", ["signed out", "deactivated", "password changed"])
+async def test_a_socket_closes_once_its_sign_in_ends(
+    people: dict[str, Any], how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages refuse a user at once; an open socket must not go on streaming to them."""
+    monkeypatch.setattr(consumers, "SIGN_IN_CHECK_SECONDS", 0)
+    acme, ana = people["acme"], people["ana"]
+    await escalate(acme)
+    await claim(acme, "conv-1", ana)
+    client = await database_sync_to_async(_signed_in_client)(ana)
+    headers = [
+        (b"origin", b"http://testserver"),
+        (b"host", b"testserver"),
+        (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()),
+    ]
+    socket = WebsocketCommunicator(application, "/ws/console/", headers=headers)
+    assert (await socket.connect())[0]
+    hello = {"view": "session", "project": acme.public_id, "session": "conv-1", "after_seq": 0}
+    await socket.send_to(text_data=json.dumps(hello))
+    await receive_until(socket, 'id="turn-2"')
+
+    await database_sync_to_async(_sign_in_end)(client, ana, how)
+    await add_turn(acme, "conv-1", "t3", "Card 4111 written after the sign-in ended.")
+    closed = await socket.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": 4401}
+
+
+async def test_a_watch_of_a_name_that_cannot_exist_is_refused_and_the_socket_stays(
+    people: dict[str, Any],
+) -> None:
+    """A NUL would reach PostgreSQL, which refuses it with an error (the socket closed)."""
+    acme = people["acme"]
+    await escalate(acme)
+    _, ana = await connect(people["ana"])
+    for project, name in (("\u0000", "conv-1"), (acme.public_id, "conv\u00001"), ("", "")):
+        await ana.send_to(
+            text_data=json.dumps({"view": "session", "project": project, "session": name})
+        )
+        assert "not available" in await ana.receive_from()
+    await ana.send_to(
+        text_data=json.dumps({"view": "session", "project": acme.public_id, "session": "conv-1"})
+    )
+    assert 'id="turn-1"' in await receive_until(ana, 'id="turn-1"')
     await ana.disconnect()

@@ -106,3 +106,24 @@ def test_the_index_lists_the_projects_of_a_member_of_several(history: History) -
     assert f"/supervise/p/{history.project.public_id}/" in body
     assert f"/supervise/p/{history.other.public_id}/" in body
     assert f"/supervise/p/{history.other.public_id}/dashboard/" not in body
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/supervise/p/%00/",
+        "/supervise/p/%00/dashboard/",
+        "/supervise/p/{pid}/s/%00/",
+        "/supervise/p/{pid}/s/conv%001/export.csv",
+        "/supervise/p/{pid}/s/conv-1%00/received/2/",
+        "/console/p/%00/s/conv-1/",
+        "/console/p/{pid}/s/%00/",
+        "/console/p/{pid}/s/%00/updates/",
+    ],
+)
+def test_a_project_or_session_that_cannot_exist_is_a_404(history: History, path: str) -> None:
+    """A NUL ("%00") reached PostgreSQL, which refuses it in text: a 500."""
+    client = Client(raise_request_exception=False)
+    client.force_login(history.users["sam"])
+    response = client.get(path.format(pid=history.project.public_id))
+    assert response.status_code == MISSING

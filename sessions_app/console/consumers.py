@@ -22,16 +22,24 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth.models import User
 
 from sessions_app import events
+from sessions_app.access import sign_in_current
 from sessions_app.console import fragments
 from sessions_app.console.selectors import InboxQuery
 from sessions_app.services.inbox import presence_beat, session_seen_mark
-from sessions_app.validation import unpaired_surrogate_at
+from sessions_app.validation import (
+    project_id_is_valid,
+    session_name_is_valid,
+    unpaired_surrogate_at,
+)
 
 logger = logging.getLogger(__name__)
 
 # Presence is a database write: a steady beat refreshes it this often (it expires after
 # console.selectors.PRESENCE_TIMEOUT); a change between active and away is written at once.
 PRESENCE_WRITE_SECONDS = 10
+# How long the socket trusts its sign-in before reading it again: a user signed out,
+# deactivated or whose password changed stops receiving within this.
+SIGN_IN_CHECK_SECONDS = 5
 
 
 def _int(value: Any) -> int:
@@ -59,6 +67,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
     attention_sent: str | None = None
     beat_active: bool | None = None
     beat_written: float = 0.0
+    sign_in_checked: float = 0.0
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -66,6 +75,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             await self.close(code=4401)
             return
         self.user = user
+        self.sign_in_checked = time.monotonic()
         self.queue_ids = set()
         project_ids = await database_sync_to_async(fragments.user_project_ids)(user=user)
         self.joined = [events.project_group(pid) for pid in sorted(project_ids)]
@@ -81,7 +91,25 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             # Redis is down: its group memberships expire on their own.
             logger.info("console socket: could not leave its groups: %r", exc)
 
+    async def _signed_in(self) -> bool:
+        """Whether the sign-in this socket opened with still holds (read again every
+        SIGN_IN_CHECK_SECONDS); the socket closes once it does not."""
+        now = time.monotonic()
+        if now - self.sign_in_checked < SIGN_IN_CHECK_SECONDS:
+            return True
+        session = self.scope.get("session")
+        current = await database_sync_to_async(sign_in_current)(
+            session_key=getattr(session, "session_key", None), user_id=self.user.pk
+        )
+        if not current:
+            await self.close(code=4401)
+            return False
+        self.sign_in_checked = now
+        return True
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not await self._signed_in():
+            return
         try:
             message = json.loads(text_data or "")
         except ValueError:
@@ -113,6 +141,10 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
 
     async def _watch(self, message: dict[str, Any]) -> None:
         project, name = str(message.get("project", "")), str(message.get("session", ""))
+        if not (project_id_is_valid(project) and session_name_is_valid(name)):
+            # No such project or session (and a NUL would not reach the database).
+            await self._send_notice("session-notice", "This session is not available.")
+            return
         if self.watched is None or (self.watched.project_public_id, self.watched.name) != (
             project,
             name,
@@ -139,7 +171,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
     async def session_changed(self, event: dict[str, Any]) -> None:
         # A watched session's events come through its project group and its own group.
         key = tuple(event.get(k) for k in ("kind", "session_id", "version", "last_seq", "status"))
-        if key == self.last_event:
+        if key == self.last_event or not await self._signed_in():
             return
         self.last_event = key
         if self.view == "queue":
