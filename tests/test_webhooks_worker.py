@@ -225,3 +225,44 @@ def test_an_endpoint_failing_past_the_retry_window_is_disabled(committed, make_p
     assert webhook["disabled_reason"].startswith(f"{attempts} attempts to deliver evt_")
     assert "failed over 1 s; last: HTTP 500" in webhook["disabled_reason"]
     assert webhook["last_attempt"]["status_code"] == 500
+
+
+def test_idle_threads_sleep_while_another_sends_a_due_retry(
+    committed: None, make_project, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A retry that is due but locked (another thread is sending it) is not claimable:
+    the other threads used to poll for it without a pause until that attempt ended."""
+    from sessions_app.webhooks import worker
+
+    project, _ = make_project()
+    receiver.delay_seconds = 2.0
+    receiver.answer = lambda _n: 500
+    endpoint, _ = webhook_create(project=project, actor=bot(project), url=receiver.url)
+    session_open(project=project, name="conv-1", actor=bot(project))
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        failures=1,
+        failing_since=timezone.now(),
+        next_attempt_at=timezone.now() - timedelta(seconds=1),
+    )
+    polls = 0
+    next_due = worker.webhooks_next_due
+
+    def counted() -> object:
+        nonlocal polls
+        polls += 1
+        return next_due()
+
+    monkeypatch.setattr(worker, "webhooks_next_due", counted)
+    stop, wakeup = threading.Event(), worker.Wakeup()
+    threads = [threading.Thread(target=worker._deliver_loop, args=(stop, wakeup)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.5)  # the one attempt is still waiting for its answer
+    polled = polls
+    stop.set()
+    wakeup.bump()
+    for thread in threads:
+        thread.join()
+    # Three idle threads, each at most once per MIN_SLEEP_SECONDS: a dozen or so.
+    assert polled <= 16, polled
+    assert len(receiver.received) == 1

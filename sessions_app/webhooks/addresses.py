@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as LookupTimeout
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from django.conf import settings
@@ -28,9 +30,31 @@ from sessions_app.errors import InvalidInput
 MAX_URL_LENGTH = 2000
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-# Enough for the worker's deliveries and registrations at once; a lookup stuck in a
-# resolver ties a thread up until the resolver gives up, not longer.
-_lookups = ThreadPoolExecutor(max_workers=16, thread_name_prefix="webhook-dns")
+# A lookup stuck in a resolver ties a thread up until the resolver gives up (about
+# 30 s). One lookup per host runs at a time, and later askers wait on it, so a host
+# that never answers holds one thread, not one per attempt: other hosts' lookups are
+# not queued behind it.
+_lookups = ThreadPoolExecutor(max_workers=64, thread_name_prefix="webhook-dns")
+_running: dict[tuple[str, int], Future[list[Any]]] = {}
+_running_lock = threading.Lock()
+
+
+def _lookup(host: str, port: int) -> Future[list[Any]]:
+    key = (host, port)
+    with _running_lock:
+        running = _running.get(key)
+        if running is not None:
+            return running
+        lookup = _lookups.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+        _running[key] = lookup
+
+    def done(finished: Future[list[Any]]) -> None:
+        with _running_lock:
+            if _running.get(key) is finished:
+                del _running[key]
+
+    lookup.add_done_callback(done)  # outside the lock: it runs at once if already done
+    return lookup
 
 
 class AddressRefused(InvalidInput):
@@ -52,6 +76,13 @@ def url_parse(url: str) -> httpx.URL:
         raise InvalidInput(f"url must be an http or https URL, got scheme {scheme!r}")
     if not parsed.host:
         raise InvalidInput("url has no host")
+    if parsed.userinfo:
+        # Never sent (a delivery connects to the checked address), and shown wherever the
+        # URL is: receivers authenticate deliveries by their signature instead.
+        raise InvalidInput(
+            "url must not carry a user name or password; verify deliveries by their "
+            "webhook-signature header"
+        )
     return parsed
 
 
@@ -89,11 +120,10 @@ def _resolve(host: str, port: int, *, timeout: float) -> list[IPAddress]:
     literal = _literal(host)
     if literal is not None:
         return [literal]
-    lookup = _lookups.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    lookup = _lookup(host, port)
     try:
         infos = lookup.result(timeout=timeout)
     except LookupTimeout as exc:
-        lookup.cancel()  # still queued: never runs
         raise InvalidInput(f"url host {host!r} did not resolve within {timeout:g} s") from exc
     except (socket.gaierror, UnicodeError) as exc:
         raise InvalidInput(f"url host {host!r} does not resolve") from exc

@@ -247,6 +247,16 @@ def _post(clients: Clients, endpoint: WebhookEndpoint, event: Event, now: dateti
     return Sent(None, (time.perf_counter() - started) * 1000, error[:ERROR_CHARS])
 
 
+def _failing_cursor(endpoint: WebhookEndpoint) -> int | None:
+    """The cursor of the event the endpoint's latest attempt sent (None: none is kept)."""
+    return (
+        WebhookAttempt.objects.filter(endpoint=endpoint)
+        .order_by("-created_at")
+        .values_list("event_cursor", flat=True)
+        .first()
+    )
+
+
 def _retry_delay_seconds(failures: int) -> float:
     """Exponential backoff with jitter: half the doubled delay, plus up to that again."""
     delay = min(
@@ -308,8 +318,12 @@ def webhook_deliver_due(*, clients: Clients) -> Delivery | None:
         if event is None:
             # Nothing of its types up to the log's end (or pruned): skip ahead.
             endpoint.cursor = endpoint.project.event_cursor
-            endpoint.save(update_fields=["cursor", "last_claimed_at"])
+            _retry_state_clear(endpoint)
+            endpoint.save()
             return Delivery(endpoint_id=endpoint.pk, attempt=None)
+        if endpoint.failures and _failing_cursor(endpoint) != event.cursor:
+            # The event that was failing has been pruned: this one starts its own window.
+            _retry_state_clear(endpoint)
         sent_at = timezone.now()
         sent = _post(clients, endpoint, event, sent_at)
         attempt = WebhookAttempt.objects.create(

@@ -58,13 +58,19 @@ class Wakeup:
             self._condition.wait_for(lambda: self.generation != seen, timeout=timeout)
 
 
+# The least a thread sleeps when nothing could be claimed. A retry that is due but not
+# claimable is being sent by another thread (its row is locked): without a floor, every
+# idle thread would poll for it without a pause until that attempt ends.
+MIN_SLEEP_SECONDS = 0.5
+
+
 def _sleep_seconds() -> float:
     """Until the next retry falls due, or the fallback poll, whichever is sooner."""
     poll = settings.MOSS_WEBHOOK_POLL_SECONDS
     due = webhooks_next_due()
     if due is None:
         return poll
-    return max(0.0, min(poll, (due - timezone.now()).total_seconds()))
+    return max(MIN_SLEEP_SECONDS, min(poll, (due - timezone.now()).total_seconds()))
 
 
 def _deliver_loop(stop: threading.Event, wakeup: Wakeup) -> None:

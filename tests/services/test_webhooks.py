@@ -5,19 +5,23 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
 
+import httpx
 import pytest
 from django.utils import timezone
 
 from moss_client.webhooks import verify
 from sessions_app.actors import Actor
+from sessions_app.errors import InvalidInput
 from sessions_app.models import AuditEvent, Event, Project, WebhookAttempt, WebhookEndpoint
-from sessions_app.services.event_log import event_payload
+from sessions_app.services.event_log import event_payload, events_prune
 from sessions_app.services.handoffs import session_claim, session_hand_back, session_push
 from sessions_app.services.sessions import session_open
+from sessions_app.webhooks.addresses import url_addresses
 from sessions_app.webhooks.services import (
     Clients,
     Delivery,
@@ -329,6 +333,68 @@ def test_the_lookup_and_the_request_share_one_deadline(
     assert time.monotonic() - started < 1.4
     attempt = WebhookAttempt.objects.get()
     assert attempt.error.startswith("timed out after 1 s")
+
+
+def test_a_host_that_never_answers_holds_one_lookup_thread_not_one_per_attempt(
+    settings, monkeypatch
+):
+    """Each abandoned lookup kept a thread until the resolver gave up: a few endpoints on
+    a host that never answers filled the pool, and every other host's lookup then timed
+    out behind them ("did not resolve"), for deliveries and registrations alike."""
+    settings.MOSS_WEBHOOK_ALLOW_PRIVATE = True
+    real = socket.getaddrinfo
+    release = threading.Event()
+
+    def resolver(host: str, port: int, *args: object, **kwargs: object) -> object:
+        if host == "never.example":
+            release.wait(10)
+        return real("127.0.0.1", port, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    try:
+        for _ in range(80):  # more than the pool has threads
+            with pytest.raises(InvalidInput, match="did not resolve within"):
+                url_addresses(httpx.URL("https://never.example/hooks"), timeout=0.01)
+        started = time.monotonic()
+        found = url_addresses(httpx.URL("https://quick.example/hooks"), timeout=2.0)
+        assert [str(a) for a in found] == ["127.0.0.1"]
+        assert time.monotonic() - started < 0.5
+    finally:
+        release.set()
+
+
+def test_a_url_with_a_user_name_or_password_is_refused(make_project):
+    project, _ = make_project()
+    with pytest.raises(InvalidInput, match="must not carry a user name or password"):
+        webhook_create(project=project, actor=bot(project), url="https://bot:s3cret@example.com/h")
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_a_new_event_does_not_inherit_the_retries_of_a_pruned_one(
+    make_project, allow_private, receiver, clients
+):
+    """Retry state is the endpoint's: once the failing event was pruned (an endpoint
+    enabled again near the retention limit), the next one got what was left of its
+    window, and was disabled on its first failure naming the wrong attempt count."""
+    project, _ = make_project()
+    receiver.answer = lambda _n: 500
+    endpoint, _ = webhook_create(project=project, actor=bot(project), url=receiver.url)
+    session_open(project=project, name="conv-old", actor=bot(project))
+    deliver_all(clients)  # event 1 fails
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        failures=12,
+        failing_since=timezone.now() - timedelta(hours=24),
+        next_attempt_at=timezone.now(),
+    )
+    Event.objects.filter(project=project).update(created_at=timezone.now() - timedelta(days=15))
+    assert events_prune() == 1
+    session_open(project=project, name="conv-new", actor=bot(project))  # event 2
+    [delivery] = deliver_all(clients)
+    assert delivery.attempt is not None
+    assert (delivery.attempt.event_cursor, delivery.attempt.attempt) == (2, 1)
+    assert not delivery.disabled
+    endpoint.refresh_from_db()
+    assert endpoint.failures == 1 and endpoint.disabled_at is None
 
 
 def test_an_unreachable_receiver_is_a_failure_naming_the_address(
