@@ -27,7 +27,7 @@ from sessions_app.context_windows import PREVIOUS_CHARS, ContextWindow, Said
 
 # Bump when the exported graphs change (inputs, outputs, pooling, files): older exports
 # are redone.
-EXPORT_FORMAT = 5
+EXPORT_FORMAT = 6
 ONNX_FILE = "model.onnx"
 # Written last: an export folder that has it is whole. It says whether the int8 twin was made.
 EXPORT_JSON = "export.json"
