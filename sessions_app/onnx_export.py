@@ -186,9 +186,9 @@ def _quantize(source: Path, target: Path, *, probe: Any) -> bool:
     full-precision vectors, against 0.92 with one scale per tensor), in 7 bits
     (reduce_range): without VNNI (AVX2 alone) ONNX Runtime's u8 x s8 products saturate
     with 8-bit weights, and the twin's vectors then differ by CPU (worst cosine 0.976
-    there, 0.991 with 7 bits). Activations are quantised at run time. Whether the twin was written: other model files may not
-    quantise, or not as well (checked on the `probe` batch); their context texts are
-    then encoded by the full graph."""
+    there, 0.991 with 7 bits). Activations are quantised at run time. Whether the twin
+    was written: other model files may not quantise, or not as well (checked on the
+    `probe` batch); their context texts are then encoded by the full graph."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # It warns on the root logger, at every export, that a pre-processing pass may help;
