@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.models import User
 from django.db.models import Count, QuerySet
@@ -17,6 +18,8 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 
 from sessions_app.actors import Actor
+from sessions_app.admin_scope import ProjectScopedAdmin, related_filter
+from sessions_app.errors import InvalidInput
 from sessions_app.models import (
     ApiKey,
     AuditEvent,
@@ -30,6 +33,7 @@ from sessions_app.models import (
 )
 from sessions_app.services.projects import api_key_issue, api_key_revoke
 from sessions_app.services.sessions import session_delete
+from sessions_app.validation import metadata_check, unpaired_surrogate_at
 
 TURN_HIDDEN = ("embedding", "context_embedding", "search_vector")
 
@@ -41,6 +45,11 @@ class ReadOnlyMixin:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Deleting a turn or a handoff here would skip the audit, the events and the
+        # session's counters: turns are deleted through the API, with the session.
         return False
 
 
@@ -60,9 +69,15 @@ class ApiKeyInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(ProjectScopedAdmin):
     list_display = ("name", "public_id", "session_count", "created_at")
     search_fields = ("name", "public_id")
+    project_path = "pk"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # A project is the operator's to create: nobody else would be its supervisor.
+        return request.user.is_superuser
+
     readonly_fields = ("public_id", "created_at")
     inlines = (MembershipInline, ApiKeyInline)
     fieldsets = (
@@ -87,9 +102,9 @@ class ProjectAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(ProjectScopedAdmin):
     list_display = ("__str__", "project", "label", "created_at", "last_used_at", "active")
-    list_filter = ("project", ("revoked_at", admin.EmptyFieldListFilter))
+    list_filter = (related_filter(), ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("label", "prefix", "project__name", "project__public_id")
     actions = ("revoke",)
 
@@ -121,7 +136,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             "and will not be shown again.",
         )
 
-    @admin.action(description="Revoke selected keys")
+    @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         revoked = 0
         for api_key in queryset.filter(revoked_at__isnull=True):
@@ -131,26 +146,26 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ProjectScopedAdmin):
     list_display = ("user", "project", "role")
-    list_filter = ("role", "project")
+    list_filter = ("role", related_filter())
     search_fields = ("user__username", "user__email", "project__name")
     raw_id_fields = ("user",)
 
 
 @admin.register(CannedResponse)
-class CannedResponseAdmin(admin.ModelAdmin):
+class CannedResponseAdmin(ProjectScopedAdmin):
     """Reply snippets, typed as /shortcut in the console; {{key}} filled from metadata."""
 
     list_display = ("shortcut", "title", "project", "updated_at")
-    list_filter = ("project",)
+    list_filter = (related_filter(),)
     search_fields = ("shortcut", "title", "text", "project__name")
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(ProjectScopedAdmin):
     list_display = ("name", "project", "member_count")
-    list_filter = ("project",)
+    list_filter = (related_filter(),)
     search_fields = ("name", "project__name", "members__username")
     filter_horizontal = ("members",)
 
@@ -209,8 +224,29 @@ class HandoffInline(ReadOnlyMixin, admin.TabularInline):
     can_delete = False
 
 
+class SessionAdminForm(ModelForm):
+    class Meta:
+        model = Session
+        fields = ("metadata",)
+
+    def clean_metadata(self) -> dict[str, str]:
+        """The API's rules: an object of string values (its replies, the console and the
+        search filters read it so), within the API's limits."""
+        metadata = self.cleaned_data["metadata"]
+        if not isinstance(metadata, dict):
+            raise forms.ValidationError("metadata must be an object of string values")
+        if unpaired_surrogate_at(metadata) is not None:
+            raise forms.ValidationError("metadata holds a lone surrogate")
+        try:
+            metadata_check(metadata, where="metadata")
+        except InvalidInput as exc:
+            raise forms.ValidationError(exc.message) from exc
+        return metadata
+
+
 @admin.register(Session)
-class SessionAdmin(admin.ModelAdmin):
+class SessionAdmin(ProjectScopedAdmin):
+    form = SessionAdminForm
     list_display = (
         "name",
         "project",
@@ -221,7 +257,7 @@ class SessionAdmin(admin.ModelAdmin):
         "waiting_since",
         "updated_at",
     )
-    list_filter = ("status", "project", "queue_team")
+    list_filter = ("status", related_filter(), related_filter("queue_team"))
     search_fields = ("name", "holder_label", "holder__username", "metadata__customer_id")
     list_select_related = ("project", "holder")
     date_hierarchy = "updated_at"
@@ -264,9 +300,16 @@ class SessionAdmin(admin.ModelAdmin):
         for session in queryset.select_related("project"):
             self.delete_model(request, session)
 
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        # Its turns and handoffs, which cannot be deleted alone here, go with it through
+        # session_delete (audited).
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        perms_needed -= {str(Turn._meta.verbose_name), str(Handoff._meta.verbose_name)}
+        return deleted, counts, perms_needed, protected
+
 
 @admin.register(Turn)
-class TurnAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class TurnAdmin(ReadOnlyMixin, ProjectScopedAdmin):
     list_display = (
         "session",
         "seq",
@@ -277,7 +320,8 @@ class TurnAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "internal",
         "created_at",
     )
-    list_filter = ("session__project", "internal")
+    list_filter = (related_filter("session__project"), "internal")
+    project_path = "session__project"
     search_fields = ("doc_id", "text", "session__name")
     list_select_related = ("session", "written_by_user")
     exclude = TURN_HIDDEN
@@ -295,7 +339,7 @@ class TurnAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(Handoff)
-class HandoffAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class HandoffAdmin(ReadOnlyMixin, ProjectScopedAdmin):
     list_display = (
         "session",
         "version",
@@ -307,14 +351,14 @@ class HandoffAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "claimed_by",
         "claimed_at",
     )
-    list_filter = ("to_kind", "from_channel", "session__project")
+    list_filter = ("to_kind", "from_channel", related_filter())
     search_fields = ("session__name", "from_agent", "to_target", "reason", "job_id")
     list_select_related = ("session", "claimed_by")
     date_hierarchy = "created_at"
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyMixin, ProjectScopedAdmin):
     """The audit log is append-only: nobody adds, changes or deletes it here."""
 
     list_display = (
@@ -327,7 +371,7 @@ class AuditEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "channel",
         "device",
     )
-    list_filter = ("kind", "channel", "project")
+    list_filter = ("kind", "channel", related_filter())
     search_fields = ("session_name", "actor_label", "actor_user__username", "kind")
     list_select_related = ("project", "actor_user")
     date_hierarchy = "created_at"

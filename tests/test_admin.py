@@ -123,3 +123,73 @@ def test_deleting_a_session_in_the_admin_is_audited(history: History, operator: 
     assert not Session.objects.filter(pk=history.conv2.pk).exists()
     deleted = AuditEvent.objects.get(kind="session.deleted")
     assert deleted.session_name == "conv-2" and deleted.actor_label == "operator"
+
+
+def _staff(username: str, *permissions: str, supervises: Project | None = None) -> Client:
+    from django.contrib.auth.models import Permission
+
+    from sessions_app.models import Membership, Role
+
+    user = get_user_model().objects.create_user(username, is_staff=True)
+    for codename in permissions:
+        permission = Permission.objects.get(
+            codename=codename, content_type__app_label="sessions_app"
+        )
+        user.user_permissions.add(permission)
+    if supervises is not None:
+        Membership.objects.create(user=user, project=supervises, role=Role.SUPERVISOR)
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_a_user_who_may_only_view_keys_cannot_revoke_them(history: History) -> None:
+    """Django offers an action to whoever sees the list unless it names a permission."""
+    viewer = _staff("viewer", "view_apikey")
+    key = ApiKey.objects.filter(project=history.project).first()
+    assert key is not None
+    viewer.post("/admin/sessions_app/apikey/", {"action": "revoke", "_selected_action": [key.pk]})
+    key.refresh_from_db()
+    assert key.revoked_at is None
+
+
+def test_a_supervisors_admin_shows_their_projects_only(history: History) -> None:
+    eve = _staff("eve2", "view_session", "change_session", supervises=history.other)
+    Session.objects.create(project=history.other, name="globex-1")
+    listing = eve.get("/admin/sessions_app/session/")
+    assert listing.status_code == 200
+    assert "globex-1" in listing.text
+    assert "conv-1" not in listing.text and history.project.name not in listing.text
+    page = eve.get(f"/admin/sessions_app/session/{history.conv1.pk}/change/")
+    assert page.status_code == 302  # "does not exist", as for a missing id
+    assert eve.get("/admin/sessions_app/session/?q=conv").text.count("conv-") == 0
+
+
+def test_session_metadata_edited_in_the_admin_follows_the_apis_rules(
+    history: History, operator: Client
+) -> None:
+    """A number or a list there made the API's session list and the console answer 500."""
+    url = f"/admin/sessions_app/session/{history.conv2.pk}/change/"
+    for bad in ('{"customer_id": 42}', '["x"]', '"x"'):
+        response = operator.post(url, {"metadata": bad, **_no_inlines()})
+        assert response.status_code == 200 and "errorlist" in response.text
+    history.conv2.refresh_from_db()
+    assert all(isinstance(v, str) for v in history.conv2.metadata.values())
+    response = operator.post(url, {"metadata": '{"customer_id": "c-42"}', **_no_inlines()})
+    assert response.status_code == 302
+    history.conv2.refresh_from_db()
+    assert history.conv2.metadata == {"customer_id": "c-42"}
+
+
+def _no_inlines() -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for prefix in ("handoffs", "turns"):
+        fields |= {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"}
+    return fields
+
+
+def test_turns_and_handoffs_cannot_be_deleted_alone(history: History, operator: Client) -> None:
+    turn = Turn.objects.filter(session=history.conv1).first()
+    assert turn is not None
+    operator.post(f"/admin/sessions_app/turn/{turn.pk}/delete/", {"post": "yes"})
+    assert Turn.objects.filter(pk=turn.pk).exists()

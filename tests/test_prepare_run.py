@@ -42,6 +42,15 @@ def test_a_public_host_starts_with_a_secret_key(db: None, settings: Any) -> None
     assert "http://0.0.0.0:9000/console/" in out
 
 
+def test_a_public_host_with_debug_on_is_refused(db: None, settings: Any) -> None:
+    """Debug pages would show the database and Redis URLs, passwords included."""
+    settings.SECRET_KEY = RANDOM_KEY
+    settings.DEBUG = True
+    with pytest.raises(CommandError, match=r"refusing to serve on HOST=0\.0\.0\.0 with DEBUG"):
+        run("--host", "0.0.0.0", "--demo", "false")
+    assert "moss-web is starting" in run("--host", "127.0.0.1", "--demo", "false")
+
+
 def test_demo_false_seeds_nothing(db: None, settings: Any, tmp_path: Any) -> None:
     settings.DATA_DIR = tmp_path
     out = run("--demo", "false")

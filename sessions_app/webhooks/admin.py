@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from sessions_app.actors import Actor
+from sessions_app.admin_scope import ProjectScopedAdmin, related_filter
 from sessions_app.errors import InvalidInput
 from sessions_app.models import WebhookAttempt, WebhookEndpoint
 from sessions_app.services.event_log import EVENT_TYPES
@@ -56,7 +57,7 @@ class WebhookEndpointAddForm(ModelForm):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
+class WebhookEndpointAdmin(ProjectScopedAdmin):
     list_display = (
         "url",
         "project",
@@ -68,7 +69,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         "next_attempt_at",
         "created_at",
     )
-    list_filter = ("project", ("disabled_at", admin.EmptyFieldListFilter))
+    list_filter = (related_filter(), ("disabled_at", admin.EmptyFieldListFilter))
     search_fields = ("url", "public_id", "project__name", "project__public_id")
     list_select_related = ("project",)
     actions = ("enable", "disable")
@@ -145,13 +146,13 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         for endpoint in queryset.select_related("project"):
             self.delete_model(request, endpoint)
 
-    @admin.action(description="Enable selected endpoints again")
+    @admin.action(description="Enable selected endpoints again", permissions=["change"])
     def enable(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
         for endpoint in queryset:
             webhook_enable(endpoint=endpoint, actor=_actor(request))
         messages.success(request, "Enabled; each resumes at the event it stopped at.")
 
-    @admin.action(description="Disable selected endpoints")
+    @admin.action(description="Disable selected endpoints", permissions=["change"])
     def disable(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
         reason = f"disabled by {request.user.get_username()} in admin"
         for endpoint in queryset:
@@ -160,7 +161,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookAttempt)
-class WebhookAttemptAdmin(admin.ModelAdmin):
+class WebhookAttemptAdmin(ProjectScopedAdmin):
     """Every delivery attempt, read-only."""
 
     list_display = (
@@ -173,7 +174,8 @@ class WebhookAttemptAdmin(admin.ModelAdmin):
         "latency_ms",
         "error",
     )
-    list_filter = ("event_type", "endpoint__project", "endpoint")
+    list_filter = ("event_type", related_filter("endpoint__project"), related_filter("endpoint"))
+    project_path = "endpoint__project"
     search_fields = ("event_id", "event_type", "error", "endpoint__url")
     list_select_related = ("endpoint",)
     date_hierarchy = "created_at"

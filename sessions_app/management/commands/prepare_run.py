@@ -53,6 +53,12 @@ class Command(BaseCommand):
                 "print(secrets.token_urlsafe(50))')\"\n"
                 "or serve on 127.0.0.1 (the default HOST)."
             )
+        if not is_loopback(host) and settings.DEBUG:
+            raise CommandError(
+                f"refusing to serve on HOST={host} with DEBUG on: Django's debug pages show "
+                "settings and tracebacks (the database's and Redis's addresses among them) "
+                "to whoever makes a request fail. Unset DEBUG, or serve on 127.0.0.1."
+            )
         shown_host = f"[{host}]" if ":" in host and not host.startswith("[") else host
         base = f"http://{shown_host}:{options['port']}"
         lines = ["", "moss-web is starting", f"  Console:       {base}/console/"]

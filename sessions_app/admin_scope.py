@@ -1,0 +1,57 @@
+"""Admin pages scoped to the projects a staff user supervises.
+
+A superuser is the operator and sees every project. Any other staff user sees,
+and edits as far as Django's model permissions let them, only the rows of the
+projects where they are a supervisor or an admin (Membership); the projects,
+teams and sessions offered in forms and filters are theirs too. So the admin is
+no way across a project's boundary, as the console and the API are not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import ForeignKey, QuerySet
+from django.forms import ModelChoiceField
+from django.http import HttpRequest
+
+from sessions_app.access import SUPERVISING_ROLES, user_projects
+from sessions_app.models import Project, Session, Team
+
+
+def admin_projects(request: HttpRequest) -> QuerySet[Project] | None:
+    """The projects this admin user may see; None: every one (a superuser)."""
+    if request.user.is_superuser:
+        return None
+    return user_projects(user=request.user, roles=SUPERVISING_ROLES)
+
+
+class ProjectScopedAdmin(admin.ModelAdmin):
+    # The lookup from the model to its project ("pk" for Project itself).
+    project_path = "project"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset = super().get_queryset(request)
+        projects = admin_projects(request)
+        if projects is None:
+            return queryset
+        return queryset.filter(**{f"{self.project_path}__in": projects})
+
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField | None:
+        projects = admin_projects(request)
+        if projects is not None:
+            related = db_field.related_model
+            if related is Project:
+                kwargs["queryset"] = projects
+            elif related in (Team, Session):
+                kwargs["queryset"] = related._default_manager.filter(project__in=projects)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+def related_filter(path: str = "project") -> tuple[str, type[admin.FieldListFilter]]:
+    """A list filter offering only the projects (teams, endpoints…) the listed rows
+    refer to: a plain one would name every project of the server."""
+    return (path, admin.RelatedOnlyFieldListFilter)
