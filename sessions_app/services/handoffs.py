@@ -206,76 +206,53 @@ def session_push(
     """
     kind = "escalated" if to_kind in ESCALATIONS else "handoff"
     try:
-        return _push(
-            session=session,
-            actor=actor,
-            to_kind=to_kind,
-            to_target=to_target,
-            reason=reason,
-            from_agent=from_agent,
-            from_channel=from_channel,
-            force=force,
-            job_id=job_id,
-            kind=kind,
-        )
-    except IntegrityError:
-        # Another session's push took this job_id while this one was being recorded.
-        if job_id is not None and Handoff.objects.filter(job_id=job_id).exists():
-            raise Conflict(
-                f"job_id {job_id} was already used for another push; send a new one"
-            ) from None
-        raise
-
-
-def _push(
-    *,
-    session: Session,
-    actor: Actor,
-    to_kind: str,
-    to_target: str,
-    reason: str,
-    from_agent: str,
-    from_channel: str,
-    force: bool,
-    job_id: uuid.UUID | None,
-    kind: str,
-) -> Handoff:
-    with transaction.atomic():
-        locked = Session.objects.select_for_update().get(pk=session.pk)
-        locked.project = session.project  # the caller's, already read
-        if job_id is not None:
-            earlier = _push_earlier(
+        with transaction.atomic():
+            locked = Session.objects.select_for_update().get(pk=session.pk)
+            locked.project = session.project  # the caller's, already read
+            if job_id is not None:
+                earlier = _push_earlier(
+                    session=locked,
+                    job_id=job_id,
+                    to_kind=to_kind,
+                    to_target=to_target,
+                    reason=reason,
+                    from_channel=from_channel,
+                )
+                if earlier is not None:
+                    session_state_copy(locked, session)
+                    return earlier
+            extra: dict[str, object] = {}
+            if locked.status == SessionStatus.HELD:
+                if not force:
+                    raise Conflict(
+                        f"{locked.holder_label} holds {locked.name}; "
+                        "send force=true to take it over"
+                    )
+                extra = {"forced": True, "taken_over_from": locked.holder_label}
+            handoff = handoff_record(
                 session=locked,
-                job_id=job_id,
+                actor=actor,
                 to_kind=to_kind,
                 to_target=to_target,
                 reason=reason,
+                from_agent=from_agent,
                 from_channel=from_channel,
+                audit_kind=kind,
+                extra=extra,
+                job_id=job_id,
             )
-            if earlier is not None:
-                session_state_copy(locked, session)
-                return earlier
-        extra: dict[str, object] = {}
-        if locked.status == SessionStatus.HELD:
-            if not force:
-                raise Conflict(
-                    f"{locked.holder_label} holds {locked.name}; send force=true to take it over"
-                )
-            extra = {"forced": True, "taken_over_from": locked.holder_label}
-        handoff = handoff_record(
-            session=locked,
-            actor=actor,
-            to_kind=to_kind,
-            to_target=to_target,
-            reason=reason,
-            from_agent=from_agent,
-            from_channel=from_channel,
-            audit_kind=kind,
-            extra=extra,
-            job_id=job_id,
-        )
+    except IntegrityError:
+        # Another session's push took this job_id while this one was being recorded.
+        if job_id is not None and Handoff.objects.filter(job_id=job_id).exists():
+            raise _job_id_taken(job_id) from None
+        raise
     session_state_copy(locked, session)
     return handoff
+
+
+def _job_id_taken(job_id: uuid.UUID) -> Conflict:
+    # Nothing about the other push: it may be another project's.
+    return Conflict(f"job_id {job_id} was already used for another push; send a new one")
 
 
 def _push_earlier(
@@ -300,8 +277,7 @@ def _push_earlier(
         from_channel,
     )
     if earlier.session_id != session.pk or not same:
-        # Nothing about the other push: it may be another project's.
-        raise Conflict(f"job_id {job_id} was already used for another push; send a new one")
+        raise _job_id_taken(job_id)
     return earlier
 
 
