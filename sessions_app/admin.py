@@ -4,6 +4,8 @@ State that services keep consistent (session status and counters, turns and
 their embeddings, handoffs) is read-only here; the audit log cannot be added
 to, changed or deleted, which also stops a project with history from being
 deleted. Keys are issued through the service so the raw key is shown once.
+A staff user who is not a superuser sees only the projects they supervise
+(admin_scope.py).
 """
 
 from __future__ import annotations
@@ -73,11 +75,6 @@ class ProjectAdmin(ProjectScopedAdmin):
     list_display = ("name", "public_id", "session_count", "created_at")
     search_fields = ("name", "public_id")
     project_path = "pk"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        # A project is the operator's to create: nobody else would be its supervisor.
-        return request.user.is_superuser
-
     readonly_fields = ("public_id", "created_at")
     inlines = (MembershipInline, ApiKeyInline)
     fieldsets = (
@@ -95,6 +92,10 @@ class ProjectAdmin(ProjectScopedAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Project]:
         return super().get_queryset(request).annotate(session_total=Count("sessions"))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # A project is the operator's to create: nobody else would be its supervisor.
+        return request.user.is_superuser
 
     @admin.display(description="Sessions", ordering="session_total")
     def session_count(self, obj: Project) -> int:
