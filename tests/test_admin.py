@@ -193,3 +193,24 @@ def test_turns_and_handoffs_cannot_be_deleted_alone(history: History, operator: 
     assert turn is not None
     operator.post(f"/admin/sessions_app/turn/{turn.pk}/delete/", {"post": "yes"})
     assert Turn.objects.filter(pk=turn.pk).exists()
+
+
+@pytest.mark.parametrize(
+    ("password", "problem"),
+    [
+        ("48213957260", "entirely numeric"),
+        ("specialist-kim", "too similar to the username"),
+        ("password123", "too common"),
+        ("k7#qA", "too short"),
+    ],
+)
+def test_a_user_added_in_the_admin_needs_a_strong_password(
+    operator: Client, password: str, problem: str
+) -> None:
+    response = operator.post(
+        "/admin/auth/user/add/",
+        {"username": "specialist-kim", "password1": password, "password2": password},
+    )
+    assert response.status_code == 200  # the form again, with the validator's message
+    assert problem in response.content.decode()
+    assert not get_user_model().objects.filter(username="specialist-kim").exists()
