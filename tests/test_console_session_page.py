@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from sessions_app.models import AuditEvent, CannedResponse, Session, Turn
+from sessions_app.models import ApiKey, AuditEvent, CannedResponse, Session, Turn
 from tests.conftest import ApiClient
 from tests.test_console_views import HTMX, escalate, logged_in, session_url
 
@@ -213,3 +213,28 @@ def test_the_timeline_marks_a_private_note(
     # Once, right after the audit event that added it.
     assert html.count("Refund approved by finance") == 1
     assert html.index('data-kind="note.added"') < html.index("tl-internal")
+
+
+def test_a_bots_handoff_is_marked_with_its_key_whatever_name_it_gives(
+    api: ApiClient, ana: Any, make_user: Callable[..., Any]
+) -> None:
+    """from_agent is free text: a bot may call itself "ana". The thread and the supervisor's
+    as-received page mark a handoff made with an API key, as they mark a bot's turns."""
+    escalate(api, from_agent="ana")
+    prefix = ApiKey.objects.get(project=api.project).prefix
+    client = logged_in(ana)
+    html = client.get(session_url(api)).content.decode()
+    handoff = html[html.index('<li id="handoff-1"') :]
+    handoff = handoff[: handoff.index("</li>")]
+    assert "<strong>ana</strong>" in handoff and f"via API key {prefix}" in handoff
+
+    assert client.post(session_url(api, action="claim")).status_code == 302
+    client.post(session_url(api, action="resolve"), {"note": "refund confirmed"})
+    html = client.get(session_url(api)).content.decode()
+    mine = html[html.index('<li id="handoff-2"') :]
+    assert "via API key" not in mine[: mine.index("</li>")]  # a signed-in person's own
+
+    supervisor = logged_in(make_user("sam", api.project, role="supervisor"))
+    url = f"/supervise/p/{api.project.public_id}/s/conv-1/received/1/"
+    facts = supervisor.get(url).content.decode().split("</section>")[0]
+    assert "ana" in facts and f"via API key {prefix}" in facts

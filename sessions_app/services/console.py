@@ -81,7 +81,9 @@ def console_thread_latest(
     handoffs_qs = Handoff.objects.filter(session=session, last_seq__gte=low)
     if before_seq is not None:
         handoffs_qs = handoffs_qs.filter(last_seq__lt=before_seq)
-    handoffs = list(handoffs_qs.select_related("by_user", "claimed_by").order_by("version"))
+    handoffs = list(
+        handoffs_qs.select_related("by_user", "by_key", "claimed_by").order_by("version")
+    )
     items = [ThreadItem(turn=t) for t in turns] + [ThreadItem(handoff=h) for h in handoffs]
     items.sort(key=lambda item: item.key)
     latest = Handoff.objects.filter(session=session).aggregate(version=Max("version"))
@@ -107,7 +109,7 @@ def console_thread(*, session: Session, after_seq: int = 0, after_version: int =
     last_seq = turns[-1].seq if turns else after_seq
     handoffs = list(
         Handoff.objects.filter(session=session, version__gt=after_version, last_seq__lte=last_seq)
-        .select_related("by_user", "claimed_by")
+        .select_related("by_user", "by_key", "claimed_by")
         .order_by("version")
     )
     version = handoffs[-1].version if handoffs else after_version

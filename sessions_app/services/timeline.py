@@ -320,7 +320,11 @@ class AsReceived:
 
 def as_received_build(*, session: Session, version: int) -> AsReceived:
     """The thread as the agent receiving handoff `version` saw it, later turns marked."""
-    handoff = Handoff.objects.filter(session=session, version=version).first()
+    handoff = (
+        Handoff.objects.filter(session=session, version=version)
+        .select_related("by_key", "claimed_by")
+        .first()
+    )
     if handoff is None:
         raise NotFound(f"{session.name} has no handoff version {version}")
     turns = list(Turn.objects.filter(session=session).defer("embedding").order_by("seq"))
