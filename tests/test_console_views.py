@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from sessions_app.errors import Conflict
 from sessions_app.models import AuditEvent, Handoff, Session
+from sessions_app.services.console import console_reply
 from tests.conftest import ApiClient
 
 pytestmark = pytest.mark.django_db
@@ -238,6 +240,22 @@ def test_a_reply_needs_the_session_held_and_a_known_channel(api: ApiClient, ana:
     empty = client.post(session_url(api, action="reply"), {"text": " ", "channel": "chat"})
     assert empty.status_code == 422
     assert api.get("/sessions/conv-1").json()["doc_count"] == 3
+
+
+def test_a_reply_racing_a_resolve_is_refused_under_the_lock(api: ApiClient, ana: Any) -> None:
+    """The reply's first holder check reads the session before the model's work; the
+    session may be resolved (or taken over) meanwhile. The check under the session's
+    lock refuses it: no turn is stored after the resolution."""
+    escalate(api)
+    client = logged_in(ana)
+    client.post(session_url(api, action="claim"))
+    seen = Session.objects.get(project=api.project, name="conv-1")  # held by ana, as read
+    client.post(session_url(api, action="resolve"), {"note": "done"})
+    with pytest.raises(Conflict, match="you do not hold conv-1"):
+        console_reply(session=seen, user=ana, text="One more thing", channel="chat")
+    assert api.get("/sessions/conv-1").json()["status"] == "resolved"
+    assert api.get("/sessions/conv-1").json()["doc_count"] == 3
+    assert [e["type"] for e in api.get("/events").json()["events"]][-1] == "session.resolved"
 
 
 def test_hand_back_gives_the_session_to_a_bot(api: ApiClient, ana: Any) -> None:

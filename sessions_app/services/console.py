@@ -14,10 +14,11 @@ from django.db.models import Max
 
 from sessions_app.access import sessions_console_visible
 from sessions_app.actors import Actor
-from sessions_app.errors import Conflict, InvalidInput
-from sessions_app.models import Handoff, HandoffTarget, Membership, Session, SessionStatus, Turn
+from sessions_app.errors import InvalidInput
+from sessions_app.models import Handoff, HandoffTarget, Membership, Session, Turn
 from sessions_app.selectors import customer_sessions, last_escalation
 from sessions_app.services.audit import audit_record
+from sessions_app.services.handoffs import held_by_check
 from sessions_app.services.search import turns_search
 from sessions_app.services.search_display import MarkedHit, hits_mark, hits_near_best
 from sessions_app.services.turns import DocInput, turns_upsert
@@ -206,16 +207,11 @@ def console_session_viewed(*, session: Session, user: User) -> None:
     )
 
 
-def _holder_check(session: Session, user: User) -> None:
-    if session.status != SessionStatus.HELD or session.holder_id != user.pk:
-        raise Conflict(f"you do not hold {session.name}; claim it first")
-
-
 def console_reply(*, session: Session, user: User, text: str, channel: str) -> str:
     """The specialist's message becomes a turn of the session: role agent, author the user."""
     if channel not in REPLY_CHANNELS:
         raise InvalidInput(f"channel must be one of {', '.join(REPLY_CHANNELS)}, got {channel!r}")
-    _holder_check(session, user)
+    held_by_check(session, user)  # early, before the model's work; again under the lock
     doc_id = f"console-{uuid.uuid4().hex}"
     metadata = {
         "channel": channel,
@@ -228,6 +224,7 @@ def console_reply(*, session: Session, user: User, text: str, channel: str) -> s
         docs=[DocInput(id=doc_id, text=text, metadata=metadata)],
         actor=Actor.for_user(user),
         channel=channel,
+        holder=user,
     )
     return doc_id
 

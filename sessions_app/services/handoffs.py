@@ -359,7 +359,8 @@ def session_claim(*, session: Session, user: User) -> Session:
     return session
 
 
-def _held_by_check(session: Session, user: User) -> None:
+def held_by_check(session: Session, user: User) -> None:
+    """Conflict unless `user` holds the session (check it on the locked row)."""
     if session.status != SessionStatus.HELD or session.holder_id != user.pk:
         raise Conflict(f"you do not hold {session.name}; claim it first")
 
@@ -437,7 +438,7 @@ def _specialist_handoff(
 ) -> Handoff:
     with transaction.atomic():
         locked = Session.objects.select_for_update().get(pk=session.pk)
-        _held_by_check(locked, user)
+        held_by_check(locked, user)
         handoff = handoff_record(
             session=locked,
             actor=Actor.for_user(user),

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 
 from sessions_app import embeddings, events
@@ -24,7 +25,7 @@ from sessions_app.services.channels import (
     handoffs_channel_after,
 )
 from sessions_app.services.event_log import EventInput, events_record, turn_data
-from sessions_app.services.handoffs import session_reopen
+from sessions_app.services.handoffs import held_by_check, session_reopen
 from sessions_app.services.turn_context import NEIGHBOUR_FIELDS, reread_runs
 from sessions_app.validation import doc_id_check, embedding_check, metadata_check, text_check
 from sessions_app.write_slots import write_slot
@@ -216,8 +217,13 @@ def turns_upsert(
     actor: Actor,
     channel: str = "",
     internal: bool = False,
+    holder: User | None = None,
 ) -> UpsertResult:
     """Insert new ids, update changed ones, all or nothing.
+
+    With a `holder` (a specialist's reply), they are stored only while that user
+    holds the session, checked under the session's lock: a reply racing a take-over,
+    a resolve or a hand-back is refused (Conflict), never stored after it.
 
     `internal` turns are private notes (Turn.internal): they take a sequence
     number like any turn but count in no doc_count, write nothing to the event
@@ -234,12 +240,23 @@ def turns_upsert(
     docs_check(docs)
     with write_slot(docs=len(docs)):
         return _turns_store(
-            session=session, docs=docs, actor=actor, channel=channel, internal=internal
+            session=session,
+            docs=docs,
+            actor=actor,
+            channel=channel,
+            internal=internal,
+            holder=holder,
         )
 
 
 def _turns_store(
-    *, session: Session, docs: list[DocInput], actor: Actor, channel: str, internal: bool
+    *,
+    session: Session,
+    docs: list[DocInput],
+    actor: Actor,
+    channel: str,
+    internal: bool,
+    holder: User | None,
 ) -> UpsertResult:
     ids = [doc.id for doc in docs]
     stored = {t.doc_id: t for t in Turn.objects.filter(session=session, doc_id__in=ids)}
@@ -258,6 +275,8 @@ def _turns_store(
         # The session row lock orders concurrent writers: sequence numbers are
         # issued under it, so they are unique and leave no gaps.
         locked = Session.objects.select_for_update().get(pk=session.pk)
+        if holder is not None:
+            held_by_check(locked, holder)
         if Session.project.is_cached(session):  # spares a query for it below
             locked.project = session.project
         existing = {t.doc_id: t for t in Turn.objects.filter(session=locked, doc_id__in=ids)}
