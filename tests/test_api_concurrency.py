@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from sessions_app.actors import Actor
-from sessions_app.models import Turn
+from sessions_app.models import Session, Turn
 from sessions_app.services.sessions import session_open
 
 WRITERS = 6
@@ -62,3 +62,22 @@ def test_concurrent_retries_of_one_call_store_it_once(server_session):
     assert sum(r.json()["added"] for r in responses) == 5
     assert sorted(Turn.objects.values_list("seq", flat=True)) == [1, 2, 3, 4, 5]
     assert {r.json()["doc_count"] for r in responses} == {5}
+
+
+def test_opens_adding_metadata_at_once_keep_every_key(server_session):
+    base_url, headers = server_session
+
+    async def open_all():
+        async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60) as client:
+            return await asyncio.gather(
+                *(
+                    client.post(
+                        "/api/v1/sessions", json={"name": "conv-1", "metadata": {f"k{n}": "v"}}
+                    )
+                    for n in range(8)
+                )
+            )
+
+    assert all(r.status_code == 200 for r in asyncio.run(open_all()))
+    metadata = Session.objects.get(name="conv-1").metadata
+    assert metadata == {f"k{n}": "v" for n in range(8)}

@@ -63,7 +63,8 @@ def session_open(
     # A new session, new metadata, or another model (a conflict): the full way.
     created = False
     with transaction.atomic():
-        session = Session.objects.filter(project=project, name=name).first()
+        # Locked: two opens adding different metadata keys at once must both keep theirs.
+        session = Session.objects.filter(project=project, name=name).select_for_update().first()
         if session is None:
             try:
                 with transaction.atomic():
@@ -77,7 +78,7 @@ def session_open(
                 created = True
             except IntegrityError:
                 # Another agent opened the same name at the same moment.
-                session = session_get(project=project, name=name)
+                session = session_get(project=project, name=name, for_update=True)
         if not created and model_id and session.model_id != resolved_model:
             raise Conflict(
                 f"session {name!r} was created with model {session.model_id!r}, not {model_id!r}"
