@@ -32,6 +32,15 @@ def session_get(*, project: Project, name: str, for_update: bool = False) -> Ses
     return session
 
 
+def session_locked(*, session: Session) -> Session:
+    """The session's row again, locked until the transaction ends. NotFound when it was
+    deleted meanwhile (a write racing DELETE /sessions/{name}), not a 500."""
+    locked = Session.objects.select_for_update().filter(pk=session.pk).first()
+    if locked is None:
+        raise NotFound(f"session {session.name!r} not found")
+    return locked
+
+
 def session_find(*, project: Project, name: str) -> Session | None:
     """The session by name, or None. Every API call on a session starts here, so the
     statement is built once rather than by the ORM per call (about 0.4 ms less each)."""

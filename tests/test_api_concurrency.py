@@ -6,8 +6,11 @@ import httpx
 import pytest
 
 from sessions_app.actors import Actor
+from sessions_app.errors import NotFound
 from sessions_app.models import Session, Turn
-from sessions_app.services.sessions import session_open
+from sessions_app.services.handoffs import session_push
+from sessions_app.services.sessions import session_delete, session_open
+from sessions_app.services.turns import DocInput, turns_upsert
 
 WRITERS = 6
 BATCHES = 4
@@ -81,3 +84,16 @@ def test_opens_adding_metadata_at_once_keep_every_key(server_session):
     assert all(r.status_code == 200 for r in asyncio.run(open_all()))
     metadata = Session.objects.get(name="conv-1").metadata
     assert metadata == {f"k{n}": "v" for n in range(8)}
+
+
+def test_writes_racing_a_delete_find_the_session_gone(make_project):
+    """add_docs and push read the session, do their slow part (the model), then lock it;
+    a DELETE may land in between. That is a 404 (NotFound), not a 500."""
+    project, _ = make_project()
+    session, _ = session_open(project=project, name="conv-1", actor=Actor.system())
+    session_delete(project=project, name="conv-1", actor=Actor.system())
+    with pytest.raises(NotFound, match="session 'conv-1' not found"):
+        turns_upsert(session=session, docs=[DocInput(id="a", text="hi")], actor=Actor.system())
+    with pytest.raises(NotFound, match="session 'conv-1' not found"):
+        session_push(session=session, actor=Actor.system())
+    assert not Turn.objects.exists()

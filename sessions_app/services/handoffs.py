@@ -25,7 +25,7 @@ from sessions_app.models import (
     SessionStatus,
     Team,
 )
-from sessions_app.selectors import ESCALATIONS, last_escalation
+from sessions_app.selectors import ESCALATIONS, last_escalation, session_locked
 from sessions_app.services.audit import audit_record
 from sessions_app.services.channels import handoff_channel_before
 from sessions_app.services.event_log import event_record
@@ -207,7 +207,7 @@ def session_push(
     kind = "escalated" if to_kind in ESCALATIONS else "handoff"
     try:
         with transaction.atomic():
-            locked = Session.objects.select_for_update().get(pk=session.pk)
+            locked = session_locked(session=session)
             locked.project = session.project  # the caller's, already read
             if job_id is not None:
                 earlier = _push_earlier(
@@ -437,7 +437,7 @@ def _specialist_handoff(
     extra: dict[str, object] | None = None,
 ) -> Handoff:
     with transaction.atomic():
-        locked = Session.objects.select_for_update().get(pk=session.pk)
+        locked = session_locked(session=session)
         held_by_check(locked, user)
         handoff = handoff_record(
             session=locked,

@@ -16,7 +16,7 @@ from sessions_app.actors import Actor
 from sessions_app.context_windows import ContextWindow, Said, context_windows, said_of
 from sessions_app.errors import Conflict, InvalidInput, TooLarge
 from sessions_app.models import Session, SessionStatus, StoredVector, Turn
-from sessions_app.selectors import turns_page
+from sessions_app.selectors import session_locked, turns_page
 from sessions_app.services.audit import audit_record
 from sessions_app.services.brief_extract import turn_extract
 from sessions_app.services.channels import (
@@ -274,7 +274,7 @@ def _turns_store(
     with transaction.atomic():
         # The session row lock orders concurrent writers: sequence numbers are
         # issued under it, so they are unique and leave no gaps.
-        locked = Session.objects.select_for_update().get(pk=session.pk)
+        locked = session_locked(session=session)
         if holder is not None:
             held_by_check(locked, holder)
         if Session.project.is_cached(session):  # spares a query for it below
@@ -502,7 +502,7 @@ def turns_delete(*, session: Session, doc_ids: list[str], actor: Actor) -> int:
     if not doc_ids:
         raise InvalidInput("ids must contain at least one id")
     with transaction.atomic():
-        locked = Session.objects.select_for_update().get(pk=session.pk)
+        locked = session_locked(session=session)
         if Session.project.is_cached(session):  # spares a query for it below
             locked.project = session.project
         turns = Turn.objects.filter(session=locked, doc_id__in=doc_ids, internal=False)
