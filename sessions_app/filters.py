@@ -109,11 +109,8 @@ def _field(key: str, condition: Any, *, column: str, budget: _Budget) -> tuple[s
         elif op in MEMBERSHIP:
             if not isinstance(value, list) or not value:
                 raise InvalidInput(f"filter {op} on {key!r} takes a non-empty list")
-            values = [str(_scalar(op, key, item)) for item in value]
-            negate = "NOT " if op == "$nin" else ""
-            # A missing key is "not in" any list.
-            sql = f"(COALESCE({negate}(({column} ->> %s) = ANY(%s)), {op == '$nin'}))"
-            op_params = [key, values]
+            members = [_scalar(op, key, item) for item in value]
+            sql, op_params = _member(key, members, column, negate=op == "$nin")
         else:
             raise InvalidInput(f"unknown filter operator {op!r} on {key!r}")
         parts.append(sql)
@@ -134,12 +131,36 @@ def _scalar(op: str, key: str, value: Any) -> Scalar:
     return value
 
 
+def _number_sql(column: str) -> str:
+    """The key's stored value as a number where it looks like one, else NULL."""
+    return f"(CASE WHEN ({column} ->> %s) ~ %s THEN ({column} ->> %s)::numeric END)"
+
+
+def _member(key: str, members: list[Scalar], column: str, *, negate: bool) -> tuple[str, list[Any]]:
+    """$in / $nin: string members compare as text, numbers numerically, as $eq does."""
+    texts = [member for member in members if isinstance(member, str)]
+    numbers = [str(member) for member in members if not isinstance(member, str)]
+    tests: list[str] = []
+    params: list[Any] = []
+    if texts:
+        tests.append(f"(({column} ->> %s) = ANY(%s))")
+        params += [key, texts]
+    if numbers:
+        tests.append(f"({_number_sql(column)} = ANY(%s::numeric[]))")
+        params += [key, NUMBER_RE, key, numbers]
+    found = " OR ".join(tests)
+    # NULL (a missing key, or no member matched and one could not compare) is "not in".
+    if negate:
+        return f"(COALESCE(NOT ({found}), true))", params
+    return f"(COALESCE(({found}), false))", params
+
+
 def _compare(key: str, sql_op: str, value: Scalar, column: str) -> tuple[str, list[Any]]:
     if isinstance(value, str):
         if sql_op == "<>":
             return f"(({column} ->> %s) IS DISTINCT FROM %s)", [key, value]
         return f"(({column} ->> %s) {sql_op} %s)", [key, value]
-    number_sql = f"(CASE WHEN ({column} ->> %s) ~ %s THEN ({column} ->> %s)::numeric END)"
+    number_sql = _number_sql(column)
     sql = f"({number_sql} {sql_op} %s)"
     if sql_op == "<>":
         sql = f"({number_sql} IS DISTINCT FROM %s)"

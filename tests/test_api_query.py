@@ -118,6 +118,26 @@ def test_numbers_stored_as_strings_compare_and_one_past_numeric_s_range_is_not_a
     assert sorted(found) == ["as-text", "exponent", "turn-4", "turn-5"]
 
 
+def test_in_and_nin_compare_numbers_as_eq_does(conversation):
+    """A number in $in matches what {"$eq": number} matches: "12.0" stored is 12."""
+    docs = [
+        {"id": "twelve", "text": "customer said twelve", "metadata": {"minute": "12.0"}},
+        {"id": "word", "text": "customer said a word", "metadata": {"minute": "noon"}},
+    ]
+    conversation.post("/sessions/conv-123/docs", {"docs": docs})
+
+    def matching(flt):
+        return sorted(ids(query(conversation, query="customer", top_k=10, filter=flt)))
+
+    assert matching({"minute": 12}) == ["twelve"]
+    assert matching({"minute": {"$in": [12]}}) == ["twelve"]
+    assert matching({"minute": {"$in": [12.0, "noon"]}}) == ["twelve", "word"]
+    everyone = sorted(d["id"] for d in CONVERSATION) + ["twelve", "word"]
+    assert matching({"minute": {"$nin": [12, "noon"]}}) == sorted(
+        set(everyone) - {"twelve", "word"}
+    )
+
+
 def test_a_query_embedding_replaces_the_model(conversation):
     vector = [0.0] * 384
     vector[0] = 1.0
