@@ -1,3 +1,5 @@
+from datetime import datetime
+
 from sessions_app.models import AuditEvent, Session
 
 
@@ -93,3 +95,20 @@ def test_healthz_needs_no_key(client, db):
     response = client.get("/healthz")
     assert response.status_code in (200, 503)
     assert response.json()["database"]["ok"] is True
+
+
+def test_an_edit_moves_the_turns_updated_at_and_not_its_created_at(api):
+    def stored():
+        doc = api.get("/sessions/conv-1/docs", ids="a").json()["docs"][0]
+        return datetime.fromisoformat(doc["created_at"]), datetime.fromisoformat(doc["updated_at"])
+
+    api.post("/sessions", {"name": "conv-1"})
+    api.post("/sessions/conv-1/docs", {"docs": [{"id": "a", "text": "first"}]})
+    created, updated = stored()
+    assert (
+        api.post("/sessions/conv-1/docs", {"docs": [{"id": "a", "text": "second"}]}).json()[
+            "updated"
+        ]
+        == 1
+    )
+    assert stored()[0] == created and stored()[1] > updated

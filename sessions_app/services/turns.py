@@ -10,6 +10,7 @@ import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection, transaction
+from django.utils import timezone
 
 from sessions_app import embeddings, events
 from sessions_app.actors import Actor
@@ -300,6 +301,7 @@ def _turns_store(
         # Turns whose context vector alone changes: their predecessor was edited.
         context_only: list[Turn] = []
         unchanged = 0
+        edited_at = timezone.now()
         for doc in docs:
             turn = existing.get(doc.id)
             if turn is None:
@@ -330,6 +332,7 @@ def _turns_store(
                     turn.extracted = _extract(doc.text, extracts)
                 turn.text = doc.text
                 turn.metadata = doc.metadata
+                turn.updated_at = edited_at  # bulk_update does not apply auto_now
                 for name, value in writer.items():
                     setattr(turn, name, value)
                 changed.append(turn)
