@@ -6,15 +6,16 @@ import logging
 import math
 import re
 from collections.abc import Callable
-from functools import wraps
+from functools import partial, wraps
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.datastructures import MultiValueDict
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
+from ninja.operation import PathView
 from ninja.parser import Parser
 
 from moss_web.outages import DATABASE_UNAVAILABLE, failure_for
@@ -93,6 +94,14 @@ class MossApi(NinjaAPI):
                             requirement[PROJECT_SCHEME] = []
         return schema
 
+    def _get_urls(self) -> list[Any]:
+        urls = super()._get_urls()
+        # The path views serving those URLs (ninja's bound copies of the routers').
+        for bound in self._get_bound_routers():
+            for view in bound.path_operations.values():
+                view._not_allowed = partial(method_not_allowed, view)  # type: ignore[method-assign]
+        return urls
+
 
 KEY_SCHEME = ProjectKeyAuth.__name__
 PROJECT_SCHEME = "ProjectIdHeader"
@@ -112,6 +121,21 @@ api = MossApi(
 api.add_router("/", sessions_router)
 api.add_router("/", events_router)
 api.add_router("/", webhooks_router)
+
+
+def method_not_allowed(view: PathView) -> HttpResponse:
+    """405 in the API's error shape, with Allow (django-ninja answers in plain text)."""
+    allowed = sorted({method for operation in view.operations for method in operation.methods})
+    response = JsonResponse(
+        {
+            "error": "method_not_allowed",
+            "message": f"this path takes {', '.join(allowed)}",
+        },
+        status=405,
+    )
+    response["Allow"] = ", ".join(allowed)
+    return response
+
 
 logger = logging.getLogger(__name__)
 # Where a parameter came from, which the message leaves out: "docs.1.text", "X-Agent".

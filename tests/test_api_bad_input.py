@@ -123,6 +123,24 @@ def test_malformed_json_is_a_clear_400(session):
     assert response.json()["message"] == "request body is not valid JSON"
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("delete", "/api/v1/sessions/s1/docs", "GET, POST"),
+        ("put", "/api/v1/sessions", "GET, POST"),
+        ("get", "/api/v1/sessions/s1/push", "POST"),
+    ],
+)
+def test_a_method_a_path_does_not_take_is_a_json_405(session, method, path, allowed):
+    response = getattr(session.client, method)(path)
+    assert response.status_code == 405
+    assert response["Allow"] == allowed
+    assert response.json() == {
+        "error": "method_not_allowed",
+        "message": f"this path takes {allowed}",
+    }
+
+
 def test_an_unknown_handoff_target_is_rejected(session):
     response = session.post("/sessions/s1/push", {"to": "martians"})
     assert response.status_code == 422

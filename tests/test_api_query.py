@@ -132,7 +132,7 @@ def test_in_and_nin_compare_numbers_as_eq_does(conversation):
     assert matching({"minute": 12}) == ["twelve"]
     assert matching({"minute": {"$in": [12]}}) == ["twelve"]
     assert matching({"minute": {"$in": [12.0, "noon"]}}) == ["twelve", "word"]
-    others = sorted(d["id"] for d in CONVERSATION)  # none of them at minute 12
+    others = sorted(str(d["id"]) for d in CONVERSATION)  # none of them at minute 12
     assert matching({"minute": {"$nin": [12, "noon"]}}) == others
 
 
