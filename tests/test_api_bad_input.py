@@ -148,6 +148,14 @@ def test_an_unknown_handoff_target_is_rejected(session):
     assert not Handoff.objects.exists()
 
 
+@pytest.mark.parametrize("to", ["team", "user"])
+def test_a_handoff_to_a_team_or_user_without_a_target_names_the_field(session, to):
+    response = session.post("/sessions/s1/push", {"to": to})
+    assert response.status_code == 422
+    assert response.json()["message"] == f"a handoff to a {to} needs the {to}'s name in 'target'"
+    assert not Handoff.objects.exists()
+
+
 @pytest.mark.parametrize(
     "headers",
     [

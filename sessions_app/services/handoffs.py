@@ -94,7 +94,7 @@ def handoff_record(
             f"unknown handoff target {to_kind!r}; use one of {', '.join(HandoffTarget.values)}"
         )
     if to_kind in (HandoffTarget.TEAM, HandoffTarget.USER) and not to_target:
-        raise InvalidInput(f"a handoff to a {to_kind} needs its name in 'to'")
+        raise InvalidInput(f"a handoff to a {to_kind} needs the {to_kind}'s name in 'target'")
     team, user = _route(session, to_kind, to_target)
     now = timezone.now()
     # The human episode goes on after an escalation; it starts with an escalation after
