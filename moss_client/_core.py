@@ -72,6 +72,9 @@ EVENTS_WAIT = 25.0  # seconds a stream request waits on the server (its limit is
 EVENTS_REQUEST_MARGIN = 10.0  # a long-poll's HTTP timeout is its wait plus this
 RETRY_FIRST_DELAY = 0.5
 RETRY_MAX_DELAY = 15.0
+# The longest server's wait (Retry-After) the event stream honours: a throttle's window is
+# a minute at most, while a proxy's "3600" would leave a bot deaf for an hour.
+STREAM_RETRY_AFTER_MAX = 60.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,8 @@ class Request:
     params: tuple[tuple[str, str], ...] | None = None
     json: Any = None
     timeout: float | None = None  # None: the client's own timeout
+    # A DELETE: a 404 after a refused (429/503) attempt means it is done (retried_answer).
+    gone_is_done: bool = False
 
 
 @dataclass(frozen=True)
@@ -194,6 +199,15 @@ def retry_wait(response: httpx.Response, *, retries: int, policy: RetryPolicy) -
     if seconds is None or seconds > policy.max_wait:
         return None
     return seconds
+
+
+def retried_answer(step: Request, response: httpx.Response, *, retries: int) -> httpx.Response:
+    """A DELETE sent again after a 429 or 503 that finds the thing gone: the refused
+    attempt did commit (its answer was lost, README "Outages"), or another caller
+    deleted it meanwhile. Either way what was asked is done: answered as a 204."""
+    if retries and step.gone_is_done and response.status_code == 404:
+        return httpx.Response(204, request=response.request)
+    return response
 
 
 def _plain_message(response: httpx.Response) -> str:
@@ -389,7 +403,19 @@ def _query_json(query: str, options: QueryOptions | None) -> dict[str, Any]:
     return body
 
 
+# The server's rule for session names (sessions_app/validation.py), checked here as well:
+# a name is part of the URL, and the server decodes %2F, so "x/brief" or "x/docs" would
+# reach another endpoint of session "x".
+SESSION_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}$")
+
+
 def _session_path(name: str, suffix: str = "") -> str:
+    if not isinstance(name, str) or SESSION_NAME_RE.fullmatch(name) is None:
+        raise ValidationError(
+            "invalid session name: use 1-128 letters, digits and . _ : @ + -, "
+            "starting with a letter or digit",
+            code="invalid_input",
+        )
     return f"/sessions/{quote(name, safe='')}{suffix}"
 
 
@@ -425,7 +451,7 @@ def session_refresh(session: SessionBase) -> Operation[SessionInfo]:
 
 
 def session_delete(*, name: str) -> Operation[None]:
-    yield Request("DELETE", _session_path(name))
+    yield Request("DELETE", _session_path(name), gone_is_done=True)
     return None
 
 
@@ -475,7 +501,7 @@ def docs_add(
     path = _session_path(session.name, "/docs")
     # A stack, first batch on top, so halves go back in order.
     pending = list(reversed(docs_batches(docs, limits=limits)))
-    added = updated = unchanged = 0
+    added = updated = unchanged = embedding_pending = 0
     while pending:
         batch = pending.pop()
         body: dict[str, Any] = {"docs": [_document_json(doc) for doc in batch]}
@@ -492,9 +518,14 @@ def docs_add(
         added += reply["added"]
         updated += reply["updated"]
         unchanged += reply["unchanged"]
+        embedding_pending += reply.get("embedding_pending", 0)
         session._update(doc_count=reply["doc_count"])
     return AddDocsResult(
-        added=added, updated=updated, unchanged=unchanged, doc_count=session.doc_count
+        added=added,
+        updated=updated,
+        unchanged=unchanged,
+        doc_count=session.doc_count,
+        embedding_pending=embedding_pending,
     )
 
 
@@ -816,7 +847,5 @@ class EventFollower:
             raise error
         delay = min(RETRY_FIRST_DELAY * 2**self._failures, RETRY_MAX_DELAY)
         self._failures += 1
-        # The server's wait, within the stream's own longest: a proxy's "3600" would
-        # otherwise stop a bot hearing anything for an hour.
-        asked = min(error.retry_after or 0.0, RETRY_MAX_DELAY)
+        asked = min(error.retry_after or 0.0, STREAM_RETRY_AFTER_MAX)
         return max(delay * random.uniform(0.5, 1.0), asked)

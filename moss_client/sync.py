@@ -89,7 +89,7 @@ class MossClient:
                 )
             wait = _core.retry_wait(response, retries=retries, policy=self.retry)
             if wait is None:
-                return response
+                return _core.retried_answer(step, response, retries=retries)
             retries += 1
             time.sleep(wait)
 

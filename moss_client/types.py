@@ -83,6 +83,9 @@ class AddDocsResult:
     updated: int
     unchanged: int
     doc_count: int
+    # Turns stored while the model was unavailable: keyword search finds them now,
+    # semantic search once the server's backfill has embedded them (README "Outages").
+    embedding_pending: int = 0
 
 
 @dataclass(frozen=True)

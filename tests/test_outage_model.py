@@ -21,6 +21,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
+from moss_client import CallLimits, DocumentInfo, MossClientSync
 from sessions_app import embeddings
 from sessions_app.models import Project, Turn
 from tests.conftest import ApiClient
@@ -220,3 +221,21 @@ def test_a_server_without_its_model_stores_turns_and_embeds_them_when_it_returns
     expected = embeddings.stored_texts_embed([doc["text"] for doc in TURNS])
     stored = [Turn.objects.get(doc_id=doc["id"]).embedding for doc in TURNS]
     assert np.allclose(np.array(stored), expected, atol=1e-5)
+
+
+def test_the_sdk_reports_the_turns_stored_without_embeddings(
+    wsgi_app: Any, make_project: Callable[..., Any], model_unavailable: Model
+) -> None:
+    """Over two requests (one doc per call): the pending counts add up."""
+    project, key = make_project("Acme")
+    client = MossClientSync(
+        project.public_id,
+        key,
+        base_url="http://testserver",
+        transport=httpx.WSGITransport(app=wsgi_app),
+        call_limits=CallLimits(max_docs=1),
+    )
+    session = client.session("conv-1")
+    docs = [DocumentInfo(id=t["id"], text=t["text"], metadata=t["metadata"]) for t in TURNS]
+    result = session.add_docs(docs)
+    assert (result.added, result.embedding_pending) == (2, 2)

@@ -351,3 +351,29 @@ async def test_private_notes_come_back_only_when_asked(
     )
     assert note_id not in [doc.id for doc in hidden.docs]
     assert any(doc.id == note_id and doc.internal for doc in shown.docs)
+
+
+@pytest.mark.parametrize("name", ["conv-1/brief", "conv-1/docs", ".", "..", "", "a" * 129])
+def test_a_name_outside_the_rule_is_refused_before_it_becomes_a_path(name: str) -> None:
+    """The server decodes %2F: "conv-1/brief" reached conv-1's brief (and crashed the
+    SDK's reading of it); "." listed the sessions."""
+    sent: list[httpx.Request] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(500)
+
+    transport = httpx.MockTransport(server)
+    with MossClientSync("p", "k", base_url="http://moss.test", transport=transport) as client:
+        for call in (client.get_session, client.delete_session):
+            with pytest.raises(ValidationError, match="invalid session name") as refused:
+                call(name)
+            assert refused.value.code == "invalid_input"
+    assert sent == []
+
+
+def test_the_sdk_checks_names_by_the_servers_rule() -> None:
+    from moss_client import _core
+    from sessions_app.validation import SESSION_NAME_PATTERN
+
+    assert _core.SESSION_NAME_RE.pattern == SESSION_NAME_PATTERN

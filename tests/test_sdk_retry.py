@@ -18,6 +18,7 @@ from moss_client import (
     MossClient,
     MossClientSync,
     MossConnectionError,
+    NotFoundError,
     QueryOptions,
     RateLimitedError,
     RetryPolicy,
@@ -130,15 +131,72 @@ def test_the_async_client_waits_too(transactional_db: None, make_project: Any) -
     assert asyncio.run(calls()) == 1
 
 
-def test_the_event_stream_waits_for_a_refusal_no_longer_than_its_own_longest() -> None:
-    """A proxy's Retry-After: 3600 would leave a bot deaf for an hour; "inf" hung the
+def test_the_event_stream_honours_the_servers_wait_up_to_a_minute() -> None:
+    """A throttle's Retry-After: 45 is waited out (reconnecting at 15 s only met the
+    limit again); a proxy's 3600 would leave a bot deaf for an hour; "inf" hung the
     async stream for good."""
     follower = _core.EventFollower(after=None, types=None, session=None, wait=5)
     for asked in (3600.0, None):
         error = ServerError("down", status=503, code="unavailable", retry_after=asked)
-        assert 0 < follower.retry_delay(error) <= _core.RETRY_MAX_DELAY
-    busy = ServerError("down", status=503, code="unavailable", retry_after=2.0)
-    assert follower.retry_delay(busy) >= 2.0
+        assert 0 < follower.retry_delay(error) <= _core.STREAM_RETRY_AFTER_MAX == 60.0
+    for asked in (2.0, 45.0):
+        busy = RateLimitedError("slow down", status=429, code="throttled", retry_after=asked)
+        assert follower.retry_delay(busy) >= asked
+
+
+class LostDeleteAnswer(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """The app behind a proxy that turns the first DELETE's answer into a 503 after the
+    server has committed it (README "Outages": a commit lost mid-way)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.deletes: list[int] = []
+
+    def _answer(self, request: httpx.Request, response: httpx.Response) -> httpx.Response:
+        if request.method != "DELETE":
+            return response
+        self.deletes.append(response.status_code)
+        return reply(503, "0") if len(self.deletes) == 1 else response
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._answer(request, self.inner.handle_request(request))
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        await response.aread()
+        return self._answer(request, response)
+
+
+def test_a_delete_sent_again_after_a_503_that_committed_is_done(
+    wsgi_app: Any, make_project: Any
+) -> None:
+    project, key = make_project("Acme")
+    transport = LostDeleteAnswer(httpx.WSGITransport(app=wsgi_app))
+    client = MossClientSync(
+        project.public_id, key, base_url="http://testserver", transport=transport
+    )
+    client.session("conv-1")
+    client.delete_session("conv-1")  # no NotFoundError: what was asked is done
+    assert transport.deletes == [204, 404]
+    with pytest.raises(NotFoundError):  # a 404 the first time is still an error
+        client.delete_session("conv-1")
+
+
+def test_the_async_client_finishes_a_retried_delete_too(
+    transactional_db: None, make_project: Any
+) -> None:
+    project, key = make_project("Acme")
+    transport = LostDeleteAnswer(httpx.ASGITransport(app=PooledThreadsASGIHandler()))
+
+    async def delete() -> None:
+        async with MossClient(
+            project.public_id, key, base_url="http://testserver", transport=transport
+        ) as client:
+            await client.session("conv-1")
+            await client.delete_session("conv-1")
+
+    asyncio.run(delete())
+    assert transport.deletes == [204, 404]
 
 
 def test_a_vector_that_json_cannot_carry_is_refused_before_anything_is_sent(
