@@ -6,10 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from unittest.mock import patch
+
 import pytest
 from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from sessions_app.models import ApiKey, AuditEvent, CannedResponse, Session, Turn
+from sessions_app.services import console as console_services
 from tests.conftest import ApiClient
 from tests.test_console_views import HTMX, escalate, logged_in, session_url
 
@@ -123,6 +128,27 @@ def test_the_customer_panel_lists_their_other_sessions(
     panel = html.split('id="customer"')[1].split("</section>")[0]
     assert "cus-7" in panel and "conv-old" in panel and "conv-else" not in panel
     assert "<mark>refund</mark>" in panel.lower() or "<mark>Refund</mark>" in panel
+
+
+def test_the_customer_panel_reads_a_bounded_number_of_sessions(
+    api: ApiClient, make_user: Callable[..., Any]
+) -> None:
+    """However long the customer's history: the panel's statements all carry a LIMIT."""
+    for n in range(4):
+        api.post("/sessions", {"name": f"conv-old-{n}", "metadata": {"customer_id": "cus-7"}})
+    api.post("/sessions", {"name": "conv-1", "metadata": {"customer_id": "cus-7"}})
+    escalate(api)
+    sue = make_user("sue", api.project, role="supervisor")
+    membership = sue.memberships.get(project=api.project)
+    session = Session.objects.get(project=api.project, name="conv-1")
+    with (
+        patch.object(console_services, "CUSTOMER_SEARCH_SESSIONS", 2),
+        CaptureQueriesContext(connection) as queries,
+    ):
+        panel = console_services.console_customer(session=session, membership=membership)
+    assert panel is not None and len(panel.sessions) == 4
+    reads = [q["sql"] for q in queries if "customer_id" in q["sql"]]
+    assert reads and all("LIMIT" in sql for sql in reads), reads
 
 
 def test_search_marks_the_words_that_matched_and_escapes_the_rest(

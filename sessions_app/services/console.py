@@ -178,9 +178,10 @@ def console_customer(*, session: Session, membership: Membership) -> CustomerPan
         theirs.exclude(pk=session.pk).order_by("-updated_at")[: CUSTOMER_SESSIONS_SHOWN + 1]
     )
     searched = list(
-        theirs.exclude(pk=session.pk).order_by("-updated_at").values_list("pk", flat=True)
+        theirs.exclude(pk=session.pk)
+        .order_by("-updated_at")
+        .values_list("pk", flat=True)[:CUSTOMER_SEARCH_SESSIONS]
     )
-    searched = searched[:CUSTOMER_SEARCH_SESSIONS]
     query = escalation_query(session=session)
     hits = (
         console_search(session_ids=searched, query=query, top_k=RELEVANT_TOP_K)
