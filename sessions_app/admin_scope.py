@@ -27,9 +27,33 @@ def admin_projects(request: HttpRequest) -> QuerySet[Project] | None:
     return user_projects(user=request.user, roles=SUPERVISING_ROLES)
 
 
+class ProjectRowLock:
+    """A form mixin: validation takes the project's row lock first. The admin saves in
+    the transaction it validates in, so of two people adding the same team name or
+    shortcut at once, the second waits here and its unique check then sees the
+    first's row: the form's error, not an IntegrityError (a 500)."""
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean()  # type: ignore[misc]
+        project = cleaned.get("project")
+        if project is None:  # a change form without the field: the row's own
+            project = getattr(getattr(self, "instance", None), "project", None)
+        if isinstance(project, Project):
+            Project.objects.select_for_update().filter(pk=project.pk).exists()
+        return cleaned
+
+
 class ProjectScopedAdmin(admin.ModelAdmin):
     # The lookup from the model to its project ("pk" for Project itself).
     project_path = "project"
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        if self.project_path == "pk":
+            return form
+        return type(form.__name__, (ProjectRowLock, form), {})
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         queryset = super().get_queryset(request)

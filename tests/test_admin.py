@@ -1,10 +1,13 @@
 """Django admin: every model listed, keys shown once and revocable, history read-only."""
 
+import threading
+
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection, transaction
 from django.test import Client
 
-from sessions_app.models import ApiKey, AuditEvent, Project, Session, Turn
+from sessions_app.models import ApiKey, AuditEvent, CannedResponse, Project, Session, Turn
 from sessions_app.services.projects import api_key_authenticate
 from tests.supervise_history import History, history_build
 
@@ -214,3 +217,39 @@ def test_a_user_added_in_the_admin_needs_a_strong_password(
     assert response.status_code == 200  # the form again, with the validator's message
     assert problem in response.content.decode()
     assert not get_user_model().objects.filter(username="specialist-kim").exists()
+
+
+def test_two_admins_adding_one_shortcut_at_once_get_a_form_error_not_a_500(
+    transactional_db: None,
+) -> None:
+    """The other admin's row is inserted, not yet committed, when this form validates:
+    its unique check cannot see it. The form waits on the project's row lock instead,
+    then reports the duplicate as the form's error."""
+    project = Project.objects.create(name="Acme")
+    user = get_user_model().objects.create_superuser("operator", "op@example.com", "unused")
+    client = Client()
+    client.force_login(user)
+    inserted, release = threading.Event(), threading.Event()
+
+    def other_admin() -> None:
+        with transaction.atomic():
+            Project.objects.select_for_update().get(pk=project.pk)
+            CannedResponse.objects.create(project=project, shortcut="refund", text="first")
+            inserted.set()
+            release.wait(10)
+        connection.close()
+
+    thread = threading.Thread(target=other_admin)
+    thread.start()
+    assert inserted.wait(10)
+    threading.Timer(0.5, release.set).start()
+    response = client.post(
+        "/admin/sessions_app/cannedresponse/add/",
+        {"project": project.pk, "shortcut": "refund", "title": "", "text": "second"},
+    )
+    thread.join()
+    assert response.status_code == 200
+    assert "Canned response with this Project and Shortcut already exists" in (
+        response.content.decode()
+    )
+    assert list(CannedResponse.objects.values_list("text", flat=True)) == ["first"]
