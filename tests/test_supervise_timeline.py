@@ -3,12 +3,14 @@
 import csv
 import io
 import json
+import re
 
 import pytest
 from django.test import Client
 
 from sessions_app.actors import Actor
 from sessions_app.models import AuditEvent
+from sessions_app.services import timeline
 from sessions_app.services.timeline import as_received_build, timeline_build
 from sessions_app.services.turns import DocInput, turns_upsert
 from tests.supervise_history import History, history_build
@@ -103,6 +105,31 @@ def test_as_received_page_marks_the_turns_added_after_the_handoff(
     assert body.count('class="thread-turn after-handoff"') == 2
     assert body.index('id="turn-3"') < body.index("Added after this handoff")
     assert body.index("Added after this handoff") < body.index('id="turn-4"')
+
+
+def test_as_received_pages_the_thread_and_the_handoff_links(
+    history: History, sam: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 10k-turn session's page rendered every turn (2.3 MB at 5k), and every page of a
+    session listed a link per handoff. Both are pages now."""
+    monkeypatch.setattr(timeline, "RECEIVED_PAGE", 2)
+    monkeypatch.setattr(timeline, "HANDOFF_LINKS", 2)
+    first = as_received_build(session=history.conv1, version=2)
+    assert [t.seq for t in first.turns] == [2, 3, 4, 5]
+    assert (first.received_count, first.after_count, first.earlier_before) == (3, 2, 2)
+    assert first.after == {4, 5} and first.divider_before == 4 and first.after_hidden == 0
+    earlier = as_received_build(session=history.conv1, version=2, before=2)
+    assert [t.seq for t in earlier.turns] == [1]
+    assert (earlier.earlier_before, earlier.after, earlier.after_hidden) == (None, set(), 2)
+
+    base = f"/supervise/p/{history.project.public_id}/s/conv-1/received"
+    body = sam.get(f"{base}/3/").content.decode()
+    assert [int(v) for v in re.findall(r'received/(\d+)/"', body)] == [2, 3, 4, 5]
+    assert 'rel="prev">… earlier' in body and 'rel="next">later …' in body
+    page = sam.get(f"{base}/2/", {"before": "2"}).content.decode()
+    assert 'id="turn-1"' in page and 'id="turn-2"' not in page
+    assert "Back to the handoff point" in page
+    assert sam.get(f"{base}/2/", {"before": "x"}).status_code == 404
 
 
 def test_timeline_page_anchors_each_turn_and_links_each_handoff(

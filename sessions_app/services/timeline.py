@@ -307,19 +307,40 @@ def timeline_chart(entries: list[TimelineEntry]) -> StripChart:
     )
 
 
+# Turns per as-received page, on each side of the handoff point; handoff links per page.
+RECEIVED_PAGE = 100
+HANDOFF_LINKS = 12
+
+
 @dataclass(frozen=True)
 class AsReceived:
+    """One page of the thread as the agent receiving `handoff` saw it: the turns up to the
+    handoff point (the latest RECEIVED_PAGE of them, or those before `before`), then, on
+    the first page, the first RECEIVED_PAGE turns added after it, marked."""
+
     handoff: Handoff
     turns: list[Turn]
-    after: set[int]  # seqs added after the handoff point
+    received_count: int  # turns up to the handoff point, in all
+    after_count: int  # turns added after it, in all
+    earlier_before: int | None  # the cursor (?before=) of the page before, if any
 
     @property
-    def received_count(self) -> int:
-        return len(self.turns) - len(self.after)
+    def after(self) -> set[int]:
+        """The seqs of this page's turns added after the handoff."""
+        return {t.seq for t in self.turns if t.seq > self.handoff.last_seq}
+
+    @property
+    def divider_before(self) -> int | None:
+        return min(self.after, default=None)
+
+    @property
+    def after_hidden(self) -> int:
+        """Turns added after the handoff that this page does not show (the timeline does)."""
+        return self.after_count - len(self.after)
 
 
-def as_received_build(*, session: Session, version: int) -> AsReceived:
-    """The thread as the agent receiving handoff `version` saw it, later turns marked."""
+def as_received_build(*, session: Session, version: int, before: int | None = None) -> AsReceived:
+    """The page of the thread as the agent receiving handoff `version` saw it."""
     handoff = (
         Handoff.objects.filter(session=session, version=version)
         .select_related("by_key", "claimed_by")
@@ -327,9 +348,48 @@ def as_received_build(*, session: Session, version: int) -> AsReceived:
     )
     if handoff is None:
         raise NotFound(f"{session.name} has no handoff version {version}")
-    turns = list(Turn.objects.filter(session=session).defer("embedding").order_by("seq"))
-    after = {t.seq for t in turns if t.seq > handoff.last_seq}
-    return AsReceived(handoff=handoff, turns=turns, after=after)
+    turns = Turn.objects.filter(session=session).defer("embedding", "context_embedding")
+    received = turns.filter(seq__lte=handoff.last_seq)
+    shown = received.filter(seq__lt=before) if before is not None else received
+    newest = list(shown.order_by("-seq")[: RECEIVED_PAGE + 1])
+    earlier = len(newest) > RECEIVED_PAGE
+    page = newest[:RECEIVED_PAGE][::-1]
+    later = turns.filter(seq__gt=handoff.last_seq)
+    if before is None:
+        page += list(later.order_by("seq")[:RECEIVED_PAGE])
+    return AsReceived(
+        handoff=handoff,
+        turns=page,
+        received_count=received.count(),
+        after_count=later.count(),
+        earlier_before=page[0].seq if earlier else None,
+    )
+
+
+@dataclass(frozen=True)
+class HandoffLinks:
+    """The as-received links a session page shows: HANDOFF_LINKS handoffs at most."""
+
+    handoffs: list[Handoff]
+    earlier: int | None  # the version to link as "earlier", when there are more before
+    later: int | None
+
+
+def handoff_links(*, session: Session, around: int | None = None) -> HandoffLinks:
+    """The handoffs around version `around` (the latest without one). Versions run 1..
+    session.version without gaps, so what lies beyond the shown ones needs no query."""
+    handoffs = Handoff.objects.filter(session=session).order_by("version")
+    if around is None:
+        shown = list(handoffs.reverse()[:HANDOFF_LINKS])[::-1]
+    else:
+        before = list(handoffs.filter(version__lte=around).reverse()[: HANDOFF_LINKS // 2])
+        after = handoffs.filter(version__gt=around)[: HANDOFF_LINKS - len(before)]
+        shown = before[::-1] + list(after)
+    return HandoffLinks(
+        handoffs=shown,
+        earlier=shown[0].version - 1 if shown and shown[0].version > 1 else None,
+        later=shown[-1].version + 1 if shown and shown[-1].version < session.version else None,
+    )
 
 
 def timeline_jsonl(entries: Iterable[TimelineEntry]) -> Iterator[str]:

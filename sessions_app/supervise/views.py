@@ -21,10 +21,10 @@ from sessions_app.access import (
     user_memberships,
 )
 from sessions_app.errors import InvalidInput, NotFound
-from sessions_app.models import Handoff
 from sessions_app.services import dashboard as dashboard_service
 from sessions_app.services.timeline import (
     as_received_build,
+    handoff_links,
     timeline_chart,
     timeline_csv,
     timeline_cursor_for_seq,
@@ -129,7 +129,7 @@ def timeline(request: HttpRequest, project_id: str, name: str) -> HttpResponse:
             "next_after": page.next_after,
             "first_page": after is None,
             "chart": timeline_chart(entries),
-            "handoffs": Handoff.objects.filter(session=session).order_by("version"),
+            "links": handoff_links(session=session),
         },
     )
 
@@ -139,7 +139,9 @@ def timeline(request: HttpRequest, project_id: str, name: str) -> HttpResponse:
 def as_received(request: HttpRequest, project_id: str, name: str, version: int) -> HttpResponse:
     membership, session = visible_session_get(user=request.user, project_id=project_id, name=name)
     try:
-        received = as_received_build(session=session, version=version)
+        received = as_received_build(
+            session=session, version=version, before=_cursor(request.GET.get("before"))
+        )
     except NotFound as exc:
         raise Http404(exc.message) from exc
     return render(
@@ -150,7 +152,7 @@ def as_received(request: HttpRequest, project_id: str, name: str, version: int) 
             "supervises": membership_supervises(membership),
             "session": session,
             "received": received,
-            "handoffs": Handoff.objects.filter(session=session).order_by("version"),
+            "links": handoff_links(session=session, around=version),
         },
     )
 
