@@ -25,7 +25,7 @@ from sessions_app.console.selectors import (
     inbox_counts,
     team_presence,
 )
-from sessions_app.models import Presence, Session
+from sessions_app.models import Presence, Session, Team
 from sessions_app.services.handoffs import session_claim
 from sessions_app.services.inbox import presence_beat, session_seen_mark
 from tests.conftest import ApiClient
@@ -138,6 +138,20 @@ def test_sorted_by_waiting_time_and_bad_input_is_named(inbox: ApiClient, ana: An
     assert bad.status_code == 422
     assert "Tab: Select a valid choice" in bad.content.decode()
     assert "Age: Select a valid choice" in bad.content.decode()
+
+
+def test_a_team_of_no_project_of_the_user_is_named_not_an_empty_inbox(
+    inbox: ApiClient, ana: Any, make_project: Callable[..., Any], make_user: Callable[..., Any]
+) -> None:
+    other, _ = make_project("Globex")
+    make_user("zed", other, teams=("secret",))
+    stranger = Team.objects.get(project=other, name="secret")
+    client = logged_in(ana)
+    for team in (stranger.pk, 424242):
+        response = client.get("/console/", {"team": team})
+        assert response.status_code == 422
+        assert "Team: no such team in your projects" in response.content.decode()
+        assert "secret" not in response.content.decode()
 
 
 def test_a_page_renders_a_bounded_number_of_rows(

@@ -133,12 +133,23 @@ def _inbox_row(session: Session, user: User, now: datetime) -> InboxRow:
     )
 
 
-def inbox_query_parse(params: Mapping[str, Any]) -> tuple[InboxQuery, str]:
-    """The inbox query from a query string (or a websocket hello); with an error, the default."""
+def inbox_query_parse(
+    params: Mapping[str, Any], *, user: User | None = None
+) -> tuple[InboxQuery, str]:
+    """The inbox query from a query string (or a websocket hello); with an error, the default.
+    With the `user`, a team filter must name one of their projects' teams (an unknown one
+    emptied the list without a word)."""
     form = InboxFilterForm(params)
     if not form.is_valid():
         return InboxQuery(), form_errors(form)
-    return form.query(), ""
+    query = form.query()
+    if (
+        user is not None
+        and query.team
+        and not inbox_teams(user=user).filter(pk=query.team).exists()
+    ):
+        return InboxQuery(), "Team: no such team in your projects"
+    return query, ""
 
 
 def queue_context(*, user: User, query: InboxQuery | None = None) -> dict[str, Any]:

@@ -87,7 +87,7 @@ def queue(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def _queue_page(request: HtmxHttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
-    query, bad_query = fragments.inbox_query_parse(request.GET)
+    query, bad_query = fragments.inbox_query_parse(request.GET, user=_user(request))
     if bad_query and not error:
         error, status = bad_query, 422
     context = fragments.queue_context(user=_user(request), query=query)
