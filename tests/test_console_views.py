@@ -174,6 +174,12 @@ def test_search_is_live_and_returns_a_fragment(api: ApiClient, ana: Any) -> None
     # Without htmx the same search fills the whole page.
     page = client.get(session_url(api), {"q": "duplicate charge"}).content.decode()
     assert "<html" in page and 'href="#turn-1"' in page
+    # A query the search refuses is a 422 on the page, as in the partial.
+    for query in ("\x00abc", "x" * 20_000):
+        for extra in ({}, headers):
+            refused = client.get(session_url(api), {"q": query}, headers=extra)
+            assert refused.status_code == 422
+            assert "query must be" in refused.content.decode()
 
 
 def test_a_claim_opens_the_session_and_the_next_claimer_is_told_who_won(

@@ -88,3 +88,16 @@ def test_the_page_shows_the_figures_as_charts_and_tables(history: History) -> No
     assert 'data-figure="waiting">1<' in body
     assert "<td>chat → email</td><td>1</td>" in body
     assert "<td>ana</td><td>1</td><td>3 min</td>" in body
+
+
+def test_an_unknown_window_is_named_in_a_422(history: History) -> None:
+    client = Client()
+    client.force_login(history.users["sam"])
+    for window in ("zzz", "\x00"):
+        response = client.get(
+            f"/supervise/p/{history.project.public_id}/dashboard/", {"window": window}
+        )
+        assert response.status_code == 422
+        assert "Window: choose one of 24h, 7d, 30d; showing last 7 days" in (
+            response.content.decode()
+        )

@@ -189,6 +189,8 @@ def _session_page(
         "heartbeat_seconds": settings.MOSS_CONSOLE_HEARTBEAT_SECONDS,
         "attention": attention_of(user=user),
     }
+    if search_error and status == 200:
+        status = 422  # as the search partial answers the same query
     return render(request, "console/session.html", context, status=status)
 
 

@@ -179,9 +179,10 @@ def export(request: HttpRequest, project_id: str, name: str, fmt: str) -> Stream
 @login_required
 def dashboard(request: HttpRequest, project_id: str) -> HttpResponse:
     membership = supervised_membership_get(user=request.user, project_id=project_id)
-    figures = dashboard_service.dashboard_figures(
-        project=membership.project, window=request.GET.get("window", "")
-    )
+    window, error = request.GET.get("window", ""), ""
+    if window and window not in dashboard_service.WINDOWS:
+        window, error = "", f"Window: choose one of {', '.join(dashboard_service.WINDOWS)}"
+    figures = dashboard_service.dashboard_figures(project=membership.project, window=window)
     return render(
         request,
         "supervise/dashboard.html",
@@ -191,7 +192,9 @@ def dashboard(request: HttpRequest, project_id: str) -> HttpResponse:
             "figures": figures,
             "windows": dashboard_service.WINDOWS,
             "charts": _dashboard_charts(figures),
+            "error": error,
         },
+        status=422 if error else 200,
     )
 
 
