@@ -13,6 +13,9 @@ class SessionsAppConfig(AppConfig):
         from moss_web import checks  # noqa: F401
         from sessions_app import api_key_cache  # noqa: F401
 
+        # migrate's first check: the database server offers pgvector.
+        from sessions_app import checks as database_checks  # noqa: F401
+
         # One BLAS thread per call: the search index's products are sub-millisecond, and
         # OpenBLAS's own threads, spinning beside concurrent requests on a few cores,
         # made a 10k-turn product 3-15x slower (services/search_index.py).
