@@ -7,6 +7,7 @@ own user may see and renders that.
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -42,6 +43,9 @@ def _send(groups: list[str], payload: dict[str, Any]) -> None:
 def session_changed(*, session: Session, kind: str, data: dict[str, Any] | None = None) -> None:
     payload = {
         "type": "session.changed",
+        # One id per change: a consumer gets it through the project's group and the
+        # session's, and must tell that double from a second edit that looks the same.
+        "change": uuid.uuid4().hex,
         "kind": kind,
         "project_id": session.project_id,
         "session_id": session.pk,

@@ -96,12 +96,20 @@ def test_a_specialist_takes_an_escalation_from_queue_to_hand_back(
     assert bot.post("/sessions/conv-77/docs", json=docs(note)).status_code == 200
     expect(page.locator("#turn-4")).to_contain_text("RF-2201", timeout=15_000)
 
+    # The bot corrects its turn, then deletes it: the open page follows both, in place.
+    fixed = ("turn-4", "email", "bot", "email-bot", "mail", "Refund reference RF-2202 sent.")
+    assert bot.post("/sessions/conv-77/docs", json=docs(fixed)).status_code == 200
+    expect(page.locator("#turn-4")).to_contain_text("RF-2202", timeout=15_000)
+    gone = bot.post("/sessions/conv-77/docs/delete", json={"ids": ["turn-4"]})
+    assert gone.json()["deleted"] == 1
+    expect(page.locator("#turn-4")).to_have_count(0, timeout=15_000)
+
     # The reply becomes a turn the API returns at once.
     page.get_by_label("Message to the customer").fill("Your refund was re-issued today.")
     page.get_by_label("Channel").select_option("email")
     page.get_by_role("button", name="Send reply").click()
     expect(page.locator("#turn-5")).to_contain_text("re-issued", timeout=15_000)
-    expect(page.locator("#thread > li.turn")).to_have_count(5)
+    expect(page.locator("#thread > li.turn")).to_have_count(4)
     last = bot.get("/sessions/conv-77/docs").json()["docs"][-1]
     assert last["text"] == "Your refund was re-issued today."
     assert last["metadata"]["author"] == "ana" and last["metadata"]["role"] == "agent"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -16,9 +17,10 @@ from moss_web.asgi import application
 from sessions_app.actors import Actor
 from sessions_app.console import consumers
 from sessions_app.models import Project
+from sessions_app.services import console as console_service
 from sessions_app.services.handoffs import session_claim, session_push
 from sessions_app.services.sessions import session_open
-from sessions_app.services.turns import DocInput, turns_upsert
+from sessions_app.services.turns import DocInput, turns_delete, turns_upsert
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -284,4 +286,74 @@ async def test_a_watch_of_a_name_that_cannot_exist_is_refused_and_the_socket_sta
         text_data=json.dumps({"view": "session", "project": acme.public_id, "session": "conv-1"})
     )
     assert 'id="turn-1"' in await receive_until(ana, 'id="turn-1"')
+    await ana.disconnect()
+
+
+@database_sync_to_async
+def edit_turn(project: Project, name: str, doc_id: str, text: str) -> None:
+    session = project.sessions.get(name=name)
+    turns_upsert(session=session, docs=[_turn(doc_id, text)], actor=BOT)
+
+
+@database_sync_to_async
+def delete_turns(project: Project, name: str, *doc_ids: str) -> None:
+    turns_delete(session=project.sessions.get(name=name), doc_ids=list(doc_ids), actor=BOT)
+
+
+@database_sync_to_async
+def push(project: Project, name: str) -> None:
+    session_push(session=project.sessions.get(name=name), actor=BOT, to_kind="humans")
+
+
+async def test_edits_and_deletes_reach_an_open_thread_each_time(people: dict[str, Any]) -> None:
+    """Two edits in a row looked alike (same version, last_seq, status): the second was
+    dropped as the double of the first, and neither replaced the turn on the page."""
+    acme = people["acme"]
+    await escalate(acme)
+    _, ana = await connect(people["ana"])
+    hello = {"view": "session", "project": acme.public_id, "session": "conv-1"}
+    await ana.send_to(text_data=json.dumps({**hello, "after_seq": "2", "version": "1"}))
+    await ana.receive_from()
+    for order in ("ORD-22222", "ORD-33333"):
+        await edit_turn(acme, "conv-1", "t1", f"My order {order} is late.")
+        update = await receive_until(ana, order)
+        assert '<li id="turn-1" hx-swap-oob="true"' in update
+        assert f"My order {order} is late." in update and order in update.split('id="brief"')[1]
+    await delete_turns(acme, "conv-1", "t2")
+    gone = await receive_until(ana, 'hx-swap-oob="delete"')
+    assert '<li id="turn-2" hx-swap-oob="delete"></li>' in gone
+    await ana.disconnect()
+
+
+async def test_a_handoff_after_a_deleted_last_turn_still_arrives(people: dict[str, Any]) -> None:
+    acme = people["acme"]
+    await escalate(acme)
+    await add_turn(acme, "conv-1", "t3", "A bot note that will be deleted.")
+    await delete_turns(acme, "conv-1", "t3")
+    _, ana = await connect(people["ana"])
+    hello = {"view": "session", "project": acme.public_id, "session": "conv-1"}
+    # The page shows turns 1-2 and handoff 1; turn 3 is gone.
+    await ana.send_to(text_data=json.dumps({**hello, "after_seq": "2", "version": "1"}))
+    await ana.receive_from()
+    await push(acme, "conv-1")
+    update = await receive_until(ana, 'id="handoff-2"')
+    assert 'name="after_seq" value="3"' in update
+    await ana.disconnect()
+
+
+async def test_a_page_far_behind_gets_the_latest_page_not_the_whole_thread(
+    people: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(console_service, "THREAD_PAGE", 2)
+    acme = people["acme"]
+    await escalate(acme)
+    for n in range(3, 7):
+        await add_turn(acme, "conv-1", f"t{n}", f"Bot turn {n}.")
+    _, ana = await connect(people["ana"])
+    hello = {"view": "session", "project": acme.public_id, "session": "conv-1"}
+    await ana.send_to(text_data=json.dumps({**hello, "after_seq": "0", "version": "0"}))
+    update = await ana.receive_from()
+    assert 'hx-swap-oob="innerHTML:#thread"' in update
+    assert re.findall(r'<li id="turn-(\d+)"', update) == ["5", "6"]
+    assert "Load earlier turns" in update and 'name="after_seq" value="6"' in update
     await ana.disconnect()

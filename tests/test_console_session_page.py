@@ -165,7 +165,7 @@ def test_search_marks_the_words_that_matched_and_escapes_the_rest(
     assert "&lt;b&gt;" in html and "<b>refund" not in html
 
 
-def _update(api: ApiClient, user: Any, after_seq: int, **before: bool) -> str:
+def _update(api: ApiClient, user: Any, after_seq: int, **before: Any) -> str:
     from sessions_app.console.fragments import session_update_html, session_watch
 
     watched = session_watch(user=user, project_public_id=api.project.public_id, name="conv-1")

@@ -201,6 +201,7 @@ def _item_keys(items: list[console_service.ThreadItem]) -> list[tuple[int, int, 
 def test_console_thread_pages_join_into_the_whole_thread(history: History, limit: int) -> None:
     _longer(history, 2)
     whole = console_service.console_thread(session=history.conv1)
+    assert whole is not None
     latest = console_service.console_thread_latest(session=history.conv1, limit=limit)
     # The live cursor continues from the same point as the whole thread's.
     assert (latest.last_seq, latest.version) == (whole.last_seq, whole.version)

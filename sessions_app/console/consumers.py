@@ -42,6 +42,11 @@ PRESENCE_WRITE_SECONDS = 10
 SIGN_IN_CHECK_SECONDS = 5
 
 
+def _seqs(value: Any) -> list[int]:
+    """Sequence numbers from a live event (ours, through the channel layer)."""
+    return [seq for seq in value if isinstance(seq, int)] if isinstance(value, list) else []
+
+
 def _int(value: Any) -> int:
     try:
         return max(int(value), 0)
@@ -61,7 +66,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
     held: bool | None = None
     # Whether it shows this user a supervisor's actions on someone else's hold.
     supervising: bool | None = None
-    last_event: tuple[Any, ...] = ()
+    last_event: Any = None  # the last change id handled (events.session_changed)
     query: InboxQuery | None = None
     # The digest of the attention list the page has; None: the page shows none.
     attention_sent: str | None = None
@@ -170,7 +175,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
 
     async def session_changed(self, event: dict[str, Any]) -> None:
         # A watched session's events come through its project group and its own group.
-        key = tuple(event.get(k) for k in ("kind", "session_id", "version", "last_seq", "status"))
+        key = event.get("change")
         if key == self.last_event or not await self._signed_in():
             return
         self.last_event = key
@@ -178,7 +183,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             await self._send_queue(event)
             return
         if self.watched is not None and event.get("session_id") == self.watched.pk:
-            await self._send_session_update()
+            await self._send_session_update(event)
         await self._send_attention()
 
     async def _send_attention(self) -> None:
@@ -202,8 +207,9 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         self.queue_ids = ids
         await self.send(text_data=html)
 
-    async def _send_session_update(self) -> None:
+    async def _send_session_update(self, event: dict[str, Any] | None = None) -> None:
         assert self.watched is not None
+        event = event or {}
         update = await database_sync_to_async(fragments.session_update_html)(
             user=self.user,
             watched=self.watched,
@@ -211,6 +217,8 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             after_version=self.after_version,
             held_before=self.held,
             supervising_before=self.supervising,
+            edited=_seqs(event.get("edited")),
+            deleted=_seqs(event.get("deleted")),
         )
         if update is None:
             # Someone else claimed an escalation this user could open only while it waited.

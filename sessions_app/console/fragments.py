@@ -6,7 +6,7 @@ a fragment never carries anything that user may not see.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from math import ceil
@@ -54,9 +54,11 @@ from sessions_app.services.brief import session_brief
 from sessions_app.services.canned import canned_for_session
 from sessions_app.services.console import (
     REPLY_CHANNELS,
-    ThreadChunk,
+    THREAD_PAGE,
     console_relevant,
     console_thread,
+    console_thread_latest,
+    console_turns_at,
     last_customer_turn,
 )
 
@@ -340,6 +342,8 @@ def session_update_html(
     after_version: int,
     held_before: bool | None = None,
     supervising_before: bool | None = None,
+    edited: Sequence[int] = (),
+    deleted: Sequence[int] = (),
 ) -> SessionUpdate | None:
     """What changed in a watched session since the cursor: the thread's new items and the
     status panel, and the reply and hand-off forms when this user's hold on it changed.
@@ -351,9 +355,13 @@ def session_update_html(
         )
     except Http404:
         return None
-    chunk: ThreadChunk = console_thread(
-        session=session, after_seq=after_seq, after_version=after_version
-    )
+    chunk = console_thread(session=session, after_seq=after_seq, after_version=after_version)
+    replace = chunk is None  # too far behind (a socket down a long while): the latest page
+    if chunk is None:
+        chunk = console_thread_latest(session=session)
+    # Turns the page shows that a bot edited or deleted meanwhile (the live event names
+    # them): replaced or removed in place.
+    shown = [seq for seq in edited if seq <= after_seq] if not replace else []
     side = side_context(session=session, user=user)
     holds_changed = held_before is not None and held_before != side["holds"]
     supervising_changed = (
@@ -366,6 +374,9 @@ def session_update_html(
     context = {
         **side,
         "chunk": chunk,
+        "replace": replace,
+        "edited": console_turns_at(session=session, seqs=shown) if shown else [],
+        "deleted": [] if replace else [seq for seq in deleted[:THREAD_PAGE] if seq <= after_seq],
         # Cached under the session's state: rebuilt only when the session changed.
         "brief": session_brief(session=session),
         "tail": True,

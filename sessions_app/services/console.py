@@ -7,6 +7,7 @@ services the API uses (turns_upsert, the handoff services, audit_record).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.contrib.auth.models import User
@@ -90,14 +91,18 @@ def console_thread_latest(
     latest = Handoff.objects.filter(session=session).aggregate(version=Max("version"))
     return ThreadChunk(
         items=items,
-        last_seq=turns[-1].seq if turns and before_seq is None else 0,
+        # Past deleted last turns too, as console_thread's cursor.
+        last_seq=max(turns[-1].seq, session.last_seq) if turns and before_seq is None else 0,
         version=latest["version"] or 0,
         earlier_before=turns[0].seq if earlier else None,
     )
 
 
-def console_thread(*, session: Session, after_seq: int = 0, after_version: int = 0) -> ThreadChunk:
-    """The thread after a cursor (seq, version); from (0, 0) it is the whole thread.
+def console_thread(
+    *, session: Session, after_seq: int = 0, after_version: int = 0
+) -> ThreadChunk | None:
+    """The thread after a cursor (seq, version), or None when more than THREAD_PAGE turns
+    came after it: a page that far behind shows the latest page instead.
 
     Handoffs placed after turns not read yet wait for the next chunk, so a chunk
     can always be appended after the previous one without reordering.
@@ -106,8 +111,17 @@ def console_thread(*, session: Session, after_seq: int = 0, after_version: int =
     # stored as the reader's seen mark.
     after_seq = min(after_seq, session.last_seq)
     after_version = min(after_version, session.version)
-    turns = list(Turn.objects.filter(session=session, seq__gt=after_seq).order_by("seq"))
-    last_seq = turns[-1].seq if turns else after_seq
+    turns = list(
+        Turn.objects.filter(session=session, seq__gt=after_seq)
+        .defer("embedding", "context_embedding")
+        .order_by("seq")[: THREAD_PAGE + 1]
+    )
+    if len(turns) > THREAD_PAGE:
+        return None
+    # Every turn up to session.last_seq is read (its seq was issued and committed before the
+    # session was read): the cursor passes deleted last turns, so a handoff made after them
+    # is not held back for a turn that will never come.
+    last_seq = max(session.last_seq, turns[-1].seq if turns else after_seq)
     handoffs = list(
         Handoff.objects.filter(session=session, version__gt=after_version, last_seq__lte=last_seq)
         .select_related("by_user", "by_key", "claimed_by")
@@ -117,6 +131,16 @@ def console_thread(*, session: Session, after_seq: int = 0, after_version: int =
     items = [ThreadItem(turn=t) for t in turns] + [ThreadItem(handoff=h) for h in handoffs]
     items.sort(key=lambda item: item.key)
     return ThreadChunk(items=items, last_seq=last_seq, version=version)
+
+
+def console_turns_at(*, session: Session, seqs: Sequence[int]) -> list[ThreadItem]:
+    """The thread items of these turns (THREAD_PAGE at most), as they are now."""
+    turns = (
+        Turn.objects.filter(session=session, seq__in=list(seqs)[:THREAD_PAGE])
+        .defer("embedding", "context_embedding")
+        .order_by("seq")
+    )
+    return [ThreadItem(turn=turn) for turn in turns]
 
 
 def last_customer_turn(*, session: Session) -> Turn | None:

@@ -398,7 +398,10 @@ def _turns_store(
             events.session_changed(
                 session=locked,
                 kind="turns.added",
-                data={"doc_ids": [t.doc_id for t in new_turns + changed]},
+                data={
+                    "doc_ids": [t.doc_id for t in new_turns + changed],
+                    "edited": [t.seq for t in changed],  # open pages replace these
+                },
             )
     session.last_seq, session.doc_count = locked.last_seq, locked.doc_count
     pending = sum(1 for turn in new_turns + changed if turn.embedding is None)
@@ -529,6 +532,8 @@ def turns_delete(*, session: Session, doc_ids: list[str], actor: Actor) -> int:
                     EventInput("turn.deleted", {"id": doc_id, "seq": seq}) for doc_id, seq in doomed
                 ],
             )
-            events.session_changed(session=locked, kind="turns.deleted")
+            events.session_changed(
+                session=locked, kind="turns.deleted", data={"deleted": [seq for _, seq in doomed]}
+            )
     session.doc_count = locked.doc_count
     return deleted
