@@ -279,3 +279,42 @@ def test_no_horizontal_overflow_at_400px_with_a_300_character_word(
     assert bar[0] == bar[1]
     page.get_by_role("link", name="Supervise").click()
     page.wait_for_url("**/supervise/**")
+
+
+def test_a_link_to_a_turn_four_pages_back_loads_until_it_is_there(
+    live_server_url: str,
+    make_project: Callable[..., tuple[Project, str]],
+    make_user: Callable[..., Any],
+    page: Any,
+) -> None:
+    """The page opens on the newest 100 turns. A citation of turn 1 of 350 pressed "Load
+    earlier turns" once per settled element and gave up after the second load."""
+    from playwright.sync_api import expect
+
+    project, _ = make_project("Acme")
+    ana = make_user("ana", project)
+    session = escalated(project)
+    vector = [1.0] + [0.0] * 383  # the text is beside the point: no model work for 350 turns
+    turns_upsert(
+        session=session,
+        docs=[
+            DocInput(id=f"b{n}", text=f"Bot line {n}.", metadata={"role": "bot"}, embedding=vector)
+            for n in range(2, 351)
+        ],
+        actor=Actor.system("chat-bot"),
+    )
+    session_claim(session=session, user=ana)
+    sign_in(page, live_server_url, "ana")
+    page.goto(session_page(live_server_url, project))
+    expect(page.locator("#turn-350")).to_be_visible()
+    expect(page.locator("#turn-1")).to_have_count(0)
+    page.evaluate(
+        """() => {
+            const link = document.createElement("a");
+            link.href = "#turn-1"; link.id = "cite-probe"; link.textContent = "#1";
+            document.querySelector("main").prepend(link);
+        }"""
+    )
+    page.locator("#cite-probe").click()
+    expect(page.locator("#turn-1")).to_be_in_viewport(timeout=20_000)
+    assert page.evaluate("location.hash") == "#turn-1"

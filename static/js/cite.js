@@ -20,14 +20,25 @@
     }
     var button = earlier();
     if (!button || loads >= MAX_LOADS) return;
-    document.body.addEventListener(
-      "htmx:afterSettle",
-      function () {
-        reach(id, loads + 1);
-      },
-      { once: true }
-    );
     button.click();
+    afterLoad(button, function () {
+      reach(id, loads + 1);
+    });
+  }
+
+  // One load is done when the button's own list item has been swapped for the turns it
+  // brought (htmx's settle events fire once per swapped element, about 100 a load, so
+  // they cannot count loads). A failed request leaves the button: give up after 10 s.
+  function afterLoad(button, next) {
+    var waited = 0;
+    (function check() {
+      if (!button.isConnected) {
+        setTimeout(next, 30); // past htmx's settle
+        return;
+      }
+      waited += 50;
+      if (waited < 10000) setTimeout(check, 50);
+    })();
   }
 
   document.addEventListener("click", function (event) {
