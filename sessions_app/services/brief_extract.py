@@ -61,7 +61,9 @@ _ID_WORD = "|".join(sorted(_ID_WORDS, key=len, reverse=True))
 _LABELLED_ID = re.compile(
     rf"\b(?P<word>{_ID_WORD})\b"
     r"(?:\s*(?:number|num|no\.?|id|ref(?:erence)?|code|is|was|for|this|it's|it\s+is|:|#|,)\s*){0,3}"
-    r"#?\s*(?P<id>(?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{2,40})\b",
+    r"#?\s*(?P<id>(?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{2,40})\b"
+    # "my order was 250 dollars" is an amount, not order 250.
+    r"(?!\s?(?:USD|EUR|GBP|CAD|AUD|dollars?|bucks|euros?|pounds?)\b)",
     re.IGNORECASE,
 )
 # An id on its own: capitals and digits joined by dashes, with three digits or more
@@ -284,10 +286,14 @@ _DONE = (
 _SUBJECT = r"\b(?:i|we)"
 _NOT_PROMISES = (
     r"need|have\s+to|ask|try|want|like|help|get\s+started|see\s+if|check\s+(?:if|whether)"
-    r"|not|never|be\s+(?:able|happy|glad|your|the|assisting|helping|with\s+you)"
+    r"|not|never|be\s+(?:able|happy|glad|your|the|assisting|helping|with\s+you|honest|frank)"
 )
 # Past participles that report something seen, not something done.
-_NOT_DONE = r"received|noticed|tried|needed|wanted|checked|looked|reviewed|listened|called"
+# Refusals are not commitments either: "we have declined the refund".
+_NOT_DONE = (
+    r"received|noticed|tried|needed|wanted|checked|looked|reviewed|listened|called"
+    r"|declined|denied|rejected|refused|failed|missed"
+)
 _IRREGULAR_DONE = r"put|sent|set|made|found|given|taken|done|paid|held|kept|left|told|spoken"
 # Offers: "I can send you a loan laptop", "we can refund you".
 _OFFERS = (

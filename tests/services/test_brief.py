@@ -249,6 +249,8 @@ def test_a_session_without_escalation_or_customer_turns(make_project):
             [("date", "by 72 hours"), ("date", "2pm today")],
         ),
         ("collected on the 28th, not the 2nd time", [("date", "28th")]),
+        ("My order was 250 dollars and never came", [("amount", "USD 250.00")]),
+        ("The bill is 120 euros", [("amount", "EUR 120.00")]),
     ],
 )
 def test_facts_in_one_text(text, expected):
@@ -273,6 +275,9 @@ def test_facts_in_one_text(text, expected):
         ("I can't override prices.", False),
         ("We've received a chargeback on order SI-41409.", False),
         ("I will not be able to change that.", False),
+        ("We have declined the refund.", False),
+        ("We've denied the claim and rejected the appeal.", False),
+        ("I will be honest, we cannot refund this.", False),
     ],
 )
 def test_commitments(text, commits):
