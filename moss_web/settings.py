@@ -6,6 +6,7 @@ they cannot parse rather than guessing.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from datetime import timedelta
@@ -35,24 +36,35 @@ def env_bool(name: str, default: bool = False) -> bool:
     raise ValueError(f"{name} must be true or false, got {value!r}")
 
 
-def env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     value = os.environ.get(name)
     if value is None or value == "":
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError as exc:
         raise ValueError(f"{name} must be an integer, got {value!r}") from exc
+    if minimum is not None and number < minimum:
+        # At start, with the variable's name: not a traceback from deep inside later.
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value!r}")
+    return number
 
 
-def env_float(name: str, default: float) -> float:
+def env_float(
+    name: str, default: float, *, minimum: float | None = None, positive: bool = False
+) -> float:
     value = os.environ.get(name)
     if value is None or value == "":
         return default
     try:
-        return float(value)
+        number = float(value)
     except ValueError as exc:
         raise ValueError(f"{name} must be a number, got {value!r}") from exc
+    if not math.isfinite(number) or (positive and number <= 0):
+        raise ImproperlyConfigured(f"{name} must be a number above 0, got {value!r}")
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum:g}, got {value!r}")
+    return number
 
 
 def env_list(name: str, default: str = "") -> list[str]:
@@ -160,13 +172,13 @@ if not DATABASES["default"]["HOST"] and "host" in DATABASES["default"]["OPTIONS"
 # an unreachable server fails the connection (libpq's minimum is 2 s), a
 # statement running longer than the limit is cancelled by the server.
 DB_CONNECT_TIMEOUT = max(env_int("DB_CONNECT_TIMEOUT", 2), 2)
-DB_STATEMENT_TIMEOUT = env_float("DB_STATEMENT_TIMEOUT", 30.0)
+DB_STATEMENT_TIMEOUT = env_float("DB_STATEMENT_TIMEOUT", 30.0, minimum=0)
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", DB_CONNECT_TIMEOUT)
 # A database host that drops off the network closes nothing: without these a query on
 # an open connection waits for TCP to give up (about 15 minutes). Unacknowledged data,
 # or a silent connection's keepalive probes, fail it within DB_TCP_TIMEOUT seconds.
 # (libpq ignores them on a Unix socket, as the embedded server's.)
-DB_TCP_TIMEOUT = env_float("DB_TCP_TIMEOUT", 10.0)
+DB_TCP_TIMEOUT = env_float("DB_TCP_TIMEOUT", 10.0, minimum=0)
 if DB_TCP_TIMEOUT > 0:
     for name, value in {
         "tcp_user_timeout": int(DB_TCP_TIMEOUT * 1000),
@@ -196,16 +208,21 @@ DATABASES["default"]["ENGINE"] = "moss_web.postgres"
 if env_bool("DB_POOL", True):
     DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": 1,
-        "max_size": env_int("DB_POOL_MAX", 10),
-        "timeout": env_float("DB_POOL_TIMEOUT", 10.0),
-        "unavailable_timeout": env_float("DB_UNAVAILABLE_TIMEOUT", 1.0),
-        "reconnect_timeout": env_float("DB_POOL_RECONNECT_TIMEOUT", 10.0),
+        "max_size": env_int("DB_POOL_MAX", 10, minimum=1),
+        "timeout": env_float("DB_POOL_TIMEOUT", 10.0, positive=True),
+        "unavailable_timeout": env_float("DB_UNAVAILABLE_TIMEOUT", 1.0, minimum=0),
+        "reconnect_timeout": env_float("DB_POOL_RECONNECT_TIMEOUT", 10.0, positive=True),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Channels: Redis when REDIS_URL is set (several processes share events),
 # otherwise the in-memory layer, which serves one process.
 REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    # Else it starts, and every call that touches Redis fails with a 500.
+    raise ImproperlyConfigured(
+        f"REDIS_URL must start with redis://, rediss:// or unix://, got {REDIS_URL!r}"
+    )
 if REDIS_URL:
     from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -254,15 +271,15 @@ MOSS_API_KEY_RATE = env_rate("MOSS_API_KEY_RATE", "6000/min")
 MOSS_API_AUTH_FAILURE_RATE = env_rate("MOSS_API_AUTH_FAILURE_RATE", "30/min")
 # How long a server process remembers a valid API key (0: never). Revocations reach
 # every process at once through PostgreSQL notifications (sessions_app/api_key_cache.py).
-MOSS_API_KEY_CACHE_SECONDS = env_float("MOSS_API_KEY_CACHE_SECONDS", 30.0)
+MOSS_API_KEY_CACHE_SECONDS = env_float("MOSS_API_KEY_CACHE_SECONDS", 30.0, minimum=0)
 # Console and admin sign-in: django-axes locks a client address, and separately
 # a username, after MOSS_LOGIN_FAILURE_LIMIT failures, for MOSS_LOGIN_COOLOFF_SECONDS.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-AXES_FAILURE_LIMIT = env_int("MOSS_LOGIN_FAILURE_LIMIT", 5)
-AXES_COOLOFF_TIME = timedelta(seconds=env_int("MOSS_LOGIN_COOLOFF_SECONDS", 900))
+AXES_FAILURE_LIMIT = env_int("MOSS_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(seconds=env_int("MOSS_LOGIN_COOLOFF_SECONDS", 900, minimum=0))
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "sessions_app.console.login.login_locked_out"
@@ -301,7 +318,7 @@ if EMBEDDING_BACKEND not in ("onnx", "torch"):
     )
 # Threads one encoding may use (0: one per core). Requests encode in parallel, so one each
 # keeps two requests from fighting over the same cores.
-EMBEDDING_THREADS = env_int("EMBEDDING_THREADS", 1)
+EMBEDDING_THREADS = env_int("EMBEDDING_THREADS", 1, minimum=1)
 # Context texts are encoded by the int8 export (onnx backend): a third of the work, the
 # same ranking in `make eval` (README, "Embedding model"). false: the full-precision one.
 EMBEDDING_CONTEXT_INT8 = env_bool("EMBEDDING_CONTEXT_INT8", True)
@@ -312,10 +329,10 @@ EMBEDDING_QUERY_INT8 = env_bool("EMBEDDING_QUERY_INT8", True)
 # recall@3 in `make eval` (README, "Embedding model"). false: the full-precision model.
 EMBEDDING_PASSAGE_INT8 = env_bool("EMBEDDING_PASSAGE_INT8", True)
 # How often each server process hands freed heap pages back (moss_web/memory.py); 0: never.
-MOSS_HEAP_TRIM_SECONDS = env_float("MOSS_HEAP_TRIM_SECONDS", 5.0)
+MOSS_HEAP_TRIM_SECONDS = env_float("MOSS_HEAP_TRIM_SECONDS", 5.0, minimum=0)
 # Calls that store turns at once per server process (sessions_app/write_slots.py); 0: one
 # per core.
-MOSS_WRITE_SLOTS = env_int("MOSS_WRITE_SLOTS", 0)
+MOSS_WRITE_SLOTS = env_int("MOSS_WRITE_SLOTS", 0, minimum=0)
 # The nice value added for encoding stored text (README, "Embedding model"); 0: none.
 MOSS_BULK_ENCODE_NICE = env_int("MOSS_BULK_ENCODE_NICE", 10)
 # Where `manage.py encoder_export` keeps the ONNX export.
@@ -326,34 +343,34 @@ EMBEDDING_MODEL_PATH = env_str("EMBEDDING_MODEL_PATH")
 # While the model is unavailable, turns are stored with their embedding
 # pending; each server process retries loading the model this often and then
 # embeds what is pending (also: manage.py embed_pending).
-MOSS_EMBED_RETRY_SECONDS = env_float("MOSS_EMBED_RETRY_SECONDS", 10.0)
+MOSS_EMBED_RETRY_SECONDS = env_float("MOSS_EMBED_RETRY_SECONDS", 10.0, positive=True)
 
 # Outages: how long clients are told to wait (Retry-After) when the database
 # is down, and how often the console polls while its live connection is down.
-MOSS_RETRY_AFTER_SECONDS = env_int("MOSS_RETRY_AFTER_SECONDS", 5)
-MOSS_CONSOLE_RETRY_SECONDS = env_float("MOSS_CONSOLE_RETRY_SECONDS", 5.0)
+MOSS_RETRY_AFTER_SECONDS = env_int("MOSS_RETRY_AFTER_SECONDS", 5, minimum=1)
+MOSS_CONSOLE_RETRY_SECONDS = env_float("MOSS_CONSOLE_RETRY_SECONDS", 5.0, positive=True)
 # Console tabs send an app-level heartbeat this often; a page that hears nothing back for
 # three beats says "Reconnecting" and opens a new socket. It also feeds presence.
-MOSS_CONSOLE_HEARTBEAT_SECONDS = env_float("MOSS_CONSOLE_HEARTBEAT_SECONDS", 3.0)
+MOSS_CONSOLE_HEARTBEAT_SECONDS = env_float("MOSS_CONSOLE_HEARTBEAT_SECONDS", 3.0, positive=True)
 
 # Documented API limits.
-MOSS_MAX_DOCS_PER_CALL = env_int("MOSS_MAX_DOCS_PER_CALL", 500)
-MOSS_MAX_TEXT_CHARS = env_int("MOSS_MAX_TEXT_CHARS", 16_000)
-MOSS_MAX_TOP_K = env_int("MOSS_MAX_TOP_K", 100)
+MOSS_MAX_DOCS_PER_CALL = env_int("MOSS_MAX_DOCS_PER_CALL", 500, minimum=1)
+MOSS_MAX_TEXT_CHARS = env_int("MOSS_MAX_TEXT_CHARS", 16_000, minimum=1)
+MOSS_MAX_TOP_K = env_int("MOSS_MAX_TOP_K", 100, minimum=1)
 # The console hides search hits scoring below this fraction of the best one
 # (services/search_display.py); the API returns every hit asked for.
 MOSS_SEARCH_RELATIVE_CUTOFF = env_float("MOSS_SEARCH_RELATIVE_CUTOFF", 0.5)
 # Each server process holds the sessions it searches in memory, up to this many MB
 # (services/search_index.py: about 1.7 KB a turn); 0 searches everything in SQL.
-MOSS_SEARCH_INDEX_MB = env_int("MOSS_SEARCH_INDEX_MB", 96)
+MOSS_SEARCH_INDEX_MB = env_int("MOSS_SEARCH_INDEX_MB", 96, minimum=0)
 # Cost limits: what one call may make the server do (README, "Limits").
 # Embedding cost grows with the text of a call; 200,000 characters is a full
 # 500-doc call of 400-character turns.
-MOSS_MAX_CALL_TEXT_CHARS = env_int("MOSS_MAX_CALL_TEXT_CHARS", 200_000)
+MOSS_MAX_CALL_TEXT_CHARS = env_int("MOSS_MAX_CALL_TEXT_CHARS", 200_000, minimum=1)
 # Every filter condition (each value of an $in / $nin list counts as one) is
 # evaluated against every turn searched.
-MOSS_MAX_FILTER_CLAUSES = env_int("MOSS_MAX_FILTER_CLAUSES", 100)
-MOSS_MAX_FILTER_DEPTH = env_int("MOSS_MAX_FILTER_DEPTH", 8)
+MOSS_MAX_FILTER_CLAUSES = env_int("MOSS_MAX_FILTER_CLAUSES", 100, minimum=1)
+MOSS_MAX_FILTER_DEPTH = env_int("MOSS_MAX_FILTER_DEPTH", 8, minimum=1)
 
 # The handoff brief (services/brief.py): the regions whose national phone numbers it
 # reads without a country code ("(415) 555-0134", "07700 900412"); "+" numbers work anywhere.
@@ -366,24 +383,28 @@ for _region in MOSS_BRIEF_PHONE_REGIONS:
         )
 
 # The event log bots read (long-poll stream and webhooks).
-MOSS_EVENT_RETENTION_DAYS = env_int("MOSS_EVENT_RETENTION_DAYS", 14)
+MOSS_EVENT_RETENTION_DAYS = env_int("MOSS_EVENT_RETENTION_DAYS", 14, minimum=1)
 
 # Webhooks (README "Webhooks"): delivery worker `manage.py deliver_webhooks`.
-MOSS_WEBHOOK_MAX_ENDPOINTS = env_int("MOSS_WEBHOOK_MAX_ENDPOINTS", 10)
+MOSS_WEBHOOK_MAX_ENDPOINTS = env_int("MOSS_WEBHOOK_MAX_ENDPOINTS", 10, minimum=1)
 # Refuse receivers on loopback, private, link-local and reserved addresses (SSRF),
 # checked at registration and again at every delivery.
 MOSS_WEBHOOK_ALLOW_PRIVATE = env_bool("MOSS_WEBHOOK_ALLOW_PRIVATE", False)
-MOSS_WEBHOOK_TIMEOUT_SECONDS = env_float("MOSS_WEBHOOK_TIMEOUT_SECONDS", 5.0)
-MOSS_WEBHOOK_RETRY_BASE_SECONDS = env_float("MOSS_WEBHOOK_RETRY_BASE_SECONDS", 5.0)
-MOSS_WEBHOOK_RETRY_MAX_DELAY_SECONDS = env_float("MOSS_WEBHOOK_RETRY_MAX_DELAY_SECONDS", 3600.0)
-MOSS_WEBHOOK_RETRY_WINDOW_SECONDS = env_float("MOSS_WEBHOOK_RETRY_WINDOW_SECONDS", 86400.0)
-MOSS_WEBHOOK_POLL_SECONDS = env_float("MOSS_WEBHOOK_POLL_SECONDS", 5.0)
-MOSS_WEBHOOK_WORKER_THREADS = env_int("MOSS_WEBHOOK_WORKER_THREADS", 4)
-MOSS_WEBHOOK_PRUNE_SECONDS = env_float("MOSS_WEBHOOK_PRUNE_SECONDS", 3600.0)
+MOSS_WEBHOOK_TIMEOUT_SECONDS = env_float("MOSS_WEBHOOK_TIMEOUT_SECONDS", 5.0, positive=True)
+MOSS_WEBHOOK_RETRY_BASE_SECONDS = env_float("MOSS_WEBHOOK_RETRY_BASE_SECONDS", 5.0, positive=True)
+MOSS_WEBHOOK_RETRY_MAX_DELAY_SECONDS = env_float(
+    "MOSS_WEBHOOK_RETRY_MAX_DELAY_SECONDS", 3600.0, positive=True
+)
+MOSS_WEBHOOK_RETRY_WINDOW_SECONDS = env_float(
+    "MOSS_WEBHOOK_RETRY_WINDOW_SECONDS", 86400.0, positive=True
+)
+MOSS_WEBHOOK_POLL_SECONDS = env_float("MOSS_WEBHOOK_POLL_SECONDS", 5.0, positive=True)
+MOSS_WEBHOOK_WORKER_THREADS = env_int("MOSS_WEBHOOK_WORKER_THREADS", 4, minimum=1)
+MOSS_WEBHOOK_PRUNE_SECONDS = env_float("MOSS_WEBHOOK_PRUNE_SECONDS", 3600.0, positive=True)
 # How often the worker stores the past days dashboards in use lack (dashboard_days.py).
-MOSS_DASHBOARD_REFRESH_SECONDS = env_float("MOSS_DASHBOARD_REFRESH_SECONDS", 60.0)
+MOSS_DASHBOARD_REFRESH_SECONDS = env_float("MOSS_DASHBOARD_REFRESH_SECONDS", 60.0, positive=True)
 # A full add_docs call (500 docs with client embeddings) is several MB of JSON.
-DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MOSS_MAX_BODY_BYTES", 32 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MOSS_MAX_BODY_BYTES", 32 * 1024 * 1024, minimum=1)
 
 LOGGING = {
     "version": 1,
@@ -404,7 +425,7 @@ if not DEBUG and env_bool("SECURE_COOKIES", False):
 # reachable over plain HTTP for load balancers.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 # Behind a proxy that terminates TLS and sets X-Forwarded-Proto (and strips it from clients).

@@ -8,6 +8,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tests.servers import ROOT
 
 # Settings the production block sets; the default run must not inherit them from this shell.
@@ -54,3 +56,22 @@ def test_the_default_environment_is_flagged() -> None:
     assert result.returncode != 0
     for check in ("W009", "W004", "W008", "W012", "W016"):  # key, HSTS, redirect, cookies
         assert f"security.{check}" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("MOSS_WEBHOOK_POLL_SECONDS", "0", "must be a number above 0"),  # an idle worker spun
+        ("MOSS_WEBHOOK_WORKER_THREADS", "0", "must be at least 1"),  # delivered nothing
+        ("MOSS_EMBED_RETRY_SECONDS", "-1", "must be a number above 0"),  # killed its thread
+        ("MOSS_WRITE_SLOTS", "-1", "must be at least 0"),  # every add_docs a 500
+        ("DB_POOL_MAX", "0", "must be at least 1"),
+        ("REDIS_URL", "localhost:6379", "must start with redis://"),  # every API call a 500
+    ],
+)
+def test_a_setting_out_of_range_stops_the_start_naming_it(
+    variable: str, value: str, message: str
+) -> None:
+    result = deploy_check(f"export {variable}={value}")
+    assert result.returncode != 0
+    assert f"{variable} {message}" in result.stderr
