@@ -19,11 +19,16 @@ STAMP := $(VENV)/.installed
 run: setup
 	$(BIN)/python manage.py prepare_run --host $(HOST) --port $(PORT) --demo $(DEMO)
 	$(BIN)/python manage.py collectstatic --noinput -v0
-	@# The webhook worker runs beside the server and stops with it (Ctrl-C, or the
-	@# server exiting); a deployment runs `manage.py deliver_webhooks` as its own process.
+	@# The webhook worker runs beside the server and stops with it (Ctrl-C, a SIGTERM to
+	@# make, or the server exiting); a deployment runs `manage.py deliver_webhooks` as its
+	@# own process. Both in the background: a shell waiting on a foreground command runs its
+	@# TERM trap only once that command ends, so `kill <make>` stopped nothing.
 	$(BIN)/python manage.py deliver_webhooks & worker=$$!; \
-	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
-	$(BIN)/uvicorn moss_web.asgi:application --host $(HOST) --port $(PORT) --workers $(WORKERS)
+	$(BIN)/uvicorn moss_web.asgi:application --host $(HOST) --port $(PORT) --workers $(WORKERS) & \
+	server=$$!; \
+	trap 'kill $$server $$worker 2>/dev/null' INT TERM; \
+	wait $$server; status=$$?; \
+	kill $$server $$worker 2>/dev/null; wait $$server; wait $$worker; exit $$status
 
 test: setup browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

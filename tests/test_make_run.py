@@ -95,10 +95,25 @@ def test_make_run_prints_demo_logins_that_sign_in(transactional_db: None, tmp_pa
             )
             assert signed_in.status_code == 302 and signed_in.headers["location"] == "/admin/"
             assert browser.get("/admin/").status_code == 200
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        # A SIGTERM to make alone (a service manager's stop) ends the server and its worker.
+        process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+        assert not _serving(base_url)
+        assert "deliver_webhooks: stopped" in "".join(output) or not _group_alive(process.pid)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
         reader.join(timeout=10)
+    assert not _group_alive(process.pid), "a process of make run outlived it"
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _serving(base_url: str) -> bool:
