@@ -76,3 +76,35 @@ def test_an_account_still_on_the_published_password_gets_a_generated_one(
     assert "ben" not in logins
     assert User.objects.get(username="ben").check_password("ben chose this one")
     assert "password unchanged" in out
+
+
+def test_a_seed_interrupted_mid_conversation_is_finished_by_the_next(
+    transactional_db: None, settings: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """Ctrl-C during the first `make run` left a conversation with no turns, for good: the
+    next seed saw its name and skipped it."""
+    from sessions_app.models import Session
+    from sessions_app.services import demo
+
+    settings.DATA_DIR = tmp_path
+    pushes = 0
+    real_push = demo.session_push
+
+    def interrupted(**kwargs: Any) -> Any:
+        nonlocal pushes
+        pushes += 1
+        if pushes == 2:
+            raise KeyboardInterrupt
+        return real_push(**kwargs)
+
+    monkeypatch.setattr(demo, "session_push", interrupted)
+    try:
+        run("seed_demo")
+    except KeyboardInterrupt:
+        pass
+    assert pushes == 2
+    monkeypatch.setattr(demo, "session_push", real_push)
+    run("seed_demo")
+    for session in Session.objects.all():
+        assert session.doc_count > 0 and session.version > 0, session.name
+    assert Session.objects.count() == len(demo.demo.DEMO_CONVERSATIONS)

@@ -144,6 +144,7 @@ def _people(project: Project, data_dir: Path) -> list[DemoLogin]:
     ]
 
 
+@transaction.atomic  # all of it or none: an interrupted seed is finished by the next one
 def _conversation(project: Project, conversation: dict[str, Any]) -> bool:
     """Seed one conversation; False when it exists (opening it again would add to its audit)."""
     if Session.objects.filter(project=project, name=conversation["name"]).exists():
