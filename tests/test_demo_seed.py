@@ -7,6 +7,7 @@ from io import StringIO
 from pathlib import Path
 from typing import Any
 
+import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
@@ -98,10 +99,8 @@ def test_a_seed_interrupted_mid_conversation_is_finished_by_the_next(
         return real_push(**kwargs)
 
     monkeypatch.setattr(demo, "session_push", interrupted)
-    try:
+    with pytest.raises(KeyboardInterrupt):
         run("seed_demo")
-    except KeyboardInterrupt:
-        pass
     assert pushes == 2
     monkeypatch.setattr(demo, "session_push", real_push)
     run("seed_demo")
