@@ -17,7 +17,7 @@ STAMP := $(VENV)/.installed
 
 # prepare_run refuses a non-loopback HOST without SECRET_KEY, seeds the demo, prints the banner.
 run: setup
-	$(BIN)/python manage.py prepare_run --host $(HOST) --port $(PORT) --demo $(DEMO)
+	$(BIN)/python manage.py prepare_run --host $(HOST) --port $(PORT) --workers $(WORKERS) --demo $(DEMO)
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	@# The webhook worker runs beside the server and stops with it (Ctrl-C, a SIGTERM to
 	@# make, or the server exiting); a deployment runs `manage.py deliver_webhooks` as its

@@ -134,4 +134,7 @@ def test_demo_false_reaches_the_demo_switch(tmp_path: Path) -> None:
         text=True,
         timeout=60,
     )
-    assert "manage.py prepare_run --host 127.0.0.1 --port 8000 --demo false" in result.stdout
+    assert (
+        "manage.py prepare_run --host 127.0.0.1 --port 8000 --workers 1 --demo false"
+        in result.stdout
+    )

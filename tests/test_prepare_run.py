@@ -62,3 +62,30 @@ def test_demo_false_seeds_nothing(db: None, settings: Any, tmp_path: Any) -> Non
 def test_the_demo_switch_rejects_a_typo() -> None:
     with pytest.raises(CommandError, match="DEMO must be true or false, got 'flase'"):
         run("--demo", "flase")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--port", "70000"), "PORT must be a number from 1 to 65535, got '70000'"),
+        (("--port", "abc"), "PORT must be a number from 1 to 65535, got 'abc'"),
+        (("--workers", "0"), "WORKERS must be a number of 1 or more, got '0'"),
+    ],
+)
+def test_a_port_or_worker_count_that_cannot_work_stops_before_anything(
+    args: tuple[str, ...], message: str
+) -> None:
+    """uvicorn took PORT=70000 and listened on 4464 while the banner said 70000."""
+    with pytest.raises(CommandError, match=message):
+        run(*args, "--demo", "false")
+
+
+def test_several_workers_without_redis_are_warned_about(db: None, settings: Any) -> None:
+    settings.REDIS_URL = ""
+    err = StringIO()
+    call_command("prepare_run", "--workers", "2", "--demo", "false", stdout=StringIO(), stderr=err)
+    assert "WORKERS=2 without REDIS_URL" in err.getvalue()
+    settings.REDIS_URL = "redis://127.0.0.1:6379/0"
+    err = StringIO()
+    call_command("prepare_run", "--workers", "2", "--demo", "false", stdout=StringIO(), stderr=err)
+    assert err.getvalue() == ""

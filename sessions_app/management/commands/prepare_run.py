@@ -21,6 +21,19 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def port(value: str) -> int:
+    # uvicorn takes PORT=70000 and listens on 70000 - 65536 while saying 70000.
+    if not (value.isascii() and value.isdigit() and 1 <= int(value) <= 65535):
+        raise argparse.ArgumentTypeError(f"PORT must be a number from 1 to 65535, got {value!r}")
+    return int(value)
+
+
+def workers(value: str) -> int:
+    if not (value.isascii() and value.isdigit() and int(value) >= 1):
+        raise argparse.ArgumentTypeError(f"WORKERS must be a number of 1 or more, got {value!r}")
+    return int(value)
+
+
 def switch(value: str) -> bool:
     if value.lower() in TRUE_WORDS:
         return True
@@ -37,7 +50,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--port", default="8000")
+        parser.add_argument("--port", type=port, default=8000, help="1-65535")
+        parser.add_argument("--workers", type=workers, default=1, help="server processes")
         parser.add_argument("--demo", type=switch, default=True, help="true (default) or false")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -58,6 +72,12 @@ class Command(BaseCommand):
                 f"refusing to serve on HOST={host} with DEBUG on: Django's debug pages show "
                 "settings and tracebacks (the database's and Redis's addresses among them) "
                 "to whoever makes a request fail. Unset DEBUG, or serve on 127.0.0.1."
+            )
+        if options["workers"] > 1 and not settings.REDIS_URL:
+            self.stderr.write(
+                f"warning: WORKERS={options['workers']} without REDIS_URL: each server process "
+                "has its own live events and rate limits, so a console page sees only the "
+                "changes made through its own process. Set REDIS_URL (README, Configuration).\n"
             )
         shown_host = f"[{host}]" if ":" in host and not host.startswith("[") else host
         base = f"http://{shown_host}:{options['port']}"
