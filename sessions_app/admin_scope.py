@@ -39,7 +39,9 @@ class ProjectRowLock:
         if project is None:  # a change form without the field: the row's own
             project = getattr(getattr(self, "instance", None), "project", None)
         if isinstance(project, Project):
-            Project.objects.select_for_update().filter(pk=project.pk).exists()
+            # NO KEY: rows inserted meanwhile that refer to the project (turns, events)
+            # take a key-share lock on it, which this one leaves them.
+            Project.objects.select_for_update(no_key=True).filter(pk=project.pk).exists()
         return cleaned
 
 

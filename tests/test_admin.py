@@ -233,7 +233,7 @@ def test_two_admins_adding_one_shortcut_at_once_get_a_form_error_not_a_500(
 
     def other_admin() -> None:
         with transaction.atomic():
-            Project.objects.select_for_update().get(pk=project.pk)
+            Project.objects.select_for_update(no_key=True).get(pk=project.pk)  # as the form does
             CannedResponse.objects.create(project=project, shortcut="refund", text="first")
             inserted.set()
             release.wait(10)
